@@ -1,0 +1,62 @@
+"""The ``se-zoo`` command line: parses arguments and calls the library.
+
+Each subcommand lives in the module that implements it; that module provides
+``add_arguments(parser)`` and ``run(args) -> int``. Modules are imported only
+when their subcommand runs (``add_arguments`` of a module must import nothing
+heavy at module level), so ``se-zoo --help`` stays fast and optional extras
+(the server) are needed only by the commands that use them.
+"""
+import argparse
+import importlib
+import sys
+from typing import List, Optional, Sequence, Tuple
+
+# (command, implementing module, one-line help)
+COMMANDS: List[Tuple[str, str, str]] = [
+    ("info", "se_zoo.info", "create a model and print its summary"),
+]
+
+
+class CliError(Exception):
+    """An error to report as one line on stderr with a non-zero exit."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every subcommand.
+
+    Returns:
+        An ``argparse.ArgumentParser`` whose parsed namespace has ``command`` and
+        ``module`` set.
+    """
+    parser = argparse.ArgumentParser(prog="se-zoo", description="Squeeze-and-Excitation networks for timm.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, module_name, help_text in COMMANDS:
+        cmd = sub.add_parser(name, help=help_text, description=help_text)
+        importlib.import_module(module_name).add_arguments(cmd)
+        cmd.set_defaults(module=module_name)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point of the ``se-zoo`` console script.
+
+    Args:
+        argv: Arguments without the program name; defaults to ``sys.argv[1:]``.
+
+    Returns:
+        The process exit status (0 on success). Errors a user can fix print one
+        line on stderr and return 1 (2 for usage errors, as argparse does).
+    """
+    args = build_parser().parse_args(argv)
+    try:
+        return int(importlib.import_module(args.module).run(args) or 0)
+    except KeyboardInterrupt:
+        print("se-zoo: interrupted", file=sys.stderr)
+        return 130
+    except (CliError, ValueError, FileNotFoundError, PermissionError, RuntimeError, OSError) as exc:
+        print(f"se-zoo {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,51 @@
+"""``se-zoo info``: create a model and print a short summary."""
+import argparse
+from typing import Any, Dict
+
+
+def model_summary(name: str, img_size: int = 224, **kwargs: Any) -> Dict[str, Any]:
+    """Create ``name`` with timm and summarise it.
+
+    Args:
+        name: A registered model name, ``name.tag``, ``hf-hub:ID`` or ``local-dir:DIR``.
+        img_size: Square input size for the output-shape check.
+        **kwargs: Passed to ``timm.create_model`` (``pretrained``, ``num_classes``, ...).
+
+    Returns:
+        A dict with ``name``, ``architecture``, ``params``, ``se_blocks``,
+        ``input_size`` and ``output_shape``.
+
+    Raises:
+        RuntimeError: if timm does not know the model.
+    """
+    import timm
+    import torch
+
+    from .layers import SqueezeExcite
+
+    model = timm.create_model(name, **kwargs).eval()
+    with torch.no_grad():
+        out = model(torch.randn(1, model.pretrained_cfg.get("input_size", (3,))[0], img_size, img_size))
+    return {
+        "name": name,
+        "architecture": model.pretrained_cfg.get("architecture", name),
+        "params": sum(p.numel() for p in model.parameters()),
+        "se_blocks": sum(isinstance(m, SqueezeExcite) for m in model.modules()),
+        "input_size": (model.pretrained_cfg.get("input_size", (3,))[0], img_size, img_size),
+        "output_shape": tuple(out.shape),
+    }
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``se-zoo info`` arguments to ``parser``."""
+    parser.add_argument("model", help="model name, name.tag, hf-hub:ID or local-dir:DIR")
+    parser.add_argument("--pretrained", action="store_true", help="load the pretrained weights")
+    parser.add_argument("--img-size", type=int, default=224, help="input size for the forward check")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the summary of ``args.model``; returns the exit status."""
+    summary = model_summary(args.model, img_size=args.img_size, pretrained=args.pretrained)
+    for key, value in summary.items():
+        print(f"{key:>13}: {value:,}" if isinstance(value, int) else f"{key:>13}: {value}")
+    return 0

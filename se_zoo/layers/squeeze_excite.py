@@ -1,0 +1,174 @@
+"""Squeeze-and-Excitation layer.
+
+Paper: "Squeeze-and-Excitation Networks", Hu et al., CVPR 2018 / TPAMI 2019
+(https://arxiv.org/abs/1709.01507).
+
+The layer computes, for an input ``u`` of shape ``(N, C, H, W)``:
+
+* squeeze (eq. 2): ``z = mean_{H,W}(u)``;
+* excitation (eq. 3): ``s = gate(W2 · act(W1 · z))`` with ``W1: C -> C/r`` and
+  ``W2: C/r -> C`` (ReLU and sigmoid in the paper);
+* scale: ``u * s`` channel-wise.
+
+Additions over the paper, all off the paper's path by default:
+
+* the reduced width is rounded to a multiple of ``rd_divisor`` and is never
+  below 1 (``C // r`` would give an empty bottleneck when ``C < r``);
+* ``rd_channels`` may be given directly; ``bias``, ``act_layer`` and
+  ``gate_layer`` are configurable;
+* the FCs are 1×1 convolutions named ``fc1`` / ``fc2``, exactly like timm's
+  ``SEModule``, so state dicts move between the two with ``strict=True``;
+* :meth:`SqueezeExcite.scale_add_act` fuses the scale with a residual add and
+  an activation, so SE blocks cost one pass over the feature map in inference.
+"""
+from typing import Optional, Type, Union
+
+import torch
+from torch import nn
+
+from timm.layers import create_act_layer, make_divisible
+
+__all__ = ["SqueezeExcite", "reduced_channels"]
+
+
+def _check_positive_int(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    return value
+
+
+def reduced_channels(channels: int, reduction: float = 16, rd_divisor: int = 8) -> int:
+    """Width of the SE bottleneck for ``channels`` inputs.
+
+    Args:
+        channels: Number of input channels ``C`` (>= 1).
+        reduction: Reduction ratio ``r`` (> 0); the bottleneck is ``C / r``.
+        rd_divisor: The width is rounded to a multiple of this (>= 1). timm's
+            ``SEModule`` uses 8; use 1 for the paper's plain ``C / r``.
+
+    Returns:
+        The reduced width, a multiple of ``rd_divisor`` and never below it (so
+        never below 1).
+
+    Raises:
+        ValueError: if an argument is out of range.
+    """
+    _check_positive_int("channels", channels)
+    _check_positive_int("rd_divisor", rd_divisor)
+    if isinstance(reduction, bool) or not isinstance(reduction, (int, float)) or not reduction > 0:
+        raise ValueError(f"reduction must be a number > 0, got {reduction!r}")
+    return make_divisible(channels / reduction, rd_divisor, round_limit=0.0)
+
+
+class SqueezeExcite(nn.Module):
+    """Squeeze-and-Excitation: channel attention from globally pooled features.
+
+    Args:
+        channels: Number of input (and output) channels.
+        reduction: Reduction ratio ``r`` of the bottleneck (default 16, as in
+            the paper). Ignored when ``rd_channels`` is given.
+        rd_channels: Explicit bottleneck width; overrides ``reduction``.
+        rd_divisor: Round the bottleneck width computed from ``reduction`` to a
+            multiple of this (default 8, as timm's ``SEModule``).
+        bias: Whether ``fc1`` / ``fc2`` have biases.
+        act_layer: Activation between the FCs (``delta`` in eq. 3, ReLU).
+        gate_layer: Gate after ``fc2`` (``sigma`` in eq. 3, sigmoid); a timm
+            activation name or a module class.
+        device: Device of the parameters.
+        dtype: Dtype of the parameters.
+
+    Raises:
+        ValueError: if ``channels``, ``reduction``, ``rd_channels`` or
+            ``rd_divisor`` is out of range.
+
+    Example:
+        >>> se = SqueezeExcite(64)
+        >>> se(torch.randn(2, 64, 8, 8)).shape
+        torch.Size([2, 64, 8, 8])
+    """
+
+    def __init__(
+            self,
+            channels: int,
+            reduction: float = 16,
+            rd_channels: Optional[int] = None,
+            rd_divisor: int = 8,
+            bias: bool = True,
+            act_layer: Union[str, Type[nn.Module]] = nn.ReLU,
+            gate_layer: Union[str, Type[nn.Module]] = "sigmoid",
+            device=None,
+            dtype=None,
+    ):
+        super().__init__()
+        _check_positive_int("channels", channels)
+        if rd_channels is None:
+            rd_channels = reduced_channels(channels, reduction, rd_divisor)
+        else:
+            _check_positive_int("rd_channels", rd_channels)
+        self.channels = channels
+        dd = {"device": device, "dtype": dtype}
+        self.fc1 = nn.Conv2d(channels, rd_channels, kernel_size=1, bias=bias, **dd)
+        self.act = create_act_layer(act_layer, inplace=True)
+        self.fc2 = nn.Conv2d(rd_channels, channels, kernel_size=1, bias=bias, **dd)
+        self.gate = create_act_layer(gate_layer)
+
+    def _check_input(self, x: torch.Tensor) -> None:
+        if x.dim() != 4:
+            raise ValueError(f"input must be 4-D (N, C, H, W), got shape {list(x.shape)}")
+        if x.shape[1] != self.channels:
+            raise ValueError(f"input must have {self.channels} channels (dim 1), got {x.shape[1]}")
+
+    def excite(self, x: torch.Tensor) -> torch.Tensor:
+        """Squeeze and excite: the per-channel gate ``s`` of eq. 3.
+
+        Args:
+            x: Input of shape ``(N, C, H, W)``.
+
+        Returns:
+            The gate, shape ``(N, C, 1, 1)``, in ``x``'s dtype.
+
+        Raises:
+            ValueError: if ``x`` is not 4-D or has the wrong channel count.
+        """
+        self._check_input(x)
+        s = x.mean((2, 3), keepdim=True)
+        return self.gate(self.fc2(self.act(self.fc1(s))))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Scale ``x`` channel-wise by its SE gate.
+
+        Args:
+            x: Input of shape ``(N, C, H, W)``, any memory format.
+
+        Returns:
+            ``x * s``, same shape, dtype and memory format as ``x``.
+
+        Raises:
+            ValueError: if ``x`` is not 4-D or has the wrong channel count.
+        """
+        return x * self.excite(x)
+
+    def scale_add_act(self, x: torch.Tensor, shortcut: torch.Tensor, act: nn.Module) -> torch.Tensor:
+        """``act(x * s + shortcut)``: SE scale fused with a residual add and activation.
+
+        Equals ``act(self(x) + shortcut)``. Without autograd it overwrites ``x``
+        (the block's own temporary) instead of allocating: one multiply-add
+        and one in-place activation pass.
+
+        Args:
+            x: Residual branch output, shape ``(N, C, H, W)``; may be overwritten
+               when no gradient is being recorded.
+            shortcut: Tensor of ``x``'s shape, added after the scale; never modified.
+            act: Activation module applied to the sum (``nn.ReLU`` in ResNets).
+
+        Returns:
+            The activated sum, same shape and memory format as ``x``.
+
+        Raises:
+            ValueError: if ``x`` is not 4-D or has the wrong channel count.
+        """
+        s = self.excite(x)
+        if torch.is_grad_enabled() and (x.requires_grad or s.requires_grad or shortcut.requires_grad):
+            return act(torch.addcmul(shortcut, x, s))
+        x = x.mul_(s).add_(shortcut)
+        return act(x)

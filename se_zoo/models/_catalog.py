@@ -1,0 +1,132 @@
+"""The ``weights/`` catalogue: one record per pretrained tag, the single source of truth.
+
+Each family has a JSON file ``weights/<family>.json`` with ``records``; a record
+names the public checkpoint a tag loads (``hf_hub_id`` [+ ``@revision``],
+``hf_hub_filename``, ``url``), its license and origin, the source's reported
+accuracy, params / GMACs, an optional ``sha256`` pin, and ``cfg``: the
+pretrained-cfg fields (input size, crop, interpolation, ...) that differ from
+the family's ``_cfg()``. Families turn records into timm pretrained cfgs with
+:func:`pretrained_cfgs`.
+"""
+import json
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterable, List, Optional
+
+__all__ = ["CatalogError", "catalog_dir", "load_records", "find_record", "pretrained_cfgs"]
+
+# Record keys copied verbatim into the pretrained cfg.
+_CFG_KEYS = ("hf_hub_id", "hf_hub_filename", "url", "license", "origin_url", "paper_ids")
+_REQUIRED = ("tag", "license", "origin_url")
+
+
+class CatalogError(ValueError):
+    """A ``weights/`` record is malformed or missing."""
+
+
+def catalog_dir() -> Path:
+    """Directory holding the catalogue.
+
+    Returns:
+        ``se_zoo/_weights`` inside an installed wheel, else the source tree's
+        ``weights/`` (editable installs and checkouts).
+    """
+    packaged = resources.files("se_zoo") / "_weights"
+    if packaged.is_dir():
+        return Path(str(packaged))
+    return Path(__file__).resolve().parents[2] / "weights"
+
+
+@lru_cache(maxsize=None)
+def load_records(family: str) -> List[Dict[str, Any]]:
+    """All catalogue records of one family.
+
+    Args:
+        family: File stem under ``weights/`` (e.g. ``"se_resnet"``).
+
+    Returns:
+        The family's records, in file order.
+
+    Raises:
+        CatalogError: if the file is missing, or a record lacks a required field
+            or repeats a tag.
+    """
+    path = catalog_dir() / f"{family}.json"
+    if not path.is_file():
+        raise CatalogError(f"family must name a file in {path.parent}, got {family!r} (no {path.name})")
+    records = json.loads(path.read_text())["records"]
+    seen = set()
+    for record in records:
+        for key in _REQUIRED:
+            if not record.get(key):
+                raise CatalogError(f"{path.name}: record {record.get('tag')!r} needs a non-empty {key!r}")
+        if "." not in record["tag"]:
+            raise CatalogError(f"{path.name}: tag must look like 'arch.tag', got {record['tag']!r}")
+        if record["tag"] in seen:
+            raise CatalogError(f"{path.name}: tag {record['tag']!r} appears twice")
+        if not (record.get("hf_hub_id") or record.get("url")):
+            raise CatalogError(f"{path.name}: record {record['tag']!r} needs 'hf_hub_id' or 'url'")
+        seen.add(record["tag"])
+    return records
+
+
+def families() -> List[str]:
+    """Names of all catalogue families (the JSON files under ``weights/``)."""
+    return sorted(p.stem for p in catalog_dir().glob("*.json"))
+
+
+def find_record(model_name: str) -> Optional[Dict[str, Any]]:
+    """The catalogue record for ``arch.tag``, or None when the catalogue has none.
+
+    Args:
+        model_name: A full ``arch.tag`` name.
+
+    Returns:
+        The record dict, or None.
+    """
+    for family in families():
+        for record in load_records(family):
+            if record["tag"] == model_name:
+                return record
+    return None
+
+
+def _tupled(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+def pretrained_cfgs(
+        family: str,
+        make_cfg: Callable[..., Dict[str, Any]],
+        architectures: Iterable[str],
+) -> Dict[str, Dict[str, Any]]:
+    """Pretrained cfgs for ``generate_default_cfgs``, generated from the catalogue.
+
+    Args:
+        family: Catalogue file stem.
+        make_cfg: The family's ``_cfg(**overrides)``.
+        architectures: Every architecture the family registers; those without a
+            record get an untrained default cfg.
+
+    Returns:
+        ``{"arch.tag": cfg}`` for every record, plus ``{"arch": cfg}`` for
+        architectures without weights.
+
+    Raises:
+        CatalogError: if a record names an architecture not in ``architectures``.
+    """
+    architectures = list(architectures)
+    cfgs: Dict[str, Dict[str, Any]] = {}
+    for record in load_records(family):
+        arch = record["tag"].split(".", 1)[0]
+        if arch not in architectures:
+            raise CatalogError(f"weights/{family}.json: tag {record['tag']!r} names unknown architecture {arch!r}")
+        fields = {k: record[k] for k in _CFG_KEYS if record.get(k)}
+        fields.update({k: _tupled(v) for k, v in record.get("cfg", {}).items()})
+        cfgs[record["tag"]] = make_cfg(**fields)
+    with_weights = {tag.split(".", 1)[0] for tag in cfgs}
+    for arch in architectures:
+        if arch not in with_weights:
+            cfgs[arch] = make_cfg()
+    return cfgs

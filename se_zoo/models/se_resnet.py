@@ -1,0 +1,285 @@
+"""SE-ResNet, SE-ResNeXt and SENet-154 on timm's ResNet and SENet.
+
+Papers:
+
+* "Squeeze-and-Excitation Networks", Hu et al., 2018 — https://arxiv.org/abs/1709.01507
+* "Deep Residual Learning for Image Recognition", He et al., 2015 — https://arxiv.org/abs/1512.03385
+* "Aggregated Residual Transformations for Deep Neural Networks" (ResNeXt), Xie et al., 2016 —
+  https://arxiv.org/abs/1611.05431
+
+Two block styles:
+
+* ``se_zoo_resnet*`` / ``se_zoo_resnext*``: timm's ``ResNet`` (stride in the 3×3
+  conv, "ResNet v1.5"); parameters and state dicts equal timm's ``seresnet*`` /
+  ``seresnext*``.
+* ``se_zoo_legacy_*`` and ``se_zoo_senet154``: the Caffe layout of the paper's
+  released weights (stride in the first 1×1 conv, SE width ``C // 16``), as ported
+  by Cadene's pretrainedmodels; state dicts equal timm's ``legacy_*``.
+
+Both use se-zoo's :class:`~se_zoo.layers.SqueezeExcite`, whose scale is fused with
+the residual add and the final ReLU.
+"""
+from typing import Any, Dict
+
+import torch
+from torch import nn
+
+from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
+from timm.models import senet as timm_senet
+from timm.models.resnet import BasicBlock, Bottleneck, ResNet
+
+from ..layers import SqueezeExcite
+from ._catalog import pretrained_cfgs
+
+__all__ = ["SEBasicBlock", "SEBottleneck", "checkpoint_filter_fn", "TIMM_EQUIVALENTS"]
+
+
+class SEBasicBlock(BasicBlock):
+    """timm's ``BasicBlock`` with se-zoo's SE layer fused into the residual add."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs["attn_layer"] = SqueezeExcite
+        super().__init__(*args, **kwargs)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shortcut = x if self.downsample is None else self.downsample(x)
+        x = self.aa(self.act1(self.drop_block(self.bn1(self.conv1(x)))))
+        x = self.bn2(self.conv2(x))
+        if self.drop_path is not None:
+            return self.act2(self.drop_path(self.se(x)) + shortcut)
+        return self.se.scale_add_act(x, shortcut, self.act2)
+
+
+class SEBottleneck(Bottleneck):
+    """timm's ``Bottleneck`` with se-zoo's SE layer fused into the residual add."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs["attn_layer"] = SqueezeExcite
+        super().__init__(*args, **kwargs)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shortcut = x if self.downsample is None else self.downsample(x)
+        x = self.act1(self.bn1(self.conv1(x)))
+        x = self.aa(self.act2(self.drop_block(self.bn2(self.conv2(x)))))
+        x = self.bn3(self.conv3(x))
+        if self.drop_path is not None:
+            return self.act3(self.drop_path(self.se(x)) + shortcut)
+        return self.se.scale_add_act(x, shortcut, self.act3)
+
+
+def _legacy_block(base: type) -> type:
+    """A timm legacy SENet block with its ``se_module`` replaced by se-zoo's layer."""
+
+    class LegacyBlock(base):
+        def __init__(self, inplanes, planes, groups, reduction, stride=1, downsample=None, device=None, dtype=None):
+            super().__init__(inplanes, planes, groups, reduction, stride, downsample, device=device, dtype=dtype)
+            channels = self.se_module.fc1.in_channels
+            self.se_module = SqueezeExcite(
+                channels, rd_channels=channels // reduction, device=device, dtype=dtype)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            shortcut = x if self.downsample is None else self.downsample(x)
+            out = self.relu(self.bn1(self.conv1(x)))
+            # timm's legacy blocks apply ReLU after bn2 in both block kinds
+            out = self.relu(self.bn2(self.conv2(out)))
+            if hasattr(self, "conv3"):
+                out = self.bn3(self.conv3(out))
+            return self.se_module.scale_add_act(out, shortcut, self.relu)
+
+    LegacyBlock.__name__ = LegacyBlock.__qualname__ = base.__name__
+    LegacyBlock.__doc__ = f"timm's legacy ``{base.__name__}`` with se-zoo's fused SE layer."
+    return LegacyBlock
+
+
+LegacySEBottleneck = _legacy_block(timm_senet.SEBottleneck)
+LegacySEResNetBottleneck = _legacy_block(timm_senet.SEResNetBottleneck)
+LegacySEResNeXtBottleneck = _legacy_block(timm_senet.SEResNeXtBottleneck)
+LegacySEResNetBlock = _legacy_block(timm_senet.SEResNetBlock)
+
+# se-zoo architecture -> the timm architecture whose checkpoints it loads with strict=True.
+TIMM_EQUIVALENTS: Dict[str, str] = {
+    "se_zoo_resnet18": "seresnet18",
+    "se_zoo_resnet34": "seresnet34",
+    "se_zoo_resnet50": "seresnet50",
+    "se_zoo_resnet101": "seresnet101",
+    "se_zoo_resnet152": "seresnet152",
+    "se_zoo_resnext50_32x4d": "seresnext50_32x4d",
+    "se_zoo_resnext101_32x4d": "seresnext101_32x4d",
+    "se_zoo_legacy_seresnet18": "legacy_seresnet18",
+    "se_zoo_legacy_seresnet34": "legacy_seresnet34",
+    "se_zoo_legacy_seresnet50": "legacy_seresnet50",
+    "se_zoo_legacy_seresnet101": "legacy_seresnet101",
+    "se_zoo_legacy_seresnet152": "legacy_seresnet152",
+    "se_zoo_legacy_seresnext26_32x4d": "legacy_seresnext26_32x4d",
+    "se_zoo_legacy_seresnext50_32x4d": "legacy_seresnext50_32x4d",
+    "se_zoo_legacy_seresnext101_32x4d": "legacy_seresnext101_32x4d",
+    "se_zoo_senet154": "legacy_senet154",
+}
+
+# Older timm releases named the SE convs of some models conv_reduce / conv_expand.
+_RENAMES = ((".se.conv_reduce.", ".se.fc1."), (".se.conv_expand.", ".se.fc2."),
+            (".se_module.conv_reduce.", ".se_module.fc1."), (".se_module.conv_expand.", ".se_module.fc2."))
+
+
+def checkpoint_filter_fn(state_dict: Dict[str, Any], model: nn.Module) -> Dict[str, torch.Tensor]:
+    """Map a published SE-ResNet checkpoint into se-zoo's layout.
+
+    Accepts timm checkpoints (``seresnet*``, ``legacy_*``: the same keys as se-zoo),
+    training checkpoints wrapping the weights in ``state_dict`` / ``model``, and
+    ``module.``-prefixed DistributedDataParallel state dicts.
+
+    Args:
+        state_dict: The checkpoint as loaded.
+        model: The se-zoo model being loaded (unused; timm's filter signature).
+
+    Returns:
+        A state dict with se-zoo's keys.
+    """
+    for wrapper in ("state_dict", "model"):
+        if wrapper in state_dict and isinstance(state_dict[wrapper], dict):
+            state_dict = state_dict[wrapper]
+    out = {}
+    for key, value in state_dict.items():
+        key = key[len("module."):] if key.startswith("module.") else key
+        for old, new in _RENAMES:
+            key = key.replace(old, new)
+        out[key] = value
+    return out
+
+
+def _cfg(**kwargs) -> Dict[str, Any]:
+    return {
+        "num_classes": 1000, "input_size": (3, 224, 224), "pool_size": (7, 7),
+        "crop_pct": 0.875, "interpolation": "bilinear",
+        "mean": IMAGENET_DEFAULT_MEAN, "std": IMAGENET_DEFAULT_STD,
+        "first_conv": "conv1", "classifier": "fc", "license": "apache-2.0",
+        **kwargs,
+    }
+
+
+def _legacy_cfg(**kwargs) -> Dict[str, Any]:
+    return _cfg(**{"first_conv": "layer0.conv1", "classifier": "last_linear", **kwargs})
+
+
+_LEGACY = [name for name in TIMM_EQUIVALENTS if name.startswith("se_zoo_legacy") or name == "se_zoo_senet154"]
+default_cfgs = generate_default_cfgs({
+    **{k: v for k, v in pretrained_cfgs("se_resnet", _cfg, TIMM_EQUIVALENTS).items()
+       if k.split(".")[0] not in _LEGACY},
+    **{k: v for k, v in pretrained_cfgs("se_resnet", _legacy_cfg, TIMM_EQUIVALENTS).items()
+       if k.split(".")[0] in _LEGACY},
+})
+
+
+def _create(variant: str, pretrained: bool, **kwargs) -> nn.Module:
+    model_cls = timm_senet.SENet if variant in _LEGACY else ResNet
+    return build_model_with_cfg(model_cls, variant, pretrained, pretrained_filter_fn=checkpoint_filter_fn, **kwargs)
+
+
+@register_model
+def se_zoo_resnet18(pretrained: bool = False, **kwargs) -> ResNet:
+    """SE-ResNet-18 (timm ``seresnet18`` layout)."""
+    return _create("se_zoo_resnet18", pretrained, **dict(dict(block=SEBasicBlock, layers=(2, 2, 2, 2)), **kwargs))
+
+
+@register_model
+def se_zoo_resnet34(pretrained: bool = False, **kwargs) -> ResNet:
+    """SE-ResNet-34 (timm ``seresnet34`` layout)."""
+    return _create("se_zoo_resnet34", pretrained, **dict(dict(block=SEBasicBlock, layers=(3, 4, 6, 3)), **kwargs))
+
+
+@register_model
+def se_zoo_resnet50(pretrained: bool = False, **kwargs) -> ResNet:
+    """SE-ResNet-50 (timm ``seresnet50`` layout)."""
+    return _create("se_zoo_resnet50", pretrained, **dict(dict(block=SEBottleneck, layers=(3, 4, 6, 3)), **kwargs))
+
+
+@register_model
+def se_zoo_resnet101(pretrained: bool = False, **kwargs) -> ResNet:
+    """SE-ResNet-101 (timm ``seresnet101`` layout)."""
+    return _create("se_zoo_resnet101", pretrained, **dict(dict(block=SEBottleneck, layers=(3, 4, 23, 3)), **kwargs))
+
+
+@register_model
+def se_zoo_resnet152(pretrained: bool = False, **kwargs) -> ResNet:
+    """SE-ResNet-152 (timm ``seresnet152`` layout)."""
+    return _create("se_zoo_resnet152", pretrained, **dict(dict(block=SEBottleneck, layers=(3, 8, 36, 3)), **kwargs))
+
+
+@register_model
+def se_zoo_resnext50_32x4d(pretrained: bool = False, **kwargs) -> ResNet:
+    """SE-ResNeXt-50 32x4d (timm ``seresnext50_32x4d`` layout)."""
+    model_args = dict(block=SEBottleneck, layers=(3, 4, 6, 3), cardinality=32, base_width=4)
+    return _create("se_zoo_resnext50_32x4d", pretrained, **dict(model_args, **kwargs))
+
+
+@register_model
+def se_zoo_resnext101_32x4d(pretrained: bool = False, **kwargs) -> ResNet:
+    """SE-ResNeXt-101 32x4d (timm ``seresnext101_32x4d`` layout)."""
+    model_args = dict(block=SEBottleneck, layers=(3, 4, 23, 3), cardinality=32, base_width=4)
+    return _create("se_zoo_resnext101_32x4d", pretrained, **dict(model_args, **kwargs))
+
+
+@register_model
+def se_zoo_legacy_seresnet18(pretrained: bool = False, **kwargs) -> timm_senet.SENet:
+    """SE-ResNet-18, Caffe layout (timm ``legacy_seresnet18``)."""
+    model_args = dict(block=LegacySEResNetBlock, layers=[2, 2, 2, 2], groups=1, reduction=16)
+    return _create("se_zoo_legacy_seresnet18", pretrained, **dict(model_args, **kwargs))
+
+
+@register_model
+def se_zoo_legacy_seresnet34(pretrained: bool = False, **kwargs) -> timm_senet.SENet:
+    """SE-ResNet-34, Caffe layout (timm ``legacy_seresnet34``)."""
+    model_args = dict(block=LegacySEResNetBlock, layers=[3, 4, 6, 3], groups=1, reduction=16)
+    return _create("se_zoo_legacy_seresnet34", pretrained, **dict(model_args, **kwargs))
+
+
+@register_model
+def se_zoo_legacy_seresnet50(pretrained: bool = False, **kwargs) -> timm_senet.SENet:
+    """SE-ResNet-50, Caffe layout of the paper's weights (timm ``legacy_seresnet50``)."""
+    model_args = dict(block=LegacySEResNetBottleneck, layers=[3, 4, 6, 3], groups=1, reduction=16)
+    return _create("se_zoo_legacy_seresnet50", pretrained, **dict(model_args, **kwargs))
+
+
+@register_model
+def se_zoo_legacy_seresnet101(pretrained: bool = False, **kwargs) -> timm_senet.SENet:
+    """SE-ResNet-101, Caffe layout of the paper's weights (timm ``legacy_seresnet101``)."""
+    model_args = dict(block=LegacySEResNetBottleneck, layers=[3, 4, 23, 3], groups=1, reduction=16)
+    return _create("se_zoo_legacy_seresnet101", pretrained, **dict(model_args, **kwargs))
+
+
+@register_model
+def se_zoo_legacy_seresnet152(pretrained: bool = False, **kwargs) -> timm_senet.SENet:
+    """SE-ResNet-152, Caffe layout of the paper's weights (timm ``legacy_seresnet152``)."""
+    model_args = dict(block=LegacySEResNetBottleneck, layers=[3, 8, 36, 3], groups=1, reduction=16)
+    return _create("se_zoo_legacy_seresnet152", pretrained, **dict(model_args, **kwargs))
+
+
+@register_model
+def se_zoo_legacy_seresnext26_32x4d(pretrained: bool = False, **kwargs) -> timm_senet.SENet:
+    """SE-ResNeXt-26 32x4d, Caffe layout (timm ``legacy_seresnext26_32x4d``)."""
+    model_args = dict(block=LegacySEResNeXtBottleneck, layers=[2, 2, 2, 2], groups=32, reduction=16)
+    return _create("se_zoo_legacy_seresnext26_32x4d", pretrained, **dict(model_args, **kwargs))
+
+
+@register_model
+def se_zoo_legacy_seresnext50_32x4d(pretrained: bool = False, **kwargs) -> timm_senet.SENet:
+    """SE-ResNeXt-50 32x4d, Caffe layout of the paper's weights (timm ``legacy_seresnext50_32x4d``)."""
+    model_args = dict(block=LegacySEResNeXtBottleneck, layers=[3, 4, 6, 3], groups=32, reduction=16)
+    return _create("se_zoo_legacy_seresnext50_32x4d", pretrained, **dict(model_args, **kwargs))
+
+
+@register_model
+def se_zoo_legacy_seresnext101_32x4d(pretrained: bool = False, **kwargs) -> timm_senet.SENet:
+    """SE-ResNeXt-101 32x4d, Caffe layout of the paper's weights (timm ``legacy_seresnext101_32x4d``)."""
+    model_args = dict(block=LegacySEResNeXtBottleneck, layers=[3, 4, 23, 3], groups=32, reduction=16)
+    return _create("se_zoo_legacy_seresnext101_32x4d", pretrained, **dict(model_args, **kwargs))
+
+
+@register_model
+def se_zoo_senet154(pretrained: bool = False, **kwargs) -> timm_senet.SENet:
+    """SENet-154, the paper's ILSVRC 2017 winning model (timm ``legacy_senet154``)."""
+    model_args = dict(
+        block=LegacySEBottleneck, layers=[3, 8, 36, 3], groups=64, reduction=16,
+        downsample_kernel_size=3, downsample_padding=1, inplanes=128, input_3x3=True)
+    return _create("se_zoo_senet154", pretrained, **dict(model_args, **kwargs))
