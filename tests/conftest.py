@@ -5,6 +5,8 @@ from torch import nn
 
 import se_zoo  # noqa: F401  (registers the models)
 
+pytest_plugins = ["hub_fixture"]
+
 
 def randomize_(model: nn.Module, seed: int = 0) -> nn.Module:
     """Give every parameter and BatchNorm running stat random values, in place.

@@ -10,7 +10,7 @@ The layer computes, for an input ``u`` of shape ``(N, C, H, W)``:
   ``W2: C/r -> C`` (ReLU and sigmoid in the paper);
 * scale: ``u * s`` channel-wise.
 
-Additions over the paper, all off the paper's path by default:
+Additions over the paper:
 
 * the reduced width is rounded to a multiple of ``rd_divisor`` and is never
   below 1 (``C // r`` would give an empty bottleneck when ``C < r``);
@@ -18,9 +18,11 @@ Additions over the paper, all off the paper's path by default:
   ``gate_layer`` are configurable;
 * the FCs are 1×1 convolutions named ``fc1`` / ``fc2``, exactly like timm's
   ``SEModule``, so state dicts move between the two with ``strict=True``;
-* :meth:`SqueezeExcite.scale_add_act` fuses the scale with a residual add and
-  an activation, so SE blocks cost one pass over the feature map in inference.
+* :meth:`SqueezeExcite.scale_add` / :meth:`SqueezeExcite.scale_add_act` fuse
+  the scale with a residual add (and an activation), so SE blocks cost one
+  pass over the feature map in inference.
 """
+import math
 from typing import Optional, Type, Union
 
 import torch
@@ -37,26 +39,34 @@ def _check_positive_int(name: str, value: object) -> int:
     return value
 
 
+def _check_reduction(reduction: object) -> float:
+    if (isinstance(reduction, bool) or not isinstance(reduction, (int, float))
+            or not math.isfinite(reduction) or reduction <= 0):
+        raise ValueError(f"reduction must be a finite number > 0, got {reduction!r}")
+    return reduction
+
+
 def reduced_channels(channels: int, reduction: float = 16, rd_divisor: int = 8) -> int:
     """Width of the SE bottleneck for ``channels`` inputs.
 
     Args:
         channels: Number of input channels ``C`` (>= 1).
-        reduction: Reduction ratio ``r`` (> 0); the bottleneck is ``C / r``.
-        rd_divisor: The width is rounded to a multiple of this (>= 1). timm's
-            ``SEModule`` uses 8; use 1 for the paper's plain ``C / r``.
+        reduction: Reduction ratio ``r`` (finite, > 0); the bottleneck is ``C / r``.
+        rd_divisor: Round ``C / r`` to the nearest multiple of this (>= 1), as
+            timm's ``SEModule`` does with 8. With 1 the width is ``round(C / r)``;
+            implementations that floor (``C // r``) are matched with an explicit
+            ``rd_channels`` instead.
 
     Returns:
-        The reduced width, a multiple of ``rd_divisor`` and never below it (so
-        never below 1).
+        The reduced width: a multiple of ``rd_divisor`` and never below it, so
+        never below 1.
 
     Raises:
         ValueError: if an argument is out of range.
     """
     _check_positive_int("channels", channels)
     _check_positive_int("rd_divisor", rd_divisor)
-    if isinstance(reduction, bool) or not isinstance(reduction, (int, float)) or not reduction > 0:
-        raise ValueError(f"reduction must be a number > 0, got {reduction!r}")
+    _check_reduction(reduction)
     return make_divisible(channels / reduction, rd_divisor, round_limit=0.0)
 
 
@@ -66,7 +76,7 @@ class SqueezeExcite(nn.Module):
     Args:
         channels: Number of input (and output) channels.
         reduction: Reduction ratio ``r`` of the bottleneck (default 16, as in
-            the paper). Ignored when ``rd_channels`` is given.
+            the paper). Unused (still validated) when ``rd_channels`` is given.
         rd_channels: Explicit bottleneck width; overrides ``reduction``.
         rd_divisor: Round the bottleneck width computed from ``reduction`` to a
             multiple of this (default 8, as timm's ``SEModule``).
@@ -96,15 +106,12 @@ class SqueezeExcite(nn.Module):
             bias: bool = True,
             act_layer: Union[str, Type[nn.Module]] = nn.ReLU,
             gate_layer: Union[str, Type[nn.Module]] = "sigmoid",
-            device=None,
-            dtype=None,
+            device: Optional[Union[str, torch.device]] = None,
+            dtype: Optional[torch.dtype] = None,
     ):
         super().__init__()
-        _check_positive_int("channels", channels)
-        if rd_channels is None:
-            rd_channels = reduced_channels(channels, reduction, rd_divisor)
-        else:
-            _check_positive_int("rd_channels", rd_channels)
+        rd_width = reduced_channels(channels, reduction, rd_divisor)  # validates all three
+        rd_channels = rd_width if rd_channels is None else _check_positive_int("rd_channels", rd_channels)
         self.channels = channels
         dd = {"device": device, "dtype": dtype}
         self.fc1 = nn.Conv2d(channels, rd_channels, kernel_size=1, bias=bias, **dd)
@@ -114,9 +121,10 @@ class SqueezeExcite(nn.Module):
 
     def _check_input(self, x: torch.Tensor) -> None:
         if x.dim() != 4:
-            raise ValueError(f"input must be 4-D (N, C, H, W), got shape {list(x.shape)}")
+            raise ValueError(f"x must be 4-D (N, C, H, W), got shape {list(x.shape)}")
         if x.shape[1] != self.channels:
-            raise ValueError(f"input must have {self.channels} channels (dim 1), got {x.shape[1]}")
+            raise ValueError(f"x must have {self.channels} channels in dim 1, got {x.shape[1]} "
+                             f"(shape {list(x.shape)})")
 
     def excite(self, x: torch.Tensor) -> torch.Tensor:
         """Squeeze and excite: the per-channel gate ``s`` of eq. 3.
@@ -148,15 +156,42 @@ class SqueezeExcite(nn.Module):
         """
         return x * self.excite(x)
 
-    def scale_add_act(self, x: torch.Tensor, shortcut: torch.Tensor, act: nn.Module) -> torch.Tensor:
-        """``act(x * s + shortcut)``: SE scale fused with a residual add and activation.
+    def scale_add(self, x: torch.Tensor, shortcut: torch.Tensor) -> torch.Tensor:
+        """``x * s + shortcut``: the SE scale fused with a residual add.
 
-        Equals ``act(self(x) + shortcut)``. Without autograd it overwrites ``x``
-        (the block's own temporary) instead of allocating: one multiply-add
-        and one in-place activation pass.
+        Equals ``self(x) + shortcut``. Without autograd it overwrites ``x``
+        (the block's own temporary) instead of allocating, so the scale and
+        the add cost one pass over the feature map. TorchScript-compatible.
 
         Args:
-            x: Residual branch output, shape ``(N, C, H, W)``; may be overwritten
+            x: Residual branch output, shape ``(N, C, H, W)``; overwritten
+               when no gradient is being recorded.
+            shortcut: Tensor of ``x``'s shape, added after the scale; never modified.
+
+        Returns:
+            The sum, same shape and memory format as ``x``.
+
+        Raises:
+            ValueError: if ``x`` is not 4-D, has the wrong channel count, or
+                ``shortcut`` does not have ``x``'s shape.
+        """
+        if shortcut.shape != x.shape:
+            raise ValueError(f"shortcut must have the shape of x, {list(x.shape)}, got {list(shortcut.shape)}")
+        s = self.excite(x)
+        if torch.is_grad_enabled() and (x.requires_grad or s.requires_grad or shortcut.requires_grad):
+            return torch.addcmul(shortcut, x, s)
+        # one pass over x (multiply-add, written back into x) instead of mul_ then add_
+        return torch.addcmul(shortcut, x, s, out=x)
+
+    def scale_add_act(self, x: torch.Tensor, shortcut: torch.Tensor, act: nn.Module) -> torch.Tensor:
+        """``act(x * s + shortcut)``: :meth:`scale_add` followed by an activation.
+
+        Equals ``act(self(x) + shortcut)``; with an in-place ``act`` and no
+        autograd, no new tensor is allocated. TorchScript cannot pass a module
+        as an argument, so scripted code calls ``act(se.scale_add(x, shortcut))``.
+
+        Args:
+            x: Residual branch output, shape ``(N, C, H, W)``; overwritten
                when no gradient is being recorded.
             shortcut: Tensor of ``x``'s shape, added after the scale; never modified.
             act: Activation module applied to the sum (``nn.ReLU`` in ResNets).
@@ -165,10 +200,7 @@ class SqueezeExcite(nn.Module):
             The activated sum, same shape and memory format as ``x``.
 
         Raises:
-            ValueError: if ``x`` is not 4-D or has the wrong channel count.
+            ValueError: if ``x`` is not 4-D, has the wrong channel count, or
+                ``shortcut`` does not have ``x``'s shape.
         """
-        s = self.excite(x)
-        if torch.is_grad_enabled() and (x.requires_grad or s.requires_grad or shortcut.requires_grad):
-            return act(torch.addcmul(shortcut, x, s))
-        x = x.mul_(s).add_(shortcut)
-        return act(x)
+        return act(self.scale_add(x, shortcut))

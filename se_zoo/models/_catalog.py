@@ -3,7 +3,9 @@
 Each family has a JSON file ``weights/<family>.json`` with ``records``; a record
 names the public checkpoint a tag loads (``hf_hub_id`` [+ ``@revision``],
 ``hf_hub_filename``, ``url``), its license and origin, the source's reported
-accuracy, params / GMACs, an optional ``sha256`` pin, and ``cfg``: the
+ImageNet accuracy (``top1`` / ``top5``, evaluated at ``metrics_img_size``, as
+published in ``metrics_source``), params / GMACs at ``input_size``, an
+optional ``sha256`` pin, and ``cfg``: the
 pretrained-cfg fields (input size, crop, interpolation, ...) that differ from
 the family's ``_cfg()``. Families turn records into timm pretrained cfgs with
 :func:`pretrained_cfgs`.
@@ -49,13 +51,19 @@ def load_records(family: str) -> List[Dict[str, Any]]:
         The family's records, in file order.
 
     Raises:
-        CatalogError: if the file is missing, or a record lacks a required field
-            or repeats a tag.
+        CatalogError: if the file is missing or is not a JSON object with a
+            ``records`` list, or a record lacks a required field, repeats a
+            tag or has a non-object ``cfg``.
     """
     path = catalog_dir() / f"{family}.json"
     if not path.is_file():
         raise CatalogError(f"family must name a file in {path.parent}, got {family!r} (no {path.name})")
-    records = json.loads(path.read_text())["records"]
+    try:
+        records = json.loads(path.read_text(encoding="utf-8"))["records"]
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise CatalogError(f"{path.name} must be a JSON object with a 'records' list ({exc!r})") from exc
+    if not isinstance(records, list) or not all(isinstance(record, dict) for record in records):
+        raise CatalogError(f"{path.name}: 'records' must be a list of objects, got {records!r:.80}")
     seen = set()
     for record in records:
         for key in _REQUIRED:
@@ -67,6 +75,8 @@ def load_records(family: str) -> List[Dict[str, Any]]:
             raise CatalogError(f"{path.name}: tag {record['tag']!r} appears twice")
         if not (record.get("hf_hub_id") or record.get("url")):
             raise CatalogError(f"{path.name}: record {record['tag']!r} needs 'hf_hub_id' or 'url'")
+        if not isinstance(record.get("cfg", {}), dict):
+            raise CatalogError(f"{path.name}: record {record['tag']!r}: 'cfg' must be an object, got {record['cfg']!r}")
         seen.add(record["tag"])
     return records
 

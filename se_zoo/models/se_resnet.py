@@ -25,14 +25,16 @@ import torch
 from torch import nn
 
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
-from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
+from timm.layers import DropPath
+from timm.models import build_model_with_cfg, checkpoint_seq, generate_default_cfgs, register_model
 from timm.models import senet as timm_senet
 from timm.models.resnet import BasicBlock, Bottleneck, ResNet
 
 from ..layers import SqueezeExcite
 from ._catalog import pretrained_cfgs
+from ._integrity import build_verified
 
-__all__ = ["SEBasicBlock", "SEBottleneck", "checkpoint_filter_fn", "TIMM_EQUIVALENTS"]
+__all__ = ["SEBasicBlock", "SEBottleneck", "LegacySENet", "checkpoint_filter_fn", "TIMM_EQUIVALENTS"]
 
 
 class SEBasicBlock(BasicBlock):
@@ -77,6 +79,7 @@ def _legacy_block(base: type) -> type:
             channels = self.se_module.fc1.in_channels
             self.se_module = SqueezeExcite(
                 channels, rd_channels=channels // reduction, device=device, dtype=dtype)
+            self.drop_path = None  # set by LegacySENet when drop_path_rate > 0
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             shortcut = x if self.downsample is None else self.downsample(x)
@@ -85,11 +88,49 @@ def _legacy_block(base: type) -> type:
             out = self.relu(self.bn2(self.conv2(out)))
             if hasattr(self, "conv3"):
                 out = self.bn3(self.conv3(out))
+            if self.drop_path is not None:
+                return self.relu(self.drop_path(self.se_module(out)) + shortcut)
             return self.se_module.scale_add_act(out, shortcut, self.relu)
 
     LegacyBlock.__name__ = LegacyBlock.__qualname__ = base.__name__
     LegacyBlock.__doc__ = f"timm's legacy ``{base.__name__}`` with se-zoo's fused SE layer."
     return LegacyBlock
+
+
+class LegacySENet(timm_senet.SENet):
+    """timm's legacy ``SENet`` with stochastic depth and gradient checkpointing.
+
+    timm's class accepts neither; parameters and state dict are unchanged.
+
+    Args:
+        *args: Positional arguments of timm's ``SENet``.
+        drop_path_rate: Stochastic depth rate of the last block; it rises
+            linearly from 0 over the blocks, as in timm's ``ResNet``.
+        **kwargs: Keyword arguments of timm's ``SENet``.
+    """
+
+    def __init__(self, *args, drop_path_rate: float = 0., **kwargs):
+        super().__init__(*args, **kwargs)
+        blocks = [block for name in ("layer1", "layer2", "layer3", "layer4") for block in getattr(self, name)]
+        for idx, block in enumerate(blocks):
+            rate = drop_path_rate * idx / max(len(blocks) - 1, 1)
+            block.drop_path = DropPath(rate) if rate > 0. else None
+        self.grad_checkpointing = False
+
+    @torch.jit.ignore
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        """Recompute each block's activations in the backward pass instead of storing them.
+
+        Args:
+            enable: Whether to checkpoint.
+        """
+        self.grad_checkpointing = enable
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.pool0(self.layer0(x))
+        if self.grad_checkpointing and not torch.jit.is_scripting():
+            return checkpoint_seq([self.layer1, self.layer2, self.layer3, self.layer4], x, flatten=True)
+        return self.layer4(self.layer3(self.layer2(self.layer1(x))))
 
 
 LegacySEBottleneck = _legacy_block(timm_senet.SEBottleneck)
@@ -172,8 +213,8 @@ default_cfgs = generate_default_cfgs({
 
 
 def _create(variant: str, pretrained: bool, **kwargs) -> nn.Module:
-    model_cls = timm_senet.SENet if variant in _LEGACY else ResNet
-    return build_model_with_cfg(model_cls, variant, pretrained, pretrained_filter_fn=checkpoint_filter_fn, **kwargs)
+    model_cls = LegacySENet if variant in _LEGACY else ResNet
+    return build_verified(model_cls, variant, pretrained, pretrained_filter_fn=checkpoint_filter_fn, **kwargs)
 
 
 @register_model
@@ -221,63 +262,63 @@ def se_zoo_resnext101_32x4d(pretrained: bool = False, **kwargs) -> ResNet:
 
 
 @register_model
-def se_zoo_legacy_seresnet18(pretrained: bool = False, **kwargs) -> timm_senet.SENet:
+def se_zoo_legacy_seresnet18(pretrained: bool = False, **kwargs) -> LegacySENet:
     """SE-ResNet-18, Caffe layout (timm ``legacy_seresnet18``)."""
     model_args = dict(block=LegacySEResNetBlock, layers=[2, 2, 2, 2], groups=1, reduction=16)
     return _create("se_zoo_legacy_seresnet18", pretrained, **dict(model_args, **kwargs))
 
 
 @register_model
-def se_zoo_legacy_seresnet34(pretrained: bool = False, **kwargs) -> timm_senet.SENet:
+def se_zoo_legacy_seresnet34(pretrained: bool = False, **kwargs) -> LegacySENet:
     """SE-ResNet-34, Caffe layout (timm ``legacy_seresnet34``)."""
     model_args = dict(block=LegacySEResNetBlock, layers=[3, 4, 6, 3], groups=1, reduction=16)
     return _create("se_zoo_legacy_seresnet34", pretrained, **dict(model_args, **kwargs))
 
 
 @register_model
-def se_zoo_legacy_seresnet50(pretrained: bool = False, **kwargs) -> timm_senet.SENet:
+def se_zoo_legacy_seresnet50(pretrained: bool = False, **kwargs) -> LegacySENet:
     """SE-ResNet-50, Caffe layout of the paper's weights (timm ``legacy_seresnet50``)."""
     model_args = dict(block=LegacySEResNetBottleneck, layers=[3, 4, 6, 3], groups=1, reduction=16)
     return _create("se_zoo_legacy_seresnet50", pretrained, **dict(model_args, **kwargs))
 
 
 @register_model
-def se_zoo_legacy_seresnet101(pretrained: bool = False, **kwargs) -> timm_senet.SENet:
+def se_zoo_legacy_seresnet101(pretrained: bool = False, **kwargs) -> LegacySENet:
     """SE-ResNet-101, Caffe layout of the paper's weights (timm ``legacy_seresnet101``)."""
     model_args = dict(block=LegacySEResNetBottleneck, layers=[3, 4, 23, 3], groups=1, reduction=16)
     return _create("se_zoo_legacy_seresnet101", pretrained, **dict(model_args, **kwargs))
 
 
 @register_model
-def se_zoo_legacy_seresnet152(pretrained: bool = False, **kwargs) -> timm_senet.SENet:
+def se_zoo_legacy_seresnet152(pretrained: bool = False, **kwargs) -> LegacySENet:
     """SE-ResNet-152, Caffe layout of the paper's weights (timm ``legacy_seresnet152``)."""
     model_args = dict(block=LegacySEResNetBottleneck, layers=[3, 8, 36, 3], groups=1, reduction=16)
     return _create("se_zoo_legacy_seresnet152", pretrained, **dict(model_args, **kwargs))
 
 
 @register_model
-def se_zoo_legacy_seresnext26_32x4d(pretrained: bool = False, **kwargs) -> timm_senet.SENet:
+def se_zoo_legacy_seresnext26_32x4d(pretrained: bool = False, **kwargs) -> LegacySENet:
     """SE-ResNeXt-26 32x4d, Caffe layout (timm ``legacy_seresnext26_32x4d``)."""
     model_args = dict(block=LegacySEResNeXtBottleneck, layers=[2, 2, 2, 2], groups=32, reduction=16)
     return _create("se_zoo_legacy_seresnext26_32x4d", pretrained, **dict(model_args, **kwargs))
 
 
 @register_model
-def se_zoo_legacy_seresnext50_32x4d(pretrained: bool = False, **kwargs) -> timm_senet.SENet:
+def se_zoo_legacy_seresnext50_32x4d(pretrained: bool = False, **kwargs) -> LegacySENet:
     """SE-ResNeXt-50 32x4d, Caffe layout of the paper's weights (timm ``legacy_seresnext50_32x4d``)."""
     model_args = dict(block=LegacySEResNeXtBottleneck, layers=[3, 4, 6, 3], groups=32, reduction=16)
     return _create("se_zoo_legacy_seresnext50_32x4d", pretrained, **dict(model_args, **kwargs))
 
 
 @register_model
-def se_zoo_legacy_seresnext101_32x4d(pretrained: bool = False, **kwargs) -> timm_senet.SENet:
+def se_zoo_legacy_seresnext101_32x4d(pretrained: bool = False, **kwargs) -> LegacySENet:
     """SE-ResNeXt-101 32x4d, Caffe layout of the paper's weights (timm ``legacy_seresnext101_32x4d``)."""
     model_args = dict(block=LegacySEResNeXtBottleneck, layers=[3, 4, 23, 3], groups=32, reduction=16)
     return _create("se_zoo_legacy_seresnext101_32x4d", pretrained, **dict(model_args, **kwargs))
 
 
 @register_model
-def se_zoo_senet154(pretrained: bool = False, **kwargs) -> timm_senet.SENet:
+def se_zoo_senet154(pretrained: bool = False, **kwargs) -> LegacySENet:
     """SENet-154, the paper's ILSVRC 2017 winning model (timm ``legacy_senet154``)."""
     model_args = dict(
         block=LegacySEBottleneck, layers=[3, 8, 36, 3], groups=64, reduction=16,

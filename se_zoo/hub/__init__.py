@@ -1,0 +1,19 @@
+"""Save, push and pull se-zoo models on the Hugging Face Hub (or any Hub-compatible server).
+
+:func:`save_pretrained` writes the layout timm's ``hf-hub:`` loader reads
+(``model.safetensors``, ``config.json``, ``README.md``); :func:`push_to_hub`
+commits it; :func:`from_pretrained` / :func:`pull` load a repo after checking
+the weights' sha256 against the Hub's record and the ``weights/`` catalogue.
+Endpoint, token, cache and offline mode are huggingface_hub's (``HF_ENDPOINT``,
+``HF_TOKEN``, ``HF_HOME``, ``HF_HUB_OFFLINE``).
+"""
+from ..models._integrity import IntegrityError
+from .card import model_card
+from .pull import PullResult, from_pretrained, pull
+from .push import PushResult, push_to_hub
+from .save import save_pretrained
+
+__all__ = [
+    "IntegrityError", "PullResult", "PushResult",
+    "from_pretrained", "model_card", "pull", "push_to_hub", "save_pretrained",
+]

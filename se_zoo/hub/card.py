@@ -1,0 +1,232 @@
+"""Model cards: the README.md pushed next to the weights.
+
+The front matter is built with huggingface_hub's ``ModelCardData`` (metrics as
+``EvalResult``s, so they land in the Hub's ``model-index`` form); the body lists
+params, GMACs and input size measured on the model, the weights' sha256, a
+usage snippet and the Squeeze-and-Excitation paper's citation.
+"""
+import numbers
+from pathlib import Path
+from typing import Any, Dict, Mapping, Optional, Sequence, Union
+
+import torch
+from torch import nn
+
+__all__ = ["SE_CITATION", "model_stats", "model_card", "card_fields_from_readme"]
+
+TAGS = ["image-classification", "timm", "se-zoo"]
+
+SE_CITATION = """@article{hu2020squeeze,
+  title={Squeeze-and-Excitation Networks},
+  author={Hu, Jie and Shen, Li and Albanie, Samuel and Sun, Gang and Wu, Enhua},
+  journal={IEEE Transactions on Pattern Analysis and Machine Intelligence},
+  volume={42},
+  number={8},
+  pages={2011--2023},
+  year={2020},
+  note={Conference version: CVPR 2018},
+  eprint={1709.01507},
+  archivePrefix={arXiv}
+}"""
+
+
+def model_stats(model: nn.Module) -> Dict[str, Any]:
+    """Parameter count, GMACs and input size of a timm model.
+
+    MACs are counted with ``torch.utils.flop_counter.FlopCounterMode`` (one MAC
+    is two FLOPs) for one image at the model's current input size, in eval mode;
+    the model's training mode is restored afterwards.
+
+    Args:
+        model: A timm model (it has a ``pretrained_cfg``).
+
+    Returns:
+        ``{"params": int, "gmacs": float, "input_size": (C, H, W)}``.
+    """
+    from timm.models import get_model_input_config
+    from torch.utils.flop_counter import FlopCounterMode
+
+    input_size = tuple(get_model_input_config(model)["input_size"])
+    param = next(model.parameters())
+    was_training = model.training
+    model.eval()
+    try:
+        with FlopCounterMode(display=False) as counter, torch.no_grad():
+            model(torch.zeros(1, *input_size, device=param.device, dtype=param.dtype))
+    finally:
+        model.train(was_training)
+    return {
+        "params": sum(p.numel() for p in model.parameters()),
+        "gmacs": counter.get_total_flops() / 2e9,
+        "input_size": input_size,
+    }
+
+
+def _as_list(name: str, value: Union[None, str, Sequence[str]]) -> Optional[list]:
+    if value is None:
+        return None
+    values = [value] if isinstance(value, str) else list(value)
+    if not values or not all(isinstance(v, str) and v for v in values):
+        raise TypeError(f"{name} must be a non-empty string or sequence of strings, got {value!r}")
+    return values
+
+
+def _eval_results(metrics: Mapping[str, float], dataset: str) -> list:
+    from huggingface_hub import EvalResult
+
+    results = []
+    for name, value in metrics.items():
+        if not isinstance(value, numbers.Real) or isinstance(value, bool):
+            raise TypeError(f"metrics[{name!r}] must be a number, got {value!r}")
+        results.append(EvalResult(
+            task_type="image-classification", dataset_type=dataset, dataset_name=dataset,
+            metric_type=name, metric_name=name, metric_value=float(value)))
+    return results
+
+
+def _body(
+        model: nn.Module,
+        *,
+        model_name: str,
+        load_name: str,
+        weights_sha256: str,
+        stats: Dict[str, Any],
+        metrics: Mapping[str, float],
+        eval_dataset: Optional[str],
+) -> str:
+    arch = model.pretrained_cfg["architecture"]
+    input_size = " × ".join(str(s) for s in stats["input_size"])
+    lines = [
+        f"# Model card for {model_name}",
+        "",
+        f"`{arch}`, a Squeeze-and-Excitation network for image classification in timm's layout, "
+        "published with se-zoo.",
+        "",
+        "## Model details",
+        "",
+        f"- **Architecture:** `{arch}`",
+        f"- **Classes:** {model.num_classes}",
+        f"- **Params (M):** {stats['params'] / 1e6:.2f}",
+        f"- **GMACs:** {stats['gmacs']:.2f} (one {input_size} image)",
+        f"- **Input size:** {input_size}",
+        f"- **Weights:** `model.safetensors`, sha256 `{weights_sha256}`",
+    ]
+    if metrics:
+        lines += ["", "## Results", "", "| dataset | metric | value |", "|---|---|---|"]
+        lines += [f"| {eval_dataset} | {name} | {value} |" for name, value in metrics.items()]
+    lines += [
+        "",
+        "## Usage",
+        "",
+        "```python",
+        "import timm",
+        "",
+        f'model = timm.create_model("{load_name}", pretrained=True).eval()',
+        "data_config = timm.data.resolve_model_data_config(model)",
+        "transform = timm.data.create_transform(**data_config, is_training=False)",
+        "logits = model(transform(image).unsqueeze(0))  # image: a PIL image",
+        "```",
+        "",
+        "se-zoo's architectures register with timm when se-zoo is installed.",
+    ]
+    if load_name.startswith("hf-hub:"):
+        lines[-1] += (f' `se_zoo.hub.from_pretrained("{load_name[len("hf-hub:"):]}")` also checks the weights\' '
+                      "sha256 against the Hub's record before loading them.")
+    lines += [
+        "",
+        "## Citation",
+        "",
+        "```bibtex",
+        SE_CITATION,
+        "```",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def model_card(
+        model: nn.Module,
+        *,
+        weights_sha256: str,
+        repo_id: Optional[str] = None,
+        location: Optional[Union[str, Path]] = None,
+        model_name: Optional[str] = None,
+        license: Optional[str] = None,
+        datasets: Union[None, str, Sequence[str]] = None,
+        metrics: Optional[Mapping[str, float]] = None,
+        eval_dataset: Optional[str] = None,
+):
+    """The model card of a timm model.
+
+    Args:
+        model: The model the card describes.
+        weights_sha256: sha256 of its ``model.safetensors``.
+        repo_id: Hub repo the card is published in; the usage snippet loads
+            ``hf-hub:<repo_id>``.
+        location: Directory the card is saved in; used by the usage snippet
+            (``local-dir:<location>``) when there is no ``repo_id``.
+        model_name: Card title and ``model-index`` name; defaults to the repo's
+            name, else the architecture.
+        license: Hub license id; defaults to the ``license`` of the model's
+            pretrained cfg. Omitted from the card when neither is set.
+        datasets: Hub dataset id(s) the model was trained on.
+        metrics: ``{metric: value}`` measured on ``eval_dataset``, e.g.
+            ``{"top1": 81.2, "top5": 95.6}``.
+        eval_dataset: Hub dataset id of the evaluation; defaults to the first
+            of ``datasets``.
+
+    Returns:
+        A ``huggingface_hub.ModelCard``.
+
+    Raises:
+        ValueError: if neither ``repo_id`` nor ``location`` is given, or
+            ``metrics`` are given without any dataset to attribute them to.
+        TypeError: if ``datasets`` or a metric value has the wrong type.
+    """
+    from huggingface_hub import ModelCard, ModelCardData
+
+    if not repo_id and location is None:
+        raise ValueError("model_card needs repo_id or location for its usage snippet, got neither")
+    datasets = _as_list("datasets", datasets)
+    metrics = dict(metrics or {})
+    if metrics and not eval_dataset:
+        if not datasets:
+            raise ValueError(f"metrics {sorted(metrics)} need eval_dataset (or datasets) naming where they were "
+                             "measured, got neither")
+        eval_dataset = datasets[0]
+    arch = model.pretrained_cfg["architecture"]
+    model_name = model_name or (repo_id.split("/")[-1] if repo_id else arch)
+    data = ModelCardData(
+        library_name="timm",
+        pipeline_tag="image-classification",
+        tags=list(TAGS),
+        license=license or model.pretrained_cfg.get("license"),
+        datasets=datasets,
+        model_name=model_name,
+        eval_results=_eval_results(metrics, eval_dataset) if metrics else None,
+    )
+    body = _body(
+        model, model_name=model_name,
+        load_name=f"hf-hub:{repo_id}" if repo_id else f"local-dir:{location}",
+        weights_sha256=weights_sha256, stats=model_stats(model), metrics=metrics, eval_dataset=eval_dataset)
+    return ModelCard(f"---\n{data.to_yaml()}\n---\n\n{body}")
+
+
+def card_fields_from_readme(path: Union[str, Path]) -> Dict[str, Any]:
+    """The :func:`model_card` arguments recorded in an existing card's front matter.
+
+    Args:
+        path: A README.md written by :func:`model_card`.
+
+    Returns:
+        ``model_name``, ``license``, ``datasets``, ``metrics`` and
+        ``eval_dataset``, for the fields the card sets.
+    """
+    from huggingface_hub import ModelCard
+
+    data = ModelCard.load(Path(path)).data
+    fields = {"model_name": data.model_name, "license": data.license, "datasets": data.datasets}
+    if data.eval_results:
+        fields["metrics"] = {r.metric_type: r.metric_value for r in data.eval_results}
+        fields["eval_dataset"] = data.eval_results[0].dataset_type
+    return {k: v for k, v in fields.items() if v is not None}

@@ -1,0 +1,148 @@
+"""``save_pretrained``: the directory layout timm's ``hf-hub:`` and ``local-dir:`` loaders read.
+
+Construction arguments: timm's ``create_model`` records the keyword arguments a
+model was built with, and timm's ``save_config_for_hf`` writes them (with the
+model's current ``num_classes``, ``in_chans`` and ``global_pool``) as
+``model_args``. timm leaves drop rates out; se-zoo adds the recorded ones back
+so a re-created model trains like the saved one. A model built without
+``create_model`` (an entrypoint called directly) has no record: pass what it
+was built with as ``model_args``. Before anything is written, the architecture
+is re-created from the config on the meta device and its state-dict shapes are
+compared with the model's, so a config that would not rebuild the model is
+refused rather than published.
+"""
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Dict, Mapping, Optional, Sequence, Union
+
+import torch
+from torch import nn
+
+from ..models._integrity import SAFE_WEIGHTS_NAME
+from .card import model_card
+
+__all__ = ["CONFIG_NAME", "README_NAME", "save_pretrained", "sha256_file"]
+
+CONFIG_NAME = "config.json"
+README_NAME = "README.md"
+_DROP_RATES = ("drop_rate", "drop_path_rate", "drop_block_rate")
+
+
+def sha256_file(path: Union[str, Path]) -> str:
+    """The sha256 hex digest of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _tensors_for_save(state_dict: Mapping[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    """CPU, contiguous, unshared copies where needed; dtypes unchanged."""
+    tensors, storages = {}, set()
+    for name, tensor in state_dict.items():
+        tensor = tensor.detach().to("cpu").contiguous()
+        storage = tensor.untyped_storage().data_ptr()
+        if tensor.numel() and storage in storages:
+            tensor = tensor.clone()  # safetensors stores no aliases; timm's strict load wants every key
+        storages.add(tensor.untyped_storage().data_ptr())
+        tensors[name] = tensor
+    return tensors
+
+
+def _export_args(model: nn.Module, model_args: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
+    recorded = getattr(model, "_model_args", {})  # timm's create_model record of the build kwargs
+    args = {k: v for k, v in recorded.items() if k in _DROP_RATES or k.endswith("_drop_rate")}
+    args.update(model_args or {})
+    return args
+
+
+def _check_recreates(config: Dict[str, Any], model: nn.Module) -> None:
+    """Raise unless ``config`` re-creates the state-dict layout of ``model``."""
+    import timm
+
+    with torch.device("meta"):
+        rebuilt = timm.create_model(config["architecture"], **config.get("model_args", {}))
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    got = {k: tuple(v.shape) for k, v in rebuilt.state_dict().items()}
+    if expected != got:
+        diff = sorted(set(expected.items()) ^ set(got.items()))
+        raise ValueError(
+            f"config.json would not re-create this {config['architecture']} (model_args="
+            f"{config.get('model_args', {})}): {len(diff)} state-dict entries differ, first {diff[0]}; pass the "
+            "constructor arguments the model was built with as model_args")
+
+
+def save_pretrained(
+        model: nn.Module,
+        directory: Union[str, Path],
+        *,
+        model_args: Optional[Mapping[str, Any]] = None,
+        repo_id: Optional[str] = None,
+        model_name: Optional[str] = None,
+        license: Optional[str] = None,
+        datasets: Union[None, str, Sequence[str]] = None,
+        metrics: Optional[Mapping[str, float]] = None,
+        eval_dataset: Optional[str] = None,
+) -> str:
+    """Write ``model.safetensors``, ``config.json`` and ``README.md`` for a timm model.
+
+    ``model.safetensors`` holds the state dict as it is (dtypes kept, tensors made
+    contiguous, shared tensors stored once per key, no pickle); ``config.json`` is
+    timm's format (``architecture``, ``num_classes``, ``num_features``,
+    ``global_pool``, ``model_args``, ``pretrained_cfg``); ``README.md`` is the
+    model card of :func:`se_zoo.hub.card.model_card`. The directory then loads
+    with ``timm.create_model("local-dir:<directory>", pretrained=True)`` and,
+    once pushed, with ``hf-hub:<repo_id>``.
+
+    Args:
+        model: A timm model (it has a ``pretrained_cfg``).
+        directory: Output directory, created if missing; the three files are
+            overwritten.
+        model_args: Constructor arguments to record in addition to those timm's
+            ``create_model`` recorded (see the module docstring); JSON values only.
+        repo_id: Hub repo the directory will be pushed to, for the card's usage
+            snippet; without it the snippet loads ``local-dir:<directory>``.
+        model_name: Card title and ``model-index`` name.
+        license: Hub license id for the card; defaults to the pretrained cfg's.
+        datasets: Hub dataset id(s) the model was trained on.
+        metrics: ``{metric: value}`` for the card's ``model-index``, e.g.
+            ``{"top1": 81.2}``.
+        eval_dataset: Dataset the metrics were measured on; defaults to the first
+            of ``datasets``.
+
+    Returns:
+        The sha256 of the written ``model.safetensors``.
+
+    Raises:
+        TypeError: if ``model`` is not a timm model.
+        ValueError: if a model argument is not JSON-serialisable, or the config
+            would not re-create the model's state-dict layout.
+
+    Example:
+        >>> model = timm.create_model("se_zoo_resnet18", num_classes=10)
+        >>> sha256 = save_pretrained(model, "out/r18", metrics={"top1": 91.0}, datasets="cifar10")
+    """
+    import safetensors.torch
+    from timm.models._hub import save_config_for_hf
+
+    if not isinstance(model, nn.Module) or not getattr(model, "pretrained_cfg", None):
+        raise TypeError(f"model must be a timm model (an nn.Module with a pretrained_cfg), got {type(model).__name__}")
+    weights = safetensors.torch.save(_tensors_for_save(model.state_dict()), metadata={"format": "pt"})
+    weights_sha256 = hashlib.sha256(weights).hexdigest()
+    directory = Path(directory)
+    card = model_card(
+        model, weights_sha256=weights_sha256, repo_id=repo_id, location=directory, model_name=model_name,
+        license=license, datasets=datasets, metrics=metrics, eval_dataset=eval_dataset)
+    directory.mkdir(parents=True, exist_ok=True)
+    config_path = directory / CONFIG_NAME
+    save_config_for_hf(model, str(config_path), model_args=_export_args(model, model_args))
+    try:
+        _check_recreates(json.loads(config_path.read_text()), model)
+    except ValueError:
+        config_path.unlink()
+        raise
+    (directory / SAFE_WEIGHTS_NAME).write_bytes(weights)
+    card.save(directory / README_NAME)
+    return weights_sha256

@@ -1,0 +1,944 @@
+"""A local registry that speaks the Hugging Face Hub HTTP API, for offline and air-gapped use.
+
+The official ``huggingface_hub`` client, and therefore timm's ``hf-hub:`` loading, works against it
+unchanged::
+
+    se-zoo hub serve --root /srv/hub --token "$WRITE_TOKEN"     # prints http://127.0.0.1:PORT
+    export HF_ENDPOINT=http://127.0.0.1:PORT HF_TOKEN="$WRITE_TOKEN" HF_HUB_DISABLE_XET=1
+    hf upload my-org/my-model ./checkpoint_dir
+    python -c "import timm; timm.create_model('hf-hub:my-org/my-model', pretrained=True)"
+
+``HF_HUB_DISABLE_XET=1`` is needed for uploads only: when the ``hf_xet`` package is installed the
+client uploads through Xet storage without asking the server, and this registry speaks the plain
+LFS protocol. Downloads need nothing: the server never announces Xet, so the client uses HTTP.
+
+API subset (model repositories; ``repo_type`` dataset/space/kernel gets a 400):
+
+- ``POST /api/repos/create``, ``DELETE /api/repos/delete``, ``PUT /api/models/{id}/settings``
+  (``private``/``visibility``), ``GET /api/whoami-v2``, ``POST /api/validate-yaml``
+- ``GET /api/models`` (``author``, ``search``, ``sort``, ``direction``, ``limit``, ``full``)
+- ``GET /api/models/{id}[/revision/{rev}]`` (``blobs=1`` adds sizes, blob ids and LFS sha256)
+- ``GET /api/models/{id}/tree/{rev}[/{path}]`` (``recursive``), ``POST .../paths-info/{rev}``
+- ``GET .../refs``, ``GET .../commits/{rev}``, ``POST|DELETE .../branch/{b}``,
+  ``POST .../tag/{rev}`` and ``DELETE .../tag/{t}``
+- the commit path: ``POST .../preupload/{rev}`` -> ``POST /{id}.git/info/lfs/objects/batch``
+  (``basic`` transfer) -> ``PUT`` to the signed URL it returns (sha256 and size verified while
+  receiving) -> ``POST /{id}.git/info/lfs/objects/verify`` -> ``POST .../commit/{branch}`` (NDJSON)
+- ``HEAD|GET /{id}/resolve/{rev}/{path}``: ``X-Repo-Commit``, ``ETag`` (git blob id, or sha256 for
+  LFS files, also in ``X-Linked-Etag``/``X-Linked-Size``), ``Content-Length``, single ``Range``
+  requests (206/416). A branch or tag answers 302 to the same file at its commit, so the download
+  gets the exact version the metadata described even if the branch moves in between.
+
+Revisions are branch names, tags or full 40-digit commit ids. Not served: pull requests, gated
+repos, ``.gitignore`` filtering at preupload, ``expand`` details (last commit, security scans),
+multipart LFS uploads, pagination (a listing is one page).
+
+Storage and atomicity are described in ``se_zoo.hub._storage``: blobs content-addressed by sha256,
+immutable commit files, refs replaced atomically, one lock per repository for commits. Uploads
+and downloads stream in fixed-size chunks, so memory does not grow with file size.
+
+Security: tokens are given with ``--token`` (write) or ``--tokens-file`` (see
+``se_zoo.hub.serve_cli``) and compared through their sha256, never stored, logged or echoed.
+Anyone may read public repositories; any valid token may read private ones, and a private
+repository is a 404 to everyone else; writes need a write token (401 without one, 403 with a read
+token). With no token configured the registry is read-only. LFS uploads go to URLs signed for one
+object with a per-process key that expire after an hour; the access log drops query strings so
+signatures never reach it. Repository ids, branch/tag names and file paths are validated (no
+``..``, absolute paths, backslashes or empty segments), and every path on disk is built from
+validated names or hex digests, so nothing is written outside the root. Malformed requests get a
+4xx JSON ``{"error": ...}`` with ``X-Error-Code``/``X-Error-Message`` headers as the Hub sends; an
+unexpected failure is logged and answered with a generic 500, never a traceback.
+"""
+import hashlib
+import hmac
+import json
+import logging
+import os
+import re
+import secrets
+import socket
+import threading
+import time
+from functools import partial
+from pathlib import Path
+from typing import Any, AsyncIterator, Callable, Dict, List, Mapping, Optional, Tuple
+from urllib.parse import parse_qsl, quote, unquote
+
+import anyio
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from ._storage import (
+    CHUNK_SIZE,
+    DEFAULT_BRANCH,
+    BadRequest,
+    EntryNotFound,
+    Forbidden,
+    HubError,
+    RepoNotFound,
+    Store,
+    decode_base64,
+    lfs_pointer,
+    upload_mode,
+    validate_path,
+    validate_ref_name,
+    validate_repo_part,
+    validate_sha256,
+)
+
+__all__ = ["HubServer", "create_app", "Registry"]
+
+logger = logging.getLogger(__name__)
+
+PERMISSIONS = ("read", "write")
+MAX_JSON_BODY = 16 * 1024 * 1024
+MAX_NDJSON_LINE = 32 * 1024 * 1024  # a regular file is at most 10 MiB, about 14 MiB in base64
+MAX_BATCH_OBJECTS = 1000
+UPLOAD_URL_TTL = 3600
+_OTHER_REPO_TYPES = ("datasets", "spaces", "kernels")
+_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+
+
+class Unauthorized(HubError):
+    """No token, or a token the server does not know."""
+
+    status = 401
+
+
+class PayloadTooLarge(HubError):
+    """A JSON body or NDJSON line over the server's limits."""
+
+    status = 413
+
+
+def _token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _error_response(status: int, message: str, code: Optional[str] = None,
+                    headers: Optional[Dict[str, str]] = None) -> JSONResponse:
+    # header values must be one line of latin-1; user input in messages is escaped to ASCII
+    safe = message.encode("ascii", "backslashreplace").decode().replace("\r", " ").replace("\n", " ")
+    extra = {"X-Error-Message": safe, **(headers or {})}
+    if code:
+        extra["X-Error-Code"] = code
+    return JSONResponse({"error": message}, status_code=status, headers=extra)
+
+
+def _flag(value: Optional[str]) -> bool:
+    return value is not None and value.lower() in ("1", "true", "yes")
+
+
+async def _read_body(request: Request, limit: int = MAX_JSON_BODY) -> bytes:
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise PayloadTooLarge(f"Request body is larger than {limit} bytes.")
+    return bytes(body)
+
+
+async def _json_object(request: Request) -> Dict[str, Any]:
+    body = await _read_body(request)
+    if not body.strip():
+        return {}
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise BadRequest("Request body is not valid JSON.") from None
+    if not isinstance(data, dict):
+        raise BadRequest("Request body must be a JSON object.")
+    return data
+
+
+async def _ndjson_lines(request: Request) -> AsyncIterator[Dict[str, Any]]:
+    """The JSON objects of an NDJSON body, parsed line by line as the body arrives."""
+    buffer = bytearray()
+    async for chunk in request.stream():
+        scan_from = len(buffer)
+        buffer += chunk
+        while (end := buffer.find(b"\n", scan_from)) >= 0:
+            line = bytes(buffer[:end])
+            del buffer[: end + 1]
+            scan_from = 0
+            if line.strip():
+                yield _parse_ndjson_line(line)
+        if len(buffer) > MAX_NDJSON_LINE:
+            raise PayloadTooLarge(f"NDJSON line is longer than {MAX_NDJSON_LINE} bytes.")
+    if buffer.strip():
+        yield _parse_ndjson_line(bytes(buffer))
+
+
+def _parse_ndjson_line(line: bytes) -> Dict[str, Any]:
+    try:
+        item = json.loads(line)
+    except ValueError:
+        raise BadRequest("Commit payload has a line that is not valid JSON.") from None
+    if not isinstance(item, dict) or not isinstance(item.get("key"), str) or not isinstance(item.get("value"), dict):
+        raise BadRequest('Each commit payload line must be {"key": str, "value": object}.')
+    return item
+
+
+def _parse_range(header: Optional[str], size: int) -> Optional[Tuple[int, int]]:
+    """``(start, end)`` inclusive for a single satisfiable byte range, ``None`` to send the whole file.
+
+    Raises ``_RangeNotSatisfiable`` for a well-formed range outside the file. Malformed or multiple
+    ranges are ignored, as RFC 9110 allows.
+    """
+    match = _RANGE.fullmatch(header.strip()) if header else None
+    if match is None or match.group(1) == match.group(2) == "":
+        return None
+    first, last = match.groups()
+    if first == "":
+        start, end = max(size - int(last), 0), size - 1
+        if int(last) == 0:
+            raise _RangeNotSatisfiable()
+    else:
+        start, end = int(first), min(int(last), size - 1) if last else size - 1
+        if last and int(last) < start:
+            return None
+    if start >= size:
+        raise _RangeNotSatisfiable()
+    return start, end
+
+
+class _RangeNotSatisfiable(Exception):
+    pass
+
+
+class _DroppedConnection(Exception):
+    """Raised mid-body to make the server close a download connection (see ``drop_next_download``)."""
+
+
+class _QueryStringFilter(logging.Filter):
+    """Strips query strings (they may carry upload signatures) from uvicorn's access log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and len(record.args) >= 3 and isinstance(record.args[2], str):
+            args = list(record.args)
+            args[2] = args[2].split("?", 1)[0]
+            record.args = tuple(args)
+        return True
+
+
+class Registry:
+    """The request handlers, bound to one ``Store`` and one set of tokens.
+
+    Args:
+        root: Directory of the store; created if missing.
+        tokens: Maps each accepted token to ``"read"`` or ``"write"``; empty or ``None`` makes the
+            registry read-only.
+
+    Raises:
+        ValueError: if a token is empty or has whitespace, or a permission is not read/write.
+    """
+
+    def __init__(self, root: os.PathLike, tokens: Optional[Mapping[str, str]] = None):
+        self.store = Store(root)
+        self._tokens: Dict[str, str] = {}
+        for token, permission in (tokens or {}).items():
+            if not isinstance(token, str) or not token or any(ch.isspace() for ch in token):
+                raise ValueError("tokens: every token must be a non-empty string without whitespace.")
+            if permission not in PERMISSIONS:
+                raise ValueError(f"tokens: permission must be one of {PERMISSIONS}, got {permission!r}.")
+            self._tokens[_token_digest(token)] = permission
+        self._secret = secrets.token_bytes(32)
+        self._drop_after: Optional[int] = None
+
+    def drop_next_download(self, after_bytes: int) -> None:
+        """Make the next file download close its connection after ``after_bytes`` bytes of body.
+
+        A test hook for the client's resume logic; it fires once.
+
+        Args:
+            after_bytes: How many body bytes to send before dropping the connection (>= 0).
+
+        Raises:
+            ValueError: if ``after_bytes`` is negative or not an int.
+        """
+        if not isinstance(after_bytes, int) or after_bytes < 0:
+            raise ValueError(f"after_bytes must be an int >= 0, got {after_bytes!r}.")
+        self._drop_after = after_bytes
+
+    # authentication
+    def _permission(self, request: Request) -> Optional[str]:
+        header = request.headers.get("authorization")
+        if header is None:
+            return None
+        scheme, _, token = header.partition(" ")
+        permission = self._tokens.get(_token_digest(token.strip())) if scheme.lower() == "bearer" else None
+        if permission is None:
+            raise Unauthorized("Invalid credentials in Authorization header")
+        return permission
+
+    def _require_write(self, request: Request) -> None:
+        permission = self._permission(request)
+        if permission is None:
+            raise Unauthorized("A write token is required: send 'Authorization: Bearer <token>'.")
+        if permission != "write":
+            raise Forbidden("This token is read-only; writing needs a write token.")
+
+    def _readable(self, request: Request, namespace: str, name: str) -> Dict[str, Any]:
+        permission = self._permission(request)  # an unknown token is a 401 even on public repos
+        meta = self.store.repo_meta(namespace, name)
+        if meta["private"] and permission is None:
+            raise RepoNotFound(f"Repository {namespace}/{name} not found.")
+        return meta
+
+    # dispatch
+    async def handle(self, request: Request) -> Response:
+        """Answer one request (the single Starlette endpoint; routing is done on the raw path)."""
+        try:
+            return await self._route(request, _segments(request))
+        except ClientDisconnect:
+            logger.info("Client disconnected during %s %s", request.method, request.url.path)
+            return Response(status_code=400)
+        except HubError as exc:
+            headers = {"X-Repo-Commit": exc.commit} if getattr(exc, "commit", None) else None
+            return _error_response(exc.status, str(exc), exc.code, headers)
+        except Exception:
+            logger.exception("Internal error on %s %s", request.method, request.url.path)
+            return _error_response(500, "Internal server error.")
+
+    async def _route(self, request: Request, segs: List[str]) -> Response:
+        method = "GET" if request.method == "HEAD" else request.method
+        match (method, segs):
+            case ("GET", ["api", "whoami-v2"]):
+                return self._whoami(request)
+            case ("POST", ["api", "validate-yaml"]):
+                return await self._validate_yaml(request)
+            case ("POST", ["api", "repos", "create"]):
+                return await self._create_repo(request)
+            case ("DELETE", ["api", "repos", "delete"]):
+                return await self._delete_repo(request)
+            case ("GET", ["api", "models"]):
+                return self._list_models(request)
+            case (_, ["api", kind, *_]) if kind in _OTHER_REPO_TYPES:
+                raise BadRequest(f"Only model repositories are served here, not {kind}.")
+            case (_, ["api", "models", repo]):
+                raise RepoNotFound(f"Repository {repo!r} not found: repo ids are 'namespace/name'.")
+            case (_, ["api", "models", namespace, name, *rest]):
+                return await self._repo_api(request, method, namespace, name, rest)
+            case (_, [kind, *_]) if kind in _OTHER_REPO_TYPES:
+                raise BadRequest(f"Only model repositories are served here, not {kind}.")
+            case (_, [namespace, repo_git, "info", "lfs", "objects", *rest]) if repo_git.endswith(".git"):
+                return await self._lfs(request, method, namespace, repo_git[: -len(".git")], rest)
+            case ("GET", [namespace, name, "resolve", revision, *path]) if path:
+                return await self._resolve(request, namespace, name, revision, "/".join(path))
+        return _error_response(404, f"No route for {request.method} {request.url.path}.")
+
+    async def _repo_api(self, request: Request, method: str, namespace: str, name: str,
+                        rest: List[str]) -> Response:
+        match (method, rest):
+            case ("GET", []):
+                return self._repo_info(request, namespace, name, None)
+            case ("GET", ["revision", revision]):
+                return self._repo_info(request, namespace, name, revision)
+            case ("GET", ["tree", revision, *path]):
+                return self._tree(request, namespace, name, revision, "/".join(path))
+            case ("POST", ["paths-info", revision]):
+                return await self._paths_info(request, namespace, name, revision)
+            case ("GET", ["refs"]):
+                return self._refs(request, namespace, name)
+            case ("GET", ["commits", revision]):
+                return self._commits(request, namespace, name, revision)
+            case ("POST" | "DELETE", ["branch", branch]):
+                return await self._branch(request, method, namespace, name, branch)
+            case ("POST", ["tag", revision]):
+                return await self._create_tag(request, namespace, name, revision)
+            case ("DELETE", ["tag", tag]):
+                return await self._delete_tag(request, namespace, name, tag)
+            case ("POST", ["preupload", revision]):
+                return await self._preupload(request, namespace, name, revision)
+            case ("POST", ["commit", revision]):
+                return await self._commit(request, namespace, name, revision)
+            case ("PUT", ["settings"]):
+                return await self._settings(request, namespace, name)
+        return _error_response(404, f"No route for {request.method} {request.url.path}.")
+
+    # account and repositories
+    def _whoami(self, request: Request) -> Response:
+        permission = self._permission(request)
+        if permission is None:
+            raise Unauthorized("No token given: send 'Authorization: Bearer <token>'.")
+        token_info = {"displayName": "local", "role": permission}
+        return JSONResponse({"type": "user", "name": "local", "fullname": "local", "orgs": [],
+                             "auth": {"type": "access_token", "accessToken": token_info}})
+
+    async def _validate_yaml(self, request: Request) -> Response:
+        import yaml  # PyYAML is installed with timm, a dependency of se-zoo
+
+        content = (await _json_object(request)).get("content")
+        if not isinstance(content, str):
+            raise BadRequest("'content' must be the README text.")
+        lines = content.splitlines()
+        errors = []
+        if lines and lines[0].strip() == "---":
+            closing = next((i for i, line in enumerate(lines[1:], 1) if line.strip() == "---"), None)
+            if closing is None:
+                errors.append("The metadata block opened by '---' is never closed.")
+            else:
+                try:
+                    metadata = yaml.safe_load("\n".join(lines[1:closing]))
+                except yaml.YAMLError as exc:
+                    errors.append(f"The metadata block is not valid YAML: {exc}")
+                else:
+                    if metadata is not None and not isinstance(metadata, dict):
+                        errors.append("The metadata block must be a YAML mapping.")
+        if errors:
+            return JSONResponse({"errors": [{"message": e} for e in errors], "warnings": []}, status_code=400,
+                                headers={"X-Error-Message": "Invalid metadata in README.md"})
+        return JSONResponse({"errors": [], "warnings": []})
+
+    @staticmethod
+    def _repo_id_from_body(data: Dict[str, Any]) -> Tuple[str, str]:
+        if data.get("type") not in (None, "model"):
+            raise BadRequest(f"Only model repositories are served here, not repo type {data.get('type')!r}.")
+        namespace, name = data.get("organization"), data.get("name")
+        if namespace is None:
+            raise BadRequest("Repo ids need a namespace: use 'namespace/name'.")
+        return validate_repo_part(namespace, "namespace"), validate_repo_part(name, "name")
+
+    async def _create_repo(self, request: Request) -> Response:
+        self._require_write(request)
+        data = await _json_object(request)
+        namespace, name = self._repo_id_from_body(data)
+        private = _private_from(data, default=False)
+        await anyio.to_thread.run_sync(self.store.create_repo, namespace, name, private)
+        return JSONResponse({"url": f"{_base_url(request)}/{namespace}/{name}", "name": f"{namespace}/{name}",
+                             "id": f"{namespace}/{name}"})
+
+    async def _delete_repo(self, request: Request) -> Response:
+        self._require_write(request)
+        namespace, name = self._repo_id_from_body(await _json_object(request))
+        await anyio.to_thread.run_sync(self.store.delete_repo, namespace, name)
+        return JSONResponse({})
+
+    async def _settings(self, request: Request, namespace: str, name: str) -> Response:
+        self._require_write(request)
+        data = await _json_object(request)
+        unknown = set(data) - {"private", "visibility"}
+        if unknown:
+            raise BadRequest(f"Unsupported settings {sorted(unknown)}: only 'private' and 'visibility' are served.")
+        self.store.repo_meta(namespace, name)
+        if data:
+            await anyio.to_thread.run_sync(self.store.set_private, namespace, name, _private_from(data, False))
+        return JSONResponse({})
+
+    def _model_summary(self, namespace: str, name: str, meta: Dict[str, Any], commit: Dict[str, Any],
+                       siblings: bool, blobs: bool = False) -> Dict[str, Any]:
+        summary = {
+            "id": f"{namespace}/{name}", "modelId": f"{namespace}/{name}", "author": namespace,
+            "sha": commit["id"], "lastModified": commit["date"], "createdAt": meta["createdAt"],
+            "private": meta["private"], "disabled": False, "gated": False, "downloads": 0, "likes": 0, "tags": [],
+        }
+        if siblings:
+            summary["siblings"] = [
+                {"rfilename": path, **(_blob_fields(entry) if blobs else {})}
+                for path, entry in sorted(commit["files"].items())
+            ]
+        return summary
+
+    def _list_models(self, request: Request) -> Response:
+        params = request.query_params
+        unsupported = set(params) - {"author", "search", "sort", "direction", "limit", "full", "expand", "cardData",
+                                     "config"}
+        if unsupported:
+            raise BadRequest(f"Unsupported list filters {sorted(unsupported)}: this registry filters by "
+                             "author and search only.")
+        sort = params.get("sort", "id")
+        if sort not in ("id", "lastModified", "createdAt"):
+            raise BadRequest(f"Unsupported sort {sort!r}: use id, lastModified or createdAt.")
+        limit = _int_param(params.get("limit"), "limit") if "limit" in params else None
+        readable_private = self._permission(request) is not None
+        search = params.get("search", "").lower()
+        models = []
+        for namespace, name, meta in self.store.list_repos():
+            if (meta["private"] and not readable_private) or params.get("author", namespace) != namespace:
+                continue
+            if search and search not in f"{namespace}/{name}".lower():
+                continue
+            commit = self.store.commit_info(namespace, name, self.store.resolve(namespace, name, DEFAULT_BRANCH))
+            full = _flag(params.get("full")) or "siblings" in params.getlist("expand")
+            models.append(self._model_summary(namespace, name, meta, commit, siblings=full))
+        models.sort(key=lambda m: m[sort], reverse=params.get("direction") == "-1")
+        return JSONResponse(models[:limit] if limit is not None else models)
+
+    def _repo_info(self, request: Request, namespace: str, name: str, revision: Optional[str]) -> Response:
+        meta = self._readable(request, namespace, name)
+        commit_id = self.store.resolve(namespace, name, revision or DEFAULT_BRANCH)
+        commit = self.store.commit_info(namespace, name, commit_id)
+        blobs = _flag(request.query_params.get("blobs"))
+        return JSONResponse(self._model_summary(namespace, name, meta, commit, siblings=True, blobs=blobs))
+
+    # files, refs and history
+    def _tree(self, request: Request, namespace: str, name: str, revision: str, path: str) -> Response:
+        self._readable(request, namespace, name)
+        commit_id = self.store.resolve(namespace, name, revision)
+        files = self.store.commit_info(namespace, name, commit_id)["files"]
+        if path:
+            validate_path(path)
+        prefix = f"{path}/" if path else ""
+        recursive = _flag(request.query_params.get("recursive"))
+        entries: Dict[str, Dict[str, Any]] = {}
+        for file_path, entry in sorted(files.items()):
+            if not file_path.startswith(prefix):
+                continue
+            parts = file_path[len(prefix):].split("/")
+            depth = len(parts) if recursive else 1
+            for i in range(1, min(depth, len(parts) - 1) + 1):
+                folder = prefix + "/".join(parts[:i])
+                entries.setdefault(folder, _folder_entry(folder, files))
+            if recursive or len(parts) == 1:
+                entries[file_path] = _file_entry(file_path, entry)
+        if path and not entries:
+            raise EntryNotFound(f"Folder {path!r} not found at {commit_id}.", commit_id)
+        return JSONResponse(list(entries.values()))
+
+    async def _paths_info(self, request: Request, namespace: str, name: str, revision: str) -> Response:
+        self._readable(request, namespace, name)
+        commit_id = self.store.resolve(namespace, name, revision)
+        files = self.store.commit_info(namespace, name, commit_id)["files"]
+        body = await _read_body(request)
+        if "application/json" in request.headers.get("content-type", ""):
+            try:
+                paths = json.loads(body).get("paths", [])
+            except (ValueError, AttributeError):
+                raise BadRequest("Request body must be a JSON object with 'paths'.") from None
+        else:
+            paths = [v for k, v in parse_qsl(body.decode("utf-8", "replace")) if k == "paths"]
+        if not isinstance(paths, list):
+            raise BadRequest("'paths' must be a list of file paths.")
+        result = []
+        for path in paths:
+            path = validate_path(path.strip("/")) if isinstance(path, str) else validate_path(path)
+            if path in files:
+                result.append(_file_entry(path, files[path]))
+            elif any(p.startswith(path + "/") for p in files):
+                result.append(_folder_entry(path, files))
+        return JSONResponse(result)
+
+    def _refs(self, request: Request, namespace: str, name: str) -> Response:
+        self._readable(request, namespace, name)
+        refs = self.store.refs(namespace, name)
+        payload: Dict[str, Any] = {
+            kind: [{"name": ref, "ref": f"refs/{prefix}/{ref}", "targetCommit": commit}
+                   for ref, commit in sorted(refs[kind].items())]
+            for kind, prefix in (("branches", "heads"), ("tags", "tags"))
+        }
+        payload["converts"] = []
+        if _flag(request.query_params.get("include_prs")):
+            payload["pullRequests"] = []
+        return JSONResponse(payload)
+
+    def _commits(self, request: Request, namespace: str, name: str, revision: str) -> Response:
+        self._readable(request, namespace, name)
+        commit_id = self.store.resolve(namespace, name, revision)
+        history = [
+            {"id": c["id"], "title": c["title"], "message": c["message"], "date": c["date"], "authors": [],
+             "parents": c["parents"]}
+            for c in self.store.history(namespace, name, commit_id)
+        ]
+        return JSONResponse(history)
+
+    async def _branch(self, request: Request, method: str, namespace: str, name: str, branch: str) -> Response:
+        self._require_write(request)
+        validate_ref_name(branch, "branch")
+        self.store.repo_meta(namespace, name)
+        if method == "DELETE":
+            await anyio.to_thread.run_sync(self.store.set_ref, namespace, name, "branches", branch, None, True)
+            return JSONResponse({})
+        starting_point = (await _json_object(request)).get("startingPoint") or DEFAULT_BRANCH
+        if not isinstance(starting_point, str):
+            raise BadRequest("'startingPoint' must be a revision string.")
+        target = self.store.resolve(namespace, name, starting_point)
+        await anyio.to_thread.run_sync(self.store.set_ref, namespace, name, "branches", branch, target, False)
+        return JSONResponse({})
+
+    async def _create_tag(self, request: Request, namespace: str, name: str, revision: str) -> Response:
+        self._require_write(request)
+        tag = (await _json_object(request)).get("tag")
+        validate_ref_name(tag, "tag")
+        target = self.store.resolve(namespace, name, revision)
+        await anyio.to_thread.run_sync(self.store.set_ref, namespace, name, "tags", tag, target, False)
+        return JSONResponse({})
+
+    async def _delete_tag(self, request: Request, namespace: str, name: str, tag: str) -> Response:
+        self._require_write(request)
+        validate_ref_name(tag, "tag")
+        self.store.repo_meta(namespace, name)
+        await anyio.to_thread.run_sync(self.store.set_ref, namespace, name, "tags", tag, None, True)
+        return JSONResponse({})
+
+    # the commit path
+    async def _preupload(self, request: Request, namespace: str, name: str, revision: str) -> Response:
+        self._require_write(request)
+        _refuse_pull_requests(request)
+        commit_id = self.store.resolve(namespace, name, revision)
+        files = self.store.commit_info(namespace, name, commit_id)["files"]
+        announced = (await _json_object(request)).get("files")
+        if not isinstance(announced, list):
+            raise BadRequest("'files' must be a list of {path, sample, size}.")
+        result = []
+        for item in announced:
+            if not isinstance(item, dict):
+                raise BadRequest("Each entry of 'files' must be an object {path, sample, size}.")
+            path, size = validate_path(item.get("path")), _size(item.get("size"))
+            sample = decode_base64(item.get("sample", ""), path)[:512]
+            existing = files.get(path)
+            remote_oid = None if existing is None else existing["sha256"] if existing["lfs"] else existing["oid"]
+            result.append({"path": path, "uploadMode": upload_mode(size, sample), "shouldIgnore": False,
+                           "oid": remote_oid})
+        return JSONResponse({"files": result, "commitOid": commit_id})
+
+    async def _commit(self, request: Request, namespace: str, name: str, branch: str) -> Response:
+        self._require_write(request)
+        _refuse_pull_requests(request)
+        refs = self.store.refs(namespace, name)
+        if branch not in refs["branches"]:
+            if branch in refs["tags"] or re.fullmatch(r"[0-9a-f]{40}", branch):
+                raise BadRequest(f"Commits go to a branch; {branch!r} is a tag or a commit id.")
+            self.store.resolve(namespace, name, branch)  # raises RevisionNotFound
+        header: Optional[Dict[str, Any]] = None
+        operations: List[Dict[str, Any]] = []
+        async for item in _ndjson_lines(request):
+            key, value = item["key"], item["value"]
+            if header is None:
+                if key != "header":
+                    raise BadRequest("The first line of a commit payload must be its header.")
+                header = value
+                continue
+            operations.append(await self._commit_operation(key, value))
+        if header is None:
+            raise BadRequest("Empty commit payload: expected a header line.")
+        summary, parent = header.get("summary"), header.get("parentCommit")
+        description = header.get("description") or ""
+        if not isinstance(summary, str) or not summary.strip():
+            raise BadRequest("The commit header needs a non-empty 'summary'.")
+        if not isinstance(description, str) or (parent is not None and not isinstance(parent, str)):
+            raise BadRequest("'description' and 'parentCommit' must be strings.")
+        commit_id = await anyio.to_thread.run_sync(
+            partial(self.store.commit, namespace, name, branch, operations, summary, description, parent))
+        return JSONResponse({"success": True, "commitOid": commit_id, "pullRequestUrl": None, "hookOutput": "",
+                             "commitUrl": f"{_base_url(request)}/{namespace}/{name}/commit/{commit_id}"})
+
+    async def _commit_operation(self, key: str, value: Dict[str, Any]) -> Dict[str, Any]:
+        path = value.get("path")
+        if key == "deletedFolder" and isinstance(path, str):
+            path = path.rstrip("/")  # folders are sent as "name/"
+        path = validate_path(path)
+        if key == "file":
+            if value.get("encoding", "base64") != "base64":
+                raise BadRequest(f"File {path!r}: only base64 encoding is supported.")
+            data = decode_base64(value.get("content"), path)
+            sha = await anyio.to_thread.run_sync(self.store.put_bytes, data)
+            return {"op": "add", "path": path, "sha256": sha, "size": len(data), "lfs": False}
+        if key == "lfsFile":
+            if value.get("algo", "sha256") != "sha256":
+                raise BadRequest(f"File {path!r}: only sha256 LFS objects are supported.")
+            oid = validate_sha256(value.get("oid"))
+            size = _size(value["size"]) if "size" in value else None
+            if not self.store.has_blob(oid, size):
+                raise BadRequest(f"File {path!r}: LFS object {oid} was not uploaded (or has another size).")
+            if size is None:
+                size = self.store.blob_path(oid).stat().st_size
+            return {"op": "add", "path": path, "sha256": oid, "size": size, "lfs": True}
+        if key == "deletedFile":
+            return {"op": "delete", "path": path}
+        if key == "deletedFolder":
+            return {"op": "delete_folder", "path": path}
+        raise BadRequest(f"Unknown commit operation {key!r}: expected file, lfsFile, deletedFile or deletedFolder.")
+
+    async def _lfs(self, request: Request, method: str, namespace: str, name: str, rest: List[str]) -> Response:
+        match (method, rest):
+            case ("POST", ["batch"]):
+                return await self._lfs_batch(request, namespace, name)
+            case ("POST", ["verify"]):
+                self._require_write(request)
+                self.store.repo_meta(namespace, name)
+                data = await _json_object(request)
+                oid, size = validate_sha256(data.get("oid")), _size(data.get("size"))
+                if not self.store.has_blob(oid, size):
+                    return _error_response(404, f"LFS object {oid} with {size} bytes was not uploaded.")
+                return JSONResponse({"success": True})
+            case ("PUT", [oid, size]):
+                return await self._lfs_upload(request, namespace, name, oid, size)
+        return _error_response(404, f"No route for {request.method} {request.url.path}.")
+
+    async def _lfs_batch(self, request: Request, namespace: str, name: str) -> Response:
+        self._require_write(request)
+        self.store.repo_meta(namespace, name)
+        data = await _json_object(request)
+        if data.get("operation") != "upload":
+            raise BadRequest("Only the 'upload' operation is served; download files through /resolve.")
+        if "basic" not in (data.get("transfers") or ["basic"]):
+            raise BadRequest("Only the 'basic' LFS transfer is served.")
+        if data.get("hash_algo", "sha256") != "sha256":
+            raise BadRequest("Only sha256 LFS objects are served.")
+        objects = data.get("objects")
+        if not isinstance(objects, list) or len(objects) > MAX_BATCH_OBJECTS:
+            raise BadRequest(f"'objects' must be a list of at most {MAX_BATCH_OBJECTS} {{oid, size}}.")
+        base, expires = _base_url(request), int(time.time()) + UPLOAD_URL_TTL
+        answer = []
+        for obj in objects:
+            if not isinstance(obj, dict):
+                raise BadRequest("Each LFS object must be {oid, size}.")
+            oid, size = validate_sha256(obj.get("oid")), _size(obj.get("size"))
+            entry: Dict[str, Any] = {"oid": oid, "size": size}
+            if not self.store.has_blob(oid, size):
+                signature = self._sign(namespace, name, oid, size, expires)
+                objects_url = f"{base}/{namespace}/{name}.git/info/lfs/objects"
+                entry["actions"] = {
+                    "upload": {"href": f"{objects_url}/{oid}/{size}?expires={expires}&signature={signature}",
+                               "expires_in": UPLOAD_URL_TTL},
+                    "verify": {"href": f"{objects_url}/verify"},
+                }
+            answer.append(entry)
+        return JSONResponse({"transfer": "basic", "objects": answer, "hash_algo": "sha256"},
+                            media_type="application/vnd.git-lfs+json")
+
+    def _sign(self, namespace: str, name: str, oid: str, size: int, expires: int) -> str:
+        message = f"{namespace}/{name}\n{oid}\n{size}\n{expires}".encode()
+        return hmac.new(self._secret, message, hashlib.sha256).hexdigest()
+
+    async def _lfs_upload(self, request: Request, namespace: str, name: str, oid: str, size_text: str) -> Response:
+        oid, size = validate_sha256(oid), _int_param(size_text, "size")
+        expires = _int_param(request.query_params.get("expires"), "expires")
+        signature = request.query_params.get("signature", "")
+        expected = self._sign(validate_repo_part(namespace, "namespace"), validate_repo_part(name, "name"),
+                              oid, size, expires)
+        if not hmac.compare_digest(signature, expected) or expires < time.time():
+            raise Forbidden("Invalid or expired upload URL; ask the LFS batch endpoint for a new one.")
+        self.store.repo_meta(namespace, name)
+        with self.store.blob_writer(max_size=size) as writer:
+            async for chunk in request.stream():
+                writer.write(chunk)
+            await anyio.to_thread.run_sync(writer.commit, oid, size)
+        return Response(status_code=200)
+
+    # downloads
+    async def _resolve(self, request: Request, namespace: str, name: str, revision: str, path: str) -> Response:
+        self._readable(request, namespace, name)
+        commit_id = self.store.resolve(namespace, name, revision)
+        validate_path(path)
+        entry = self.store.commit_info(namespace, name, commit_id)["files"].get(path)
+        if entry is None:
+            raise EntryNotFound(f"File {path!r} not found at {commit_id}.", commit_id)
+        etag = entry["sha256"] if entry["lfs"] else entry["oid"]
+        headers = {"X-Repo-Commit": commit_id, "ETag": f'"{etag}"', "Accept-Ranges": "bytes"}
+        if entry["lfs"]:
+            headers.update({"X-Linked-Etag": f'"{etag}"', "X-Linked-Size": str(entry["size"])})
+        if revision != commit_id:
+            location = f"/{namespace}/{name}/resolve/{commit_id}/{quote(path)}"
+            return Response(status_code=302, headers={**headers, "Location": location})
+        size = entry["size"]
+        try:
+            byte_range = _parse_range(request.headers.get("range"), size)
+        except _RangeNotSatisfiable:
+            return _error_response(416, f"Range not satisfiable for a file of {size} bytes.",
+                                   headers={"Content-Range": f"bytes */{size}"})
+        start, end = byte_range or (0, size - 1)
+        headers["Content-Length"] = str(end - start + 1)
+        if byte_range is not None:
+            headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+        status = 206 if byte_range is not None else 200
+        if request.method == "HEAD":
+            return Response(status_code=status, headers=headers, media_type="application/octet-stream")
+        body = self._file_chunks(self.store.blob_path(entry["sha256"]), start, end - start + 1)
+        return StreamingResponse(body, status_code=status, headers=headers, media_type="application/octet-stream")
+
+    async def _file_chunks(self, path: Path, start: int, length: int) -> AsyncIterator[bytes]:
+        drop_after, self._drop_after = self._drop_after, None
+        sent = 0
+        with open(path, "rb") as f:
+            f.seek(start)
+            while sent < length:
+                chunk = await anyio.to_thread.run_sync(f.read, min(CHUNK_SIZE, length - sent))
+                if not chunk:
+                    raise RuntimeError(f"Blob {path.name} is shorter than its recorded size.")
+                if drop_after is not None and sent + len(chunk) > drop_after:
+                    yield chunk[: drop_after - sent]
+                    raise _DroppedConnection("connection dropped on purpose by drop_next_download")
+                sent += len(chunk)
+                yield chunk
+
+
+def _segments(request: Request) -> List[str]:
+    raw = request.scope.get("raw_path") or request.scope["path"].encode()
+    try:
+        return [unquote(part, errors="strict") for part in raw.decode("ascii").split("/")[1:]]
+    except UnicodeDecodeError:
+        raise BadRequest("The request path is not valid percent-encoded UTF-8.") from None
+
+
+def _base_url(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+def _size(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise BadRequest(f"Invalid size {value!r}: expected an integer >= 0.")
+    return value
+
+
+def _int_param(value: Optional[str], what: str) -> int:
+    if value is None or not value.isdigit():
+        raise BadRequest(f"Invalid {what} {value!r}: expected a non-negative integer.")
+    return int(value)
+
+
+def _private_from(data: Dict[str, Any], default: bool) -> bool:
+    visibility, private = data.get("visibility"), data.get("private")
+    if visibility is not None:
+        if visibility not in ("public", "private"):
+            raise BadRequest(f"Invalid visibility {visibility!r}: expected 'public' or 'private'.")
+        return visibility == "private"
+    if private is not None:
+        if not isinstance(private, bool):
+            raise BadRequest(f"Invalid private {private!r}: expected true or false.")
+        return private
+    return default
+
+
+def _refuse_pull_requests(request: Request) -> None:
+    if _flag(request.query_params.get("create_pr")):
+        raise BadRequest("Pull requests are not supported by this registry; commit to a branch instead.")
+
+
+def _blob_fields(entry: Dict[str, Any]) -> Dict[str, Any]:
+    fields: Dict[str, Any] = {"size": entry["size"], "blobId": entry["oid"]}
+    if entry["lfs"]:
+        pointer_size = len(lfs_pointer(entry["sha256"], entry["size"]))
+        fields["lfs"] = {"sha256": entry["sha256"], "size": entry["size"], "pointerSize": pointer_size}
+    return fields
+
+
+def _file_entry(path: str, entry: Dict[str, Any]) -> Dict[str, Any]:
+    item: Dict[str, Any] = {"type": "file", "path": path, "oid": entry["oid"], "size": entry["size"]}
+    if entry["lfs"]:
+        pointer_size = len(lfs_pointer(entry["sha256"], entry["size"]))
+        item["lfs"] = {"oid": entry["sha256"], "size": entry["size"], "pointerSize": pointer_size}
+    return item
+
+
+def _folder_entry(folder: str, files: Dict[str, Dict[str, Any]]) -> Dict[str, Any]:
+    prefix = folder + "/"
+    listing = "".join(f"{p}\0{e['oid']}\n" for p, e in sorted(files.items()) if p.startswith(prefix))
+    return {"type": "directory", "path": folder, "oid": hashlib.sha1(listing.encode()).hexdigest()}
+
+
+def create_app(root: os.PathLike, tokens: Optional[Mapping[str, str]] = None) -> Starlette:
+    """The registry as an ASGI application.
+
+    Args:
+        root: Directory of the store; created if missing.
+        tokens: Maps each accepted token to ``"read"`` or ``"write"``; ``None`` makes it read-only.
+
+    Returns:
+        A Starlette app; its ``state.registry`` is the ``Registry`` serving it.
+
+    Raises:
+        ValueError: if a token or permission is invalid.
+    """
+    registry = Registry(root, tokens)
+    methods = ["GET", "HEAD", "POST", "PUT", "DELETE"]
+    app = Starlette(routes=[Route("/{path:path}", registry.handle, methods=methods)])
+    app.state.registry = registry
+    return app
+
+
+class _Server(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config, on_ready: Optional[Callable[[], None]]):
+        super().__init__(config)
+        self._on_ready = on_ready
+
+    async def startup(self, sockets: Optional[List[socket.socket]] = None) -> None:
+        await super().startup(sockets=sockets)
+        if self._on_ready is not None and self.started:
+            self._on_ready()
+
+
+class HubServer:
+    """The registry served by uvicorn on a loopback (or given) address.
+
+    The socket is bound when the object is created, so ``endpoint`` is known before serving, also
+    with ``port=0`` (a free port).
+
+    Args:
+        root: Directory of the store; created if missing.
+        tokens: Maps each accepted token to ``"read"`` or ``"write"``; ``None`` makes it read-only.
+        host: Address to listen on.
+        port: Port to listen on; 0 picks a free one.
+        log_level: uvicorn's log level (``"info"`` logs each request, without query strings).
+
+    Raises:
+        ValueError: if a token or permission is invalid.
+        OSError: if the address cannot be bound.
+
+    Example::
+
+        with HubServer("/tmp/hub", {"secret": "write"}).start() as server:
+            print(server.endpoint)
+    """
+
+    def __init__(self, root: os.PathLike, tokens: Optional[Mapping[str, str]] = None, host: str = "127.0.0.1",
+                 port: int = 0, log_level: str = "warning"):
+        self.app = create_app(root, tokens)
+        self.registry: Registry = self.app.state.registry
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self._socket = socket.socket(family, socket.SOCK_STREAM)
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            self._socket.bind((host, port))
+        except OSError:
+            self._socket.close()
+            raise
+        bound_port = self._socket.getsockname()[1]
+        self.endpoint = f"http://[{host}]:{bound_port}" if family == socket.AF_INET6 else f"http://{host}:{bound_port}"
+        self._config = uvicorn.Config(self.app, log_level=log_level, lifespan="off", timeout_graceful_shutdown=5)
+        access_logger = logging.getLogger("uvicorn.access")
+        if not any(isinstance(f, _QueryStringFilter) for f in access_logger.filters):
+            access_logger.addFilter(_QueryStringFilter())
+        self._server: Optional[_Server] = None
+        self._thread: Optional[threading.Thread] = None
+
+    def run(self, on_ready: Optional[Callable[[], None]] = None) -> None:
+        """Serve in the foreground until interrupted (SIGINT/SIGTERM) or ``stop()``.
+
+        Args:
+            on_ready: Called once the server accepts connections.
+        """
+        self._server = _Server(self._config, on_ready)
+        self._server.run(sockets=[self._socket])
+
+    def start(self, timeout: float = 30.0) -> "HubServer":
+        """Serve from a background thread; returns once the server accepts connections.
+
+        Raises:
+            RuntimeError: if the server did not start within ``timeout`` seconds.
+        """
+        ready = threading.Event()
+        self._thread = threading.Thread(target=self.run, args=(ready.set,), name="se-zoo-hub", daemon=True)
+        self._thread.start()
+        if not ready.wait(timeout):
+            self.stop()
+            raise RuntimeError(f"The Hub server did not start within {timeout} s.")
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and wait for the background thread, if any."""
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+            self._thread = None
+        self._socket.close()
+
+    def __enter__(self) -> "HubServer":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()

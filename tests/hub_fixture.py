@@ -1,0 +1,118 @@
+"""Usage: take the ``hub_server`` fixture; create repos under ``f"{hub_server.namespace}/NAME"``.
+The huggingface_hub client (and timm's ``hf-hub:``) then talks to a local registry with a write token,
+a fresh HF cache in tmp_path and Xet off; ``hub_server.read_token`` is a read-only token.
+
+One registry serves the whole session from a background thread; each test gets its own namespace.
+``spawn_hub_server`` runs one in a subprocess for tests that kill it or measure its memory.
+"""
+import itertools
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator, List, Optional
+
+import pytest
+
+WRITE_TOKEN = "hf_test_write_token"
+READ_TOKEN = "hf_test_read_token"
+_namespaces = itertools.count()
+
+
+@dataclass
+class HubTarget:
+    """What a test needs to reach a registry."""
+
+    endpoint: str
+    token: str
+    read_token: str
+    root: Path
+    namespace: str
+    registry: Optional[object] = None  # the in-process se_zoo.hub.server.Registry (test hooks)
+    process: Optional[subprocess.Popen] = field(default=None, repr=False)
+
+
+def point_client_at(monkeypatch: pytest.MonkeyPatch, endpoint: str, token: Optional[str], hf_home: Path) -> None:
+    """Make huggingface_hub use ``endpoint`` and ``token`` with a private cache under ``hf_home``.
+
+    The client reads most settings into ``huggingface_hub.constants`` at import time, so the
+    environment alone is not enough: the constants and the module-level ``HfApi`` are patched too.
+    """
+    from huggingface_hub import constants, hf_api
+    from huggingface_hub.utils import _cache_manager
+
+    hub_cache = hf_home / "hub"
+    env = {
+        "HF_ENDPOINT": endpoint, "HF_HOME": str(hf_home), "HF_HUB_CACHE": str(hub_cache),
+        "HF_HUB_OFFLINE": "0", "HF_HUB_DISABLE_XET": "1", "HF_HUB_DISABLE_TELEMETRY": "1",
+        "HF_HUB_DISABLE_PROGRESS_BARS": "1", "HF_HUB_DISABLE_IMPLICIT_TOKEN": "0",
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    if token is None:
+        monkeypatch.delenv("HF_TOKEN", raising=False)
+    else:
+        monkeypatch.setenv("HF_TOKEN", token)
+    monkeypatch.delenv("HUGGING_FACE_HUB_TOKEN", raising=False)
+    patched = {
+        "ENDPOINT": endpoint,
+        "HUGGINGFACE_CO_URL_TEMPLATE": endpoint + "/{repo_id}/resolve/{revision}/{filename}",
+        "HF_HOME": str(hf_home), "HF_HUB_CACHE": str(hub_cache), "HUGGINGFACE_HUB_CACHE": str(hub_cache),
+        "HF_ASSETS_CACHE": str(hf_home / "assets"), "HF_XET_CACHE": str(hf_home / "xet"),
+        "HF_TOKEN_PATH": str(hf_home / "token"), "HF_STORED_TOKENS_PATH": str(hf_home / "stored_tokens"),
+        "AGENT_HARNESSES_PATH": str(hf_home / ".agent_harnesses.json"),
+        "HF_HUB_OFFLINE": False, "HF_HUB_DISABLE_XET": True, "HF_HUB_DISABLE_TELEMETRY": True,
+        "HF_HUB_DISABLE_PROGRESS_BARS": True, "HF_HUB_DISABLE_IMPLICIT_TOKEN": False,
+    }
+    for name, value in patched.items():
+        monkeypatch.setattr(constants, name, value)
+    monkeypatch.setattr(hf_api.api, "endpoint", endpoint)
+    monkeypatch.setattr(_cache_manager, "HF_HUB_CACHE", str(hub_cache))
+
+
+@pytest.fixture(scope="session")
+def _session_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    from se_zoo.hub.server import HubServer
+
+    server = HubServer(tmp_path_factory.mktemp("hub_root"), {WRITE_TOKEN: "write", READ_TOKEN: "read"}).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def hub_server(_session_hub, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> HubTarget:
+    """A local Hub registry the huggingface_hub client is pointed at, with a fresh namespace."""
+    point_client_at(monkeypatch, _session_hub.endpoint, WRITE_TOKEN, tmp_path / "hf_home")
+    return HubTarget(endpoint=_session_hub.endpoint, token=WRITE_TOKEN, read_token=READ_TOKEN,
+                     root=_session_hub.registry.store.root, namespace=f"ns{next(_namespaces)}",
+                     registry=_session_hub.registry)
+
+
+def spawn_hub_server(root: Path, extra_args: List[str] = (), timeout: float = 120.0) -> HubTarget:
+    """Start ``se-zoo hub serve`` in a subprocess on a free port; stop it with ``process.kill()``.
+
+    Raises:
+        RuntimeError: if the server does not print its endpoint within ``timeout`` seconds.
+    """
+    tokens = root.parent / f"{root.name}.tokens"
+    tokens.write_text(f"{WRITE_TOKEN}:write\n{READ_TOKEN}:read\n")
+    cmd = [sys.executable, "-m", "se_zoo.cli", "hub", "serve", "--root", str(root), "--tokens-file", str(tokens),
+           *extra_args]
+    log = root.parent / f"{root.name}.log"
+    with open(log, "w") as out:  # the access log also goes to stdout: a pipe could fill up and block it
+        process = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
+                                   env={**os.environ, "OMP_NUM_THREADS": "1"})
+    deadline = time.monotonic() + timeout
+    while True:
+        lines = log.read_text().split("\n")[:-1]  # complete lines only
+        endpoint = next((line for line in lines if line.startswith("http://")), None)
+        if endpoint is not None:
+            break
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"se-zoo hub serve did not start:\n{log.read_text()}")
+        time.sleep(0.05)
+    return HubTarget(endpoint=endpoint, token=WRITE_TOKEN, read_token=READ_TOKEN, root=root, namespace="sub",
+                     process=process)
