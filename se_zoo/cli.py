@@ -13,6 +13,7 @@ from typing import List, Optional, Sequence, Tuple
 
 # (command, implementing module, one-line help)
 COMMANDS: List[Tuple[str, str, str]] = [
+    ("quickstart", "se_zoo.quickstart", "train, publish, pull and fine-tune on a local registry, offline"),
     ("info", "se_zoo.info", "create a model and print its summary"),
     ("push", "se_zoo.hub.cli_push", "push a model or a saved directory to a Hub repo"),
     ("pull", "se_zoo.hub.cli_pull", "download a Hub repo, verify its weights' sha256 and load it"),

@@ -223,12 +223,16 @@ def _set_rng_state(state: Dict[str, Any], env) -> None:
         torch.cuda.set_rng_state(state["cuda"][r].to(torch.uint8), env.device)
 
 
-def _save_best(model, output: Path, label_names, data_config: Dict[str, Any], metrics: Dict[str, Any]) -> None:
-    from timm.models import save_for_hf
-
-    save_for_hf(model, str(output), safe_serialization=True,
-                model_config={"label_names": label_names} if label_names else None,
-                data_config={k: data_config[k] for k in ("input_size", "interpolation", "mean", "std", "crop_pct")})
+def _describe(model, data_config: Dict[str, Any], label_names: Optional[List[str]]) -> None:
+    """Make ``model.pretrained_cfg`` describe the weights being trained (input, preprocessing, labels)."""
+    dropped = ("label_names", "label_descriptions", "label_offset", "test_input_size", "test_crop_pct",
+               "test_pool_size")
+    cfg = {k: v for k, v in model.pretrained_cfg.items() if k not in dropped}
+    cfg.update({k: data_config[k] for k in ("input_size", "interpolation", "mean", "std", "crop_pct", "crop_mode")})
+    cfg["num_classes"] = model.num_classes
+    if label_names and len(label_names) == model.num_classes:
+        cfg["label_names"] = list(label_names)
+    model.pretrained_cfg = cfg
 
 
 def _train_epoch(model, loader, optimizer, scheduler, loss_fn, mixup_fn, ema, scaler, amp_dtype,
@@ -303,6 +307,7 @@ def train(config: TrainConfig) -> TrainResult:
 
     from . import distributed
     from .data import class_names, create_split, shard
+    from .hub import save_pretrained
     from .train_state import STATE_DIRNAME, find_train_state, load_train_state, save_train_state
     from .validate import evaluate
 
@@ -351,6 +356,8 @@ def train(config: TrainConfig) -> TrainResult:
         model = timm.create_model(config.model, pretrained=config.pretrained and state is None,
                                   num_classes=num_classes, **config.model_kwargs)
         data_config = resolve_data_config({"img_size": config.img_size, "crop_pct": config.crop_pct}, model=model)
+        _describe(model, data_config, names)
+        dataset_name = config.dataset or Path(config.data).resolve().name
         train_ds.transform = create_transform(
             data_config["input_size"], is_training=True, no_aug=config.no_aug, scale=config.scale,
             ratio=config.ratio, hflip=config.hflip, color_jitter=None,
@@ -442,7 +449,8 @@ def train(config: TrainConfig) -> TrainResult:
                 with open(output / METRICS_NAME, "a") as f:
                     f.write(json.dumps(record) + "\n")
                 if improved:
-                    _save_best(selected, output, names, data_config, record)
+                    save_pretrained(selected, output, metrics={"top1": score, "top5": record[
+                        "ema_top5" if ema is not None else "top5"]}, eval_dataset=dataset_name)
                 save_train_state({
                     "config": asdict(config), "epoch": epoch + 1, "best_top1": best_top1, "best_epoch": best_epoch,
                     "history": history, "model": unwrapped.state_dict(), "optimizer": optimizer.state_dict(),

@@ -29,12 +29,6 @@ def _one_error_line(err: str, command: str) -> str:
     return lines[0]
 
 
-def _run(*args: str, drop_env=()) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in drop_env}
-    return subprocess.run([sys.executable, "-m", "se_zoo.cli", *args], capture_output=True, text=True,
-                          env={**env, "OMP_NUM_THREADS": "1"}, timeout=300)
-
-
 def test_push_name_and_directory_then_pull(hub_server, saved, capfd):
     directory, model = saved
     repo_id = f"{hub_server.namespace}/cli"
@@ -56,17 +50,11 @@ def test_push_name_and_directory_then_pull(hub_server, saved, capfd):
 
 
 def test_missing_repo_is_one_line_in_a_fresh_process(hub_server):
-    done = _run("pull", f"{hub_server.namespace}/missing")
+    done = subprocess.run([sys.executable, "-m", "se_zoo.cli", "pull", f"{hub_server.namespace}/missing"],
+                          capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300)
     assert done.returncode == 1
     line = _one_error_line(done.stderr, "pull")
     assert f"no repository {hub_server.namespace}/missing at {hub_server.endpoint}" in line
-
-
-def test_push_without_token_is_one_line_in_a_fresh_process(hub_server, saved):
-    done = _run("push", str(saved[0]), f"{hub_server.namespace}/no-token", drop_env=("HF_TOKEN",))
-    assert done.returncode == 1
-    line = _one_error_line(done.stderr, "push")
-    assert "(401)" in line and "HF_TOKEN" in line
 
 
 def test_error_paths_print_one_line(hub_server, saved, capfd, monkeypatch, tmp_path):
@@ -76,6 +64,15 @@ def test_error_paths_print_one_line(hub_server, saved, capfd, monkeypatch, tmp_p
     assert main(["pull", repo_id]) == 0
     capfd.readouterr()
 
+    monkeypatch.delenv("HF_TOKEN")
+    assert main(["push", str(directory), repo_id]) == 1
+    line = _one_error_line(capfd.readouterr().err, "push")
+    assert "(401)" in line and "HF_TOKEN" in line
+    monkeypatch.setenv("HF_TOKEN", hub_server.read_token)
+    assert main(["push", str(directory), repo_id]) == 1
+    assert "(403)" in _one_error_line(capfd.readouterr().err, "push")
+    monkeypatch.setenv("HF_TOKEN", hub_server.token)
+
     cases = {
         ("pull", repo_id, "--revision", "nope"): "has no revision 'nope'",
         ("push", "no_such_model", repo_id): "Unknown model (no_such_model)",
@@ -84,11 +81,6 @@ def test_error_paths_print_one_line(hub_server, saved, capfd, monkeypatch, tmp_p
     for argv, expected in cases.items():
         assert main(list(argv)) == 1, argv
         assert expected in _one_error_line(capfd.readouterr().err, argv[0])
-
-    monkeypatch.setenv("HF_TOKEN", hub_server.read_token)
-    assert main(["push", str(directory), repo_id]) == 1
-    assert "(403)" in _one_error_line(capfd.readouterr().err, "push")
-    monkeypatch.setenv("HF_TOKEN", hub_server.token)
 
     blob = Path(os.path.realpath(hf_hub_download(repo_id, "model.safetensors")))
     blob.write_bytes(blob.read_bytes()[:-1] + b"\x01")
@@ -103,6 +95,7 @@ def test_error_paths_print_one_line(hub_server, saved, capfd, monkeypatch, tmp_p
     api.create_commit(bad, [CommitOperationAdd("config.json", str(tmp_path / "config.json")),
                             CommitOperationAdd("model.safetensors", str(directory / "model.safetensors"))],
                       commit_message="unknown architecture")
+    capfd.readouterr()
     assert main(["pull", bad]) == 1
     assert "Unknown model (no_such_arch)" in _one_error_line(capfd.readouterr().err, "pull")
 
@@ -111,5 +104,6 @@ def test_error_paths_print_one_line(hub_server, saved, capfd, monkeypatch, tmp_p
     api.create_commit(pickled, [CommitOperationAdd("config.json", str(directory / "config.json")),
                                 CommitOperationAdd("pytorch_model.bin", b"PK\x03\x04 not loaded")],
                       commit_message="pickle only")
+    capfd.readouterr()
     assert main(["pull", pickled]) == 1
     assert "--allow-pickle" in _one_error_line(capfd.readouterr().err, "pull")

@@ -61,9 +61,13 @@ def test_channels_last_stays_channels_last():
     y = se(x_cl)
     assert y.is_contiguous(memory_format=torch.channels_last)
     torch.testing.assert_close(y, se(x))
+    shortcut = _input(2, 16, 5, 7)
+    expected = torch.relu(se(x) + shortcut)
     with torch.no_grad():
-        fused = se.scale_add_act(x_cl.clone(), x_cl.clone(), nn.ReLU(inplace=True))
-    assert fused.is_contiguous(memory_format=torch.channels_last)
+        for sc in (shortcut.to(memory_format=torch.channels_last), shortcut):  # same or mixed layouts
+            fused = se.scale_add_act(x_cl.clone(), sc, nn.ReLU(inplace=True))
+            assert fused.is_contiguous(memory_format=torch.channels_last)
+            torch.testing.assert_close(fused, expected)
     fused = se.scale_add_act(x_cl.clone().requires_grad_(), x_cl, nn.ReLU())
     assert fused.is_contiguous(memory_format=torch.channels_last)
 
@@ -211,7 +215,8 @@ def test_bad_arguments(kwargs, name, value):
 def test_bad_input(shape, message):
     se = SqueezeExcite(16)
     x = torch.randn(*shape)
-    for call in (se, se.excite, lambda x: se.scale_add(x, x.clone()), lambda x: se.scale_add_act(x, x.clone(), nn.ReLU())):
+    calls = (se, se.excite, lambda x: se.scale_add(x, x.clone()), lambda x: se.scale_add_act(x, x.clone(), nn.ReLU()))
+    for call in calls:
         with pytest.raises(ValueError, match=re.escape(message)):
             call(x)
 

@@ -1,4 +1,5 @@
 """The package as users get it: public names, version, and the built wheel in a fresh venv."""
+import importlib
 import importlib.metadata
 import json
 import os
@@ -68,8 +69,8 @@ def test_wheel_installs_into_a_fresh_venv(tmp_path):
     venv = tmp_path / "venv"
     _run([sys.executable, "-m", "venv", "--without-pip", venv])
     (site,) = venv.glob("lib/python*/site-packages")
-    deps = {str(Path(m.__file__).resolve().parents[1])
-            for m in (__import__("torch"), __import__("timm"), __import__("safetensors"), __import__("huggingface_hub"))}
+    deps = {str(Path(importlib.import_module(name).__file__).resolve().parents[1])
+            for name in ("torch", "timm", "safetensors", "huggingface_hub")}
     (site / "_deps.pth").write_text("\n".join(sorted(deps)) + "\n")
     python = venv / "bin" / "python"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "SE_ZOO", "VIRTUAL_ENV"))}

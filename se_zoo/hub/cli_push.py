@@ -16,13 +16,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Push ``args.model`` and print the commit; returns the exit status."""
-    from ..cli import CliError
     from . import push_to_hub
-    from ._cli_errors import hub_errors
+    from ._cli_errors import HubCommandError, hub_errors
 
     source = Path(args.model)
     if source.is_dir() and args.pretrained:
-        raise CliError(f"--pretrained applies to model names; {args.model} is a directory")
+        raise HubCommandError(f"--pretrained applies to model names; {args.model} is a directory")
     with hub_errors(args.repo_id, args.revision):
         if not source.is_dir():
             import timm

@@ -1,0 +1,193 @@
+"""``se-zoo quickstart``: the whole model-zoo loop, offline, in about two minutes.
+
+Playing both sides of a model zoo on scikit-learn's bundled digits:
+
+1. start the local Hub-compatible registry on a free loopback port (unless an
+   endpoint is given) and export the digits as an ImageFolder tree;
+2. *publisher*: train ``se_zoo_resnet18`` on digits 0-4 and push it, with its
+   model card, to ``<namespace>/se-resnet18-digits-0-4``;
+3. *consumer*: pull it with plain ``timm.create_model("hf-hub:…", pretrained=True)``,
+   check its outputs equal the published model's bit for bit, fine-tune it
+   with a new 10-class head on all ten digits, validate, and push the result
+   to ``<namespace>/se-resnet18-digits``;
+4. print a report and clean up (also on failure or Ctrl-C).
+
+The Hub work runs in a child process whose environment points huggingface_hub
+at the registry (``HF_ENDPOINT``, ``HF_TOKEN``, a private ``HF_HOME``), exactly
+as a user's own process would be configured.
+"""
+import argparse
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+__all__ = ["quickstart", "add_arguments", "run"]
+
+PUBLISHED = "se-resnet18-digits-0-4"
+FINE_TUNED = "se-resnet18-digits"
+
+
+def _worker(workdir: Path, namespace: str, epochs: int, finetune_epochs: int) -> Dict[str, Any]:
+    """Publisher and consumer steps; runs in the child process. Returns the report."""
+    import timm
+    import torch
+    from timm.data import create_transform, resolve_data_config
+
+    from .data import create_split
+    from .hub import push_to_hub
+    from .train import TrainConfig, train
+    from .validate import validate
+
+    digits = workdir / "digits"
+    report: Dict[str, Any] = {}
+
+    print("\n== publisher: train se_zoo_resnet18 on digits 0-4, push to the registry", flush=True)
+    published = train(TrainConfig(
+        model="se_zoo_resnet18", data=str(digits), classes=[str(d) for d in range(5)],
+        img_size=32, epochs=epochs, batch_size=64, output=str(workdir / "publisher"), workers=0))
+    push = push_to_hub(published.output, f"{namespace}/{PUBLISHED}",
+                       commit_message="Publish se_zoo_resnet18 trained on digits 0-4")
+    report["published"] = {"repo": push.repo_id, "commit": push.commit_sha,
+                           "sha256": push.weights_sha256, "val_top1": published.best_top1}
+
+    print(f"\n== consumer: timm.create_model('hf-hub:{push.repo_id}', pretrained=True)", flush=True)
+    pulled = timm.create_model(f"hf-hub:{push.repo_id}", pretrained=True).eval()
+    reference = timm.create_model(f"local-dir:{published.output}", pretrained=True).eval()
+    val = create_split(str(digits), "val", classes=[str(d) for d in range(5)])
+    val.transform = create_transform(**resolve_data_config(model=reference))
+    images, _ = next(iter(torch.utils.data.DataLoader(val, batch_size=64)))
+    with torch.no_grad():
+        report["bit_identical"] = bool(torch.equal(pulled(images), reference(images)))
+    if not report["bit_identical"]:
+        raise RuntimeError("the pulled model's outputs differ from the published model's")
+
+    print("\n== consumer: fine-tune with a new 10-class head on all ten digits, push", flush=True)
+    tuned = train(TrainConfig(
+        model=f"hf-hub:{push.repo_id}", pretrained=True, num_classes=10, data=str(digits),
+        img_size=32, epochs=finetune_epochs, batch_size=64, output=str(workdir / "consumer"), workers=0,
+        push_to_hub=f"{namespace}/{FINE_TUNED}"))
+    metrics = validate(f"local-dir:{tuned.output}", str(digits), img_size=32, workers=0)
+    report["fine_tuned"] = {"repo": tuned.push.repo_id, "commit": tuned.push.commit_sha,
+                            "sha256": tuned.push.weights_sha256, "val_top1": metrics["top1"],
+                            "val_top5": metrics["top5"], "val_loss": metrics["loss"]}
+    return report
+
+
+def _print_report(report: Dict[str, Any], endpoint: str) -> None:
+    pub, tuned = report["published"], report["fine_tuned"]
+    print(f"\nse-zoo quickstart report (registry {endpoint})")
+    print(f"  published   {pub['repo']}  commit {pub['commit']}  val top-1 {pub['val_top1']:.2f}% (digits 0-4)")
+    print(f"              weights sha256 {pub['sha256']}")
+    print(f"  pulled      hf-hub:{pub['repo']} with timm: outputs bit-identical to the published model: "
+          f"{'yes' if report['bit_identical'] else 'NO'}")
+    print(f"  fine-tuned  {tuned['repo']}  commit {tuned['commit']}  val top-1 {tuned['val_top1']:.2f}% "
+          f"top-5 {tuned['val_top5']:.2f}% (10 classes)")
+    print(f"              weights sha256 {tuned['sha256']}")
+
+
+def quickstart(
+        root: Optional[str] = None,
+        endpoint: Optional[str] = None,
+        token: Optional[str] = None,
+        namespace: Optional[str] = None,
+        epochs: int = 6,
+        finetune_epochs: int = 6,
+) -> Dict[str, Any]:
+    """Run the publisher/consumer loop and return its report.
+
+    Args:
+        root: Registry directory for the local server (default: a temporary one,
+            removed afterwards). Ignored with ``endpoint``.
+        endpoint: A Hub to use instead of a local registry (e.g.
+            ``https://huggingface.co``); needs ``token`` or ``HF_TOKEN``.
+        token: Write token for ``endpoint``.
+        namespace: User or organisation for the two repos (default:
+            ``quickstart`` locally, the token's user on a remote Hub).
+        epochs: Publisher training epochs.
+        finetune_epochs: Consumer fine-tuning epochs.
+
+    Returns:
+        The report: both repos' commit shas and weights' sha256, the
+        bit-identical check, and the fine-tuned model's validation metrics.
+
+    Raises:
+        ValueError: if ``epochs``/``finetune_epochs`` < 1, or a remote endpoint has no token.
+        RuntimeError: if a step fails (the child's error is in its output above).
+    """
+    for name, value in (("epochs", epochs), ("finetune_epochs", finetune_epochs)):
+        if value < 1:
+            raise ValueError(f"{name} must be >= 1, got {value}")
+    from .data import export_digits
+
+    workdir = Path(tempfile.mkdtemp(prefix="se-zoo-quickstart-"))
+    server = None
+    try:
+        if endpoint is None:
+            from .hub.server import HubServer
+
+            token = secrets.token_hex(16)
+            registry = Path(root) if root else workdir / "registry"
+            server = HubServer(registry, {token: "write"}).start()
+            endpoint, namespace = server.endpoint, namespace or "quickstart"
+            print(f"local Hub-compatible registry at {endpoint} (root {registry})", flush=True)
+        else:
+            token = token or os.environ.get("HF_TOKEN")
+            if not token:
+                raise ValueError(f"endpoint {endpoint!r} needs a write token: pass --token or set HF_TOKEN")
+            if namespace is None:
+                from huggingface_hub import HfApi
+
+                namespace = HfApi(endpoint=endpoint, token=token).whoami()["name"]
+        counts = export_digits(workdir / "digits")
+        print(f"digits exported: {counts['train']} train / {counts['val']} val images", flush=True)
+
+        env = dict(os.environ, HF_ENDPOINT=endpoint, HF_TOKEN=token, HF_HOME=str(workdir / "hf_home"),
+                   HF_HUB_DISABLE_XET="1" if server else os.environ.get("HF_HUB_DISABLE_XET", "0"))
+        env.pop("HF_HUB_OFFLINE", None)
+        report_path = workdir / "report.json"
+        cmd = [sys.executable, "-m", "se_zoo.quickstart", "--worker", str(workdir), namespace,
+               str(epochs), str(finetune_epochs), str(report_path)]
+        child = subprocess.run(cmd, env=env)
+        if child.returncode != 0:
+            raise RuntimeError(f"quickstart step failed (exit status {child.returncode}); see the output above")
+        report = json.loads(report_path.read_text())
+        report["endpoint"] = endpoint
+        _print_report(report, endpoint)
+        return report
+    finally:
+        if server is not None:
+            server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``se-zoo quickstart`` arguments to ``parser``."""
+    parser.add_argument("--root", help="registry directory for the local server (default: temporary)")
+    parser.add_argument("--endpoint", default=None,
+                        help="use this Hub instead of a local registry (default: HF_ENDPOINT if set, "
+                             "else a local registry)")
+    parser.add_argument("--token", default=None, help="write token for --endpoint (default: HF_TOKEN)")
+    parser.add_argument("--namespace", default=None, help="user/organisation for the two repos")
+    parser.add_argument("--epochs", type=int, default=6, help="publisher training epochs")
+    parser.add_argument("--finetune-epochs", type=int, default=6, help="consumer fine-tuning epochs")
+    parser.add_argument("--json", action="store_true", help="also print the report as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the quickstart; returns the exit status."""
+    report = quickstart(root=args.root, endpoint=args.endpoint or os.environ.get("HF_ENDPOINT") or None, token=args.token, namespace=args.namespace,
+                        epochs=args.epochs, finetune_epochs=args.finetune_epochs)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["--worker"]:
+    _workdir, _namespace, _epochs, _ft_epochs, _report = sys.argv[2:7]
+    Path(_report).write_text(json.dumps(_worker(Path(_workdir), _namespace, int(_epochs), int(_ft_epochs))))
