@@ -50,7 +50,7 @@ class SEBasicBlock(BasicBlock):
         x = self.bn2(self.conv2(x))
         if self.drop_path is not None:
             return self.act2(self.drop_path(self.se(x)) + shortcut)
-        return self.se.scale_add_act(x, shortcut, self.act2)
+        return self.act2(self.se.scale_add(x, shortcut))
 
 
 class SEBottleneck(Bottleneck):
@@ -67,7 +67,7 @@ class SEBottleneck(Bottleneck):
         x = self.bn3(self.conv3(x))
         if self.drop_path is not None:
             return self.act3(self.drop_path(self.se(x)) + shortcut)
-        return self.se.scale_add_act(x, shortcut, self.act3)
+        return self.act3(self.se.scale_add(x, shortcut))
 
 
 def _legacy_block(base: type) -> type:
@@ -90,7 +90,7 @@ def _legacy_block(base: type) -> type:
                 out = self.bn3(self.conv3(out))
             if self.drop_path is not None:
                 return self.relu(self.drop_path(self.se_module(out)) + shortcut)
-            return self.se_module.scale_add_act(out, shortcut, self.relu)
+            return self.relu(self.se_module.scale_add(out, shortcut))
 
     LegacyBlock.__name__ = LegacyBlock.__qualname__ = base.__name__
     LegacyBlock.__doc__ = f"timm's legacy ``{base.__name__}`` with se-zoo's fused SE layer."
