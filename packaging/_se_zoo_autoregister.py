@@ -10,7 +10,6 @@ switch it off.
 """
 import os
 import sys
-from importlib.machinery import PathFinder
 
 _OFF = {"0", "false", "no", "off"}
 
@@ -21,8 +20,10 @@ class _TimmImportHook:
     def find_spec(self, name, path=None, target=None):
         if name != "timm":
             return None
+        from importlib.util import find_spec  # here, not at interpreter start
+
         sys.meta_path.remove(self)
-        spec = PathFinder.find_spec(name, path)
+        spec = find_spec(name)  # the other finders', so editable or zipped timm installs work too
         if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
             return spec
         exec_timm = spec.loader.exec_module

@@ -67,4 +67,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # `python -m se_zoo.cli` runs this file as __main__; use the package's module so
+    # that commands raising se_zoo.cli.CliError are caught by the same class.
+    from se_zoo.cli import main as _main
+
+    sys.exit(_main())

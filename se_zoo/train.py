@@ -228,6 +228,8 @@ def _describe(model, data_config: Dict[str, Any], label_names: Optional[List[str
     dropped = ("label_names", "label_descriptions", "label_offset", "test_input_size", "test_crop_pct",
                "test_pool_size")
     cfg = {k: v for k, v in model.pretrained_cfg.items() if k not in dropped}
+    if tuple(cfg.get("input_size") or ()) != tuple(data_config["input_size"]):
+        cfg["pool_size"] = None  # the source's feature-map size no longer applies
     cfg.update({k: data_config[k] for k in ("input_size", "interpolation", "mean", "std", "crop_pct", "crop_mode")})
     cfg["num_classes"] = model.num_classes
     if label_names and len(label_names) == model.num_classes:

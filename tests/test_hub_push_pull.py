@@ -33,7 +33,7 @@ def _assert_same_model(pulled, reference, in_chans: int = 3):
 
 
 class _Spy:
-    """Stands in for a function that must not run; records calls instead."""
+    """Stands in for a function that must not run: counts the call and fails."""
 
     def __init__(self):
         self.calls = 0

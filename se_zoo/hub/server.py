@@ -75,6 +75,7 @@ from ._storage import (
     CHUNK_SIZE,
     DEFAULT_BRANCH,
     BadRequest,
+    Conflict,
     EntryNotFound,
     Forbidden,
     HubError,
@@ -407,9 +408,15 @@ class Registry:
         data = await _json_object(request)
         namespace, name = self._repo_id_from_body(data)
         private = _private_from(data, default=False)
-        await anyio.to_thread.run_sync(self.store.create_repo, namespace, name, private)
-        return JSONResponse({"url": f"{_base_url(request)}/{namespace}/{name}", "name": f"{namespace}/{name}",
-                             "id": f"{namespace}/{name}"})
+        repo = {"url": f"{_base_url(request)}/{namespace}/{name}", "name": f"{namespace}/{name}",
+                "id": f"{namespace}/{name}"}
+        try:
+            await anyio.to_thread.run_sync(self.store.create_repo, namespace, name, private)
+        except Conflict as exc:
+            # the Hub's 409 names the existing repo; create_repo(exist_ok=True) reads its "url"
+            return JSONResponse({"error": str(exc), **repo}, status_code=409,
+                                headers={"X-Error-Message": str(exc)})
+        return JSONResponse(repo)
 
     async def _delete_repo(self, request: Request) -> Response:
         self._require_write(request)

@@ -10,7 +10,7 @@ pretrained=True)``); families call it in place of timm's
 import hashlib
 import io
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple, Union
 
 import torch
 from torch import nn

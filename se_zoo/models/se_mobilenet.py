@@ -84,7 +84,7 @@ from torch import nn
 
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from timm.layers import LayerType
-from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
+from timm.models import generate_default_cfgs, register_model
 from timm.models._builder import pretrained_cfg_for_features
 from timm.models._efficientnet_blocks import DepthwiseSeparableConv, InvertedResidual
 from timm.models._efficientnet_builder import (
@@ -93,6 +93,7 @@ from timm.models.efficientnet import EfficientNet, EfficientNetFeatures
 
 from ..layers import SqueezeExcite
 from ._catalog import pretrained_cfgs
+from ._integrity import build_verified
 
 __all__ = [
     "SEDepthwiseSeparableConv", "SEMobileNetV1", "SEMobileNetV1Features", "mobilenet_se_layer",
@@ -283,7 +284,7 @@ def _create(variant: str, pretrained: bool, model_cls: Type[nn.Module], features
             model_cls = features_cls
             kwargs.update(
                 kwargs_filter=("num_classes", "num_features", "head_conv", "global_pool"), pretrained_strict=False)
-    model = build_model_with_cfg(model_cls, variant, pretrained, pretrained_filter_fn=checkpoint_filter_fn, **kwargs)
+    model = build_verified(model_cls, variant, pretrained, pretrained_filter_fn=checkpoint_filter_fn, **kwargs)
     if features_cls_mode:
         model.pretrained_cfg = model.default_cfg = pretrained_cfg_for_features(model.pretrained_cfg)
     return model
