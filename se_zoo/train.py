@@ -43,7 +43,8 @@ METRICS_NAME = "metrics.jsonl"
 _RUN_FIELDS = (
     "model", "dataset", "classes", "num_classes", "model_kwargs", "img_size", "crop_pct", "epochs",
     "batch_size", "opt", "lr", "weight_decay", "sched", "warmup_epochs", "min_lr", "smoothing", "mixup",
-    "cutmix", "scale", "ratio", "hflip", "no_aug", "model_ema", "model_ema_decay", "sync_bn", "amp", "seed",
+    "cutmix", "scale", "ratio", "hflip", "no_aug", "model_ema", "model_ema_decay", "sync_bn", "channels_last",
+    "amp", "seed",
 )
 
 
@@ -84,6 +85,7 @@ class TrainConfig:
         model_ema: Keep an EMA of the weights; it is validated, selected and saved.
         model_ema_decay: EMA decay (with timm's warm-up).
         sync_bn: Use SyncBatchNorm under torchrun (CUDA only).
+        channels_last: Keep the model and batches in channels-last memory format.
         amp: Autocast on CUDA (bfloat16 where supported, else float16 with loss scaling).
         seed: Seed of initialisation, augmentation and data order (process ``r`` uses ``seed + r``).
         workers: Data-loading worker processes per training process.
@@ -125,6 +127,7 @@ class TrainConfig:
     model_ema: bool = False
     model_ema_decay: float = 0.998
     sync_bn: bool = False
+    channels_last: bool = False
     amp: bool = True
     seed: int = 42
     workers: int = 2
@@ -380,6 +383,8 @@ def train(config: TrainConfig) -> TrainResult:
                              f"got {config.batch_size}")
 
         model.to(env.device)
+        if config.channels_last:
+            model.to(memory_format=torch.channels_last)  # convolutions then return channels-last outputs
         if config.sync_bn and env.distributed:
             model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
         optimizer = create_optimizer_v2(model, opt=config.opt, lr=config.lr, weight_decay=config.weight_decay)
@@ -526,6 +531,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--model-ema", action="store_true", help="keep, validate and save an EMA of the weights")
     add("--model-ema-decay", type=float, help="EMA decay (default: %(default)s)")
     add("--sync-bn", action="store_true", help="SyncBatchNorm under torchrun (CUDA only)")
+    add("--channels-last", action="store_true", help="channels-last memory format")
     add("--no-amp", dest="amp", action="store_false", help="no autocast on CUDA")
     add("--seed", type=int, help="random seed (default: %(default)s)")
     add("--workers", type=int, help="data-loading workers per process (default: %(default)s)")

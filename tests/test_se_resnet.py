@@ -23,7 +23,7 @@ from se_zoo.models.se_resnet import TIMM_EQUIVALENTS, checkpoint_filter_fn
 ARCHS = list(TIMM_EQUIVALENTS)
 # Deeper copies of the 50-layer models (same blocks and widths): everything but their
 # state-dict check runs with -m slow. SENet-154 (unique stem and blocks) keeps its
-# create / forward / features tests in the default run; its parity is slow.
+# create / forward / backward test in the default run; its features and parity are slow.
 DEEP = {"se_zoo_resnet101", "se_zoo_resnet152", "se_zoo_resnext101_32x4d", "se_zoo_legacy_seresnet101",
         "se_zoo_legacy_seresnet152", "se_zoo_legacy_seresnext101_32x4d"}
 HEAVY = DEEP | {"se_zoo_senet154"}
@@ -109,7 +109,7 @@ def test_create_forward_backward(arch):
     assert model.get_classifier().weight.grad.abs().sum() > 0
 
 
-@pytest.mark.parametrize("arch", _slow_if(DEEP))
+@pytest.mark.parametrize("arch", _slow_if(HEAVY))
 def test_features_only(arch):
     out_indices = (0, 2, 4)
     model = timm.create_model(arch, features_only=True, out_indices=out_indices)

@@ -139,8 +139,12 @@ class SqueezeExcite(nn.Module):
             ValueError: if ``x`` is not 4-D or has the wrong channel count.
         """
         self._check_input(x)
-        s = x.mean((2, 3), keepdim=True)
-        return self.gate(self.fc2(self.act(self.fc1(s))))
+        # The 1x1 convs run as matmuls on the pooled (N, C) vector: the same weights
+        # and result, at a fraction of a convolution call's overhead on a 1x1 map.
+        s = x.mean((2, 3))
+        s = self.act(nn.functional.linear(s, self.fc1.weight.flatten(1), self.fc1.bias))
+        s = self.gate(nn.functional.linear(s, self.fc2.weight.flatten(1), self.fc2.bias))
+        return s.view(x.shape[0], self.channels, 1, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Scale ``x`` channel-wise by its SE gate.
