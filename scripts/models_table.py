@@ -10,6 +10,7 @@ compute), at each architecture's default input size, 1000 classes.
 """
 import argparse
 import sys
+from functools import lru_cache
 from pathlib import Path
 from typing import Dict, List
 
@@ -25,6 +26,7 @@ START, END = "<!-- models-table:start -->", "<!-- models-table:end -->"
 TARGETS = (ROOT / "README.md", ROOT / "docs" / "models.md")
 
 
+@lru_cache(maxsize=None)
 def architecture_row(arch: str) -> Dict[str, str]:
     """Params, GMACs, tags and reported top-1 of one architecture."""
     model = timm.create_model(arch, device="meta")
@@ -46,7 +48,8 @@ def architecture_row(arch: str) -> Dict[str, str]:
 
 def render() -> str:
     """The table as Markdown."""
-    rows: List[Dict[str, str]] = [architecture_row(a) for a in sorted(se_zoo.TIMM_EQUIVALENTS)]
+    archs = [a for a in timm.list_models("se_zoo_*") if a in se_zoo.TIMM_EQUIVALENTS]  # natural order
+    rows: List[Dict[str, str]] = [architecture_row(a) for a in archs]
     header = list(rows[0])
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row[h] for h in header) + " |" for row in rows]
@@ -62,20 +65,21 @@ def splice(text: str, table: str, path: Path) -> str:
     return f"{head}{START}\n{table}\n{END}{tail}"
 
 
+def stale_files(table: str) -> List[Path]:
+    """The target files whose marked section differs from ``table``."""
+    return [path for path in TARGETS if splice(path.read_text(), table, path) != path.read_text()]
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="fail if a file is stale instead of writing it")
     args = parser.parse_args(argv)
     table = render()
-    stale = []
-    for path in TARGETS:
-        text = path.read_text()
-        new = splice(text, table, path)
-        if new != text:
-            stale.append(path)
-            if not args.check:
-                path.write_text(new)
-    if args.check and stale:
+    stale = stale_files(table)
+    if not args.check:
+        for path in stale:
+            path.write_text(splice(path.read_text(), table, path))
+    elif stale:
         names = ", ".join(str(p.relative_to(ROOT)) for p in stale)
         print(f"models table is stale in {names}; run: python scripts/models_table.py", file=sys.stderr)
         return 1

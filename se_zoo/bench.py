@@ -192,7 +192,7 @@ def _count_se(arch: str) -> int:
 
 
 def _replace_se(model: "torch.nn.Module", se: str) -> int:
-    """Replace the SE layers of ``model`` by identities (``se="none"``) or timm's (``"timm"``)."""
+    """Replace the SE layers of ``model`` by identities (``se="none"``) or timm's (``"timm"``, fresh weights)."""
     from timm.models._efficientnet_blocks import SqueezeExcite as EfficientNetSE
     from torch import nn
 
@@ -208,9 +208,7 @@ def _replace_se(model: "torch.nn.Module", se: str) -> int:
                     raise ValueError(f"timm's SqueezeExcite always has biases; {child_name} has none")
                 timm_se = EfficientNetSE(child.channels, rd_channels=child.fc1.out_channels,
                                          act_layer=type(child.act), gate_layer=type(child.gate))
-                timm_se.conv_reduce.load_state_dict(child.fc1.state_dict())
-                pass
-                setattr(module, child_name, timm_se.to(child.fc1.weight.device))
+                setattr(module, child_name, timm_se)
             else:
                 continue
             count += 1
