@@ -267,11 +267,11 @@ def _autocast(cfg: BenchConfig):
     return torch.autocast(cfg.device, dtype=dtype, enabled=cfg.amp is not None)
 
 
-def _inputs(cfg: BenchConfig, channels: int = 3) -> Tuple["torch.Tensor", "torch.Tensor"]:
+def _inputs(cfg: BenchConfig) -> Tuple["torch.Tensor", "torch.Tensor"]:
     import torch
 
     gen = torch.Generator().manual_seed(0)
-    x = torch.randn(cfg.batch_size, channels, cfg.img_size, cfg.img_size, generator=gen)
+    x = torch.randn(cfg.batch_size, 3, cfg.img_size, cfg.img_size, generator=gen)
     target = torch.randint(0, 1000, (cfg.batch_size,), generator=gen)
     if cfg.channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
@@ -462,14 +462,13 @@ def bench_models(names: Sequence[str], cfg: BenchConfig,
         per model in ``results``, with per-candidate ``latency_ms`` (median),
         ``images_per_s``, ``peak_mem_mib``, ``ratio`` (throughput relative to the timm
         counterpart, median of per-round ratios) and ``samples_ms``, the
-        ``se_overhead`` of se-zoo and timm over the plain model, and the largest
-        logit difference between se-zoo and timm on the benchmark input.
+        ``se_overhead`` of se-zoo and timm over the plain model, and
+        ``logits_max_rel_diff``, the largest logit difference between se-zoo and
+        timm on the benchmark input relative to the largest logit.
 
     Raises:
         ValueError: if a name is not an se-zoo architecture or ``cfg.device`` is unusable.
     """
-    import torch
-
     groups = [(name, model_candidates(name)) for name in names]  # validate every name first
     _prepare(cfg)
     out: Dict[str, Any] = {"mode": "model", "config": _config_dict(cfg), "machine": _machine(cfg), "results": []}
@@ -479,7 +478,7 @@ def bench_models(names: Sequence[str], cfg: BenchConfig,
         built = {c.role: _build(c, cfg) for c in candidates}
         _randomize_norms(built["se-zoo"])
         _copy_weights(built["se-zoo"], built["timm"])
-        max_diff = _logit_diff(built["se-zoo"], built["timm"], cfg, x)
+        rel_diff = _logit_diff(built["se-zoo"], built["timm"], cfg, x)
         steps = {c.label: _make_step(built[c.role], cfg, x, target) for c in candidates}
         samples = _round_robin(steps, cfg, log)
         peaks: Dict[str, Optional[float]] = {c.label: None for c in candidates}
@@ -503,7 +502,7 @@ def bench_models(names: Sequence[str], cfg: BenchConfig,
         out["results"].append({
             "model": name,
             "baseline": candidates[1].label,
-            "logits_max_abs_diff": max_diff,
+            "logits_max_rel_diff": rel_diff,
             "candidates": [{
                 "label": c.label, "role": c.role, "arch": c.arch,
                 "latency_ms": statistics.median(samples[c.label]) * 1e3,
@@ -528,7 +527,8 @@ def _logit_diff(model: "torch.nn.Module", reference: "torch.nn.Module", cfg: Ben
 
     model.eval(), reference.eval()
     with torch.inference_mode(), _autocast(cfg):
-        diff = (model(x).float() - reference(x).float()).abs().max().item()
+        expected = reference(x).float()
+        diff = ((model(x).float() - expected).abs().max() / expected.abs().max()).item()
     model.train(cfg.train), reference.train(cfg.train)
     return diff
 
@@ -740,7 +740,7 @@ def format_table(result: Dict[str, Any]) -> str:
         return "\n".join(lines)
     for r in result["results"]:
         lines.append("")
-        lines.append(f"{r['model']}: logits max |diff| vs {r['baseline']} {r['logits_max_abs_diff']:.2e}; "
+        lines.append(f"{r['model']}: logits vs {r['baseline']}: max |diff| / max |logit| {r['logits_max_rel_diff']:.1e}; "
                      f"SE overhead over plain: se-zoo {r['se_overhead']['se-zoo']:+.1%}, "
                      f"timm {r['se_overhead']['timm']:+.1%}")
         lines.append(f"{'candidate':<34} {'role':<7} {'img/s':>9} {'ms/step':>9} {'peak MiB':>9} {'vs timm':>8}")

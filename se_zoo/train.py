@@ -109,7 +109,7 @@ class TrainConfig:
     model_kwargs: Dict[str, Any] = field(default_factory=dict)
     img_size: Optional[int] = None
     crop_pct: Optional[float] = None
-    epochs: int = 10
+    epochs: int = 8
     batch_size: int = 64
     opt: str = "adamw"
     lr: float = 2e-3
@@ -215,6 +215,10 @@ def _set_rng_state(state: Dict[str, Any], env) -> None:
     import numpy as np
     import torch
 
+    if state["world_size"] != env.world_size:
+        _logger.warning("resuming with %d processes instead of %d: the RNG streams restart from the seed, so "
+                        "the run will not repeat the original exactly", env.world_size, state["world_size"])
+        return
     r = env.rank
     torch.set_rng_state(state["torch"][r].to(torch.uint8))
     pos, has_gauss, gauss = state["numpy_extra"][r].tolist()
@@ -275,11 +279,63 @@ def _train_epoch(model, loader, optimizer, scheduler, loss_fn, mixup_fn, ema, sc
                 ema.update(unwrapped, step=num_updates)
             sums += torch.stack([loss.detach().double() * len(images),
                                  torch.tensor(len(images), dtype=torch.float64, device=env.device)])
-            bar.set_postfix(loss=f"{loss.item():.4f}", lr=f"{optimizer.param_groups[0]['lr']:.2e}")
+            if not bar.disable:
+                bar.set_postfix(loss=f"{loss.item():.4f}", lr=f"{optimizer.param_groups[0]['lr']:.2e}")
     loss_sum, count = all_reduce_sum(sums, env).tolist()
     elapsed = time.perf_counter() - start
     return {"train_loss": loss_sum / count, "lr": optimizer.param_groups[0]["lr"],
             "images_per_s": count / elapsed, "train_count": int(count)}, num_updates
+
+
+def _output_folder(config: TrainConfig) -> Tuple[Path, Optional[Path]]:
+    """The run's output folder, and its training state when resuming."""
+    from .train_state import STATE_DIRNAME, find_train_state
+
+    if config.resume is not None:
+        state_dir = find_train_state(config.resume)
+        output = state_dir.parent
+        if config.output is not None and Path(config.output).resolve() != output.resolve():
+            raise ValueError(f"output must be the resumed run's folder {str(output)!r} (or None), "
+                             f"got {config.output!r}")
+        return output, state_dir
+    output = Path(config.output)
+    if (output / STATE_DIRNAME).exists() or (output / METRICS_NAME).exists():
+        raise FileExistsError(f"{output} already holds a training run; resume it with resume={str(output)!r} "
+                              "or choose another output folder")
+    return output, None
+
+
+def _loaders(config: TrainConfig, env, train_ds, val_ds):
+    """The training sampler and loader (global batch split over processes) and the sharded validation loader."""
+    from torch.utils.data import DataLoader, DistributedSampler
+
+    from .data import shard
+
+    per_rank = config.batch_size // env.world_size
+    # the same global permutation on every process count: process r takes positions r, r + N, ...
+    sampler = DistributedSampler(train_ds, num_replicas=env.world_size, rank=env.rank, shuffle=True,
+                                 seed=config.seed, drop_last=True)
+    pin = env.device.type == "cuda"
+    train_loader = DataLoader(train_ds, batch_size=per_rank, sampler=sampler, num_workers=config.workers,
+                              drop_last=True, pin_memory=pin)
+    val_loader = DataLoader(shard(val_ds, env.rank, env.world_size), batch_size=per_rank,
+                            num_workers=config.workers, pin_memory=pin)
+    if len(train_loader) == 0:
+        raise ValueError(f"batch_size must not exceed the {len(train_ds)} training images, got {config.batch_size}")
+    return sampler, train_loader, val_loader
+
+
+def _loss(config: TrainConfig, num_classes: int):
+    """The batch mixing function (or None) and the training loss."""
+    import torch
+    from timm.data import Mixup
+    from timm.loss import LabelSmoothingCrossEntropy, SoftTargetCrossEntropy
+
+    if config.mixup > 0 or config.cutmix > 0:
+        mixup_fn = Mixup(mixup_alpha=config.mixup, cutmix_alpha=config.cutmix,
+                         label_smoothing=config.smoothing, num_classes=num_classes)
+        return mixup_fn, SoftTargetCrossEntropy()
+    return None, LabelSmoothingCrossEntropy(config.smoothing) if config.smoothing else torch.nn.CrossEntropyLoss()
 
 
 def train(config: TrainConfig) -> TrainResult:
@@ -303,35 +359,21 @@ def train(config: TrainConfig) -> TrainResult:
     """
     import timm
     import torch
-    from timm.data import Mixup, create_transform, resolve_data_config
-    from timm.loss import LabelSmoothingCrossEntropy, SoftTargetCrossEntropy
+    from timm.data import create_transform, resolve_data_config
     from timm.optim import create_optimizer_v2
     from timm.scheduler import create_scheduler_v2
     from timm.utils import ModelEmaV3
-    from torch.utils.data import DataLoader, DistributedSampler
 
     from . import distributed
-    from .data import class_names, create_split, shard
+    from .data import class_names, create_split
     from .hub import save_pretrained
-    from .train_state import STATE_DIRNAME, find_train_state, load_train_state, save_train_state
+    from .train_state import STATE_DIRNAME, load_train_state, save_train_state
     from .validate import evaluate
 
     _check_config(config)
     config = replace(config, scale=tuple(config.scale), ratio=tuple(config.ratio),
                      classes=None if config.classes is None else [str(c) for c in config.classes])
-    state = None
-    if config.resume is not None:
-        state_dir = find_train_state(config.resume)
-        output = state_dir.parent
-        if config.output is not None and Path(config.output).resolve() != output.resolve():
-            raise ValueError(f"output must be the resumed run's folder {str(output)!r} (or None), "
-                             f"got {config.output!r}")
-    else:
-        output = Path(config.output)
-        if (output / STATE_DIRNAME).exists() or (output / METRICS_NAME).exists():
-            raise FileExistsError(f"{output} already holds a training run; resume it with resume={str(output)!r} "
-                                  "or choose another output folder")
-
+    output, state_dir = _output_folder(config)
     env = distributed.setup(config.device)
     try:
         if config.batch_size % env.world_size:
@@ -339,8 +381,9 @@ def train(config: TrainConfig) -> TrainResult:
                              f"got {config.batch_size}")
         if config.sync_bn and env.distributed and env.device.type != "cuda":
             raise ValueError("sync_bn needs CUDA (torch's SyncBatchNorm runs on GPUs only), got device cpu")
-        if config.resume is not None:
-            state = load_train_state(find_train_state(config.resume))
+        state = None
+        if state_dir is not None:
+            state = load_train_state(state_dir)
             saved = state["config"]
             differing = [k for k in _RUN_FIELDS if saved.get(k) != asdict(config)[k]]
             if differing:
@@ -370,17 +413,7 @@ def train(config: TrainConfig) -> TrainResult:
             crop_pct=data_config["crop_pct"])
         val_ds.transform = create_transform(**data_config)
 
-        per_rank = config.batch_size // env.world_size
-        sampler = DistributedSampler(train_ds, num_replicas=env.world_size, rank=env.rank, shuffle=True,
-                                     seed=config.seed, drop_last=True)
-        pin = env.device.type == "cuda"
-        train_loader = DataLoader(train_ds, batch_size=per_rank, sampler=sampler, num_workers=config.workers,
-                                  drop_last=True, pin_memory=pin)
-        val_loader = DataLoader(shard(val_ds, env.rank, env.world_size), batch_size=per_rank,
-                                num_workers=config.workers, pin_memory=pin)
-        if len(train_loader) == 0:
-            raise ValueError(f"batch_size must not exceed the {len(train_ds)} training images, "
-                             f"got {config.batch_size}")
+        sampler, train_loader, val_loader = _loaders(config, env, train_ds, val_ds)
 
         model.to(env.device)
         if config.channels_last:
@@ -396,32 +429,18 @@ def train(config: TrainConfig) -> TrainResult:
         if config.amp and env.device.type == "cuda":
             amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
             scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
-        if config.mixup > 0 or config.cutmix > 0:
-            mixup_fn = Mixup(mixup_alpha=config.mixup, cutmix_alpha=config.cutmix,
-                             label_smoothing=config.smoothing, num_classes=num_classes)
-            loss_fn = SoftTargetCrossEntropy()
-        else:
-            mixup_fn = None
-            loss_fn = LabelSmoothingCrossEntropy(config.smoothing) if config.smoothing else torch.nn.CrossEntropyLoss()
+        mixup_fn, loss_fn = _loss(config, num_classes)
 
         start_epoch, best_top1, best_epoch, history = 0, -math.inf, 0, []
         if state is not None:
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
-            if scheduler is not None:
-                scheduler.load_state_dict(state["scheduler"])
-            if ema is not None:
-                ema.module.load_state_dict(state["ema"])
-            if scaler is not None and state.get("scaler"):
-                scaler.load_state_dict(state["scaler"])
+            for part, name in ((scheduler, "scheduler"), (ema and ema.module, "ema"), (scaler, "scaler")):
+                if part is not None and state[name] is not None:
+                    part.load_state_dict(state[name])
             start_epoch, best_top1, best_epoch = state["epoch"], state["best_top1"], state["best_epoch"]
             history = list(state["history"])
-            if state["rng"]["world_size"] == env.world_size:
-                _set_rng_state(state["rng"], env)
-            else:
-                _logger.warning("resuming with %d processes instead of %d: RNG streams restart from the seed, "
-                                "so the run will not repeat the original exactly",
-                                env.world_size, state["rng"]["world_size"])
+            _set_rng_state(state["rng"], env)  # last: nothing may draw random numbers after this
         if env.is_primary:
             output.mkdir(parents=True, exist_ok=True)
             (output / METRICS_NAME).write_text("".join(json.dumps(r) + "\n" for r in history))
@@ -461,9 +480,9 @@ def train(config: TrainConfig) -> TrainResult:
                 save_train_state({
                     "config": asdict(config), "epoch": epoch + 1, "best_top1": best_top1, "best_epoch": best_epoch,
                     "history": history, "model": unwrapped.state_dict(), "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict() if scheduler is not None else None,
-                    "ema": ema.module.state_dict() if ema is not None else None,
-                    "scaler": scaler.state_dict() if scaler is not None else None, "rng": rng,
+                    **{name: part.state_dict() if part is not None else None
+                       for part, name in ((scheduler, "scheduler"), (ema and ema.module, "ema"), (scaler, "scaler"))},
+                    "rng": rng,
                 }, output / STATE_DIRNAME)
                 _logger.info("epoch %d/%d: train_loss %.4f  val_loss %.4f  top-1 %.2f%%  top-5 %.2f%%  "
                              "lr %.2e  %.0f img/s%s", epoch + 1, config.epochs, record["train_loss"],

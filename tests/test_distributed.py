@@ -9,7 +9,10 @@ only), so this test builds se_zoo_resnet18 with GroupNorm, whose output is per
 sample. What remains is floating-point summation order: DDP averages two
 half-batch gradient means where one process takes one full-batch mean, a
 relative difference of order 1e-7 per step. After the 6 AdamW steps here the
-losses agree to 1e-4 (relative) and the weights to 1e-4 (absolute); the
+losses were measured to agree to about 1e-7 (relative) and the weights to
+about 6e-7 (absolute); the test allows 1e-4 for both, a hundredfold margin
+for other CPUs and thread counts, while any difference in the data dealt to
+the processes or in the reductions moves the losses by 1e-3 or more. The
 accuracies, counts of whole images, must be equal.
 """
 import json
@@ -20,7 +23,6 @@ from pathlib import Path
 
 import pytest
 import safetensors.torch
-import torch
 
 from _digits_data import digits_tree, tiny_tree
 from se_zoo.train import TrainConfig, train

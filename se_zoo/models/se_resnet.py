@@ -45,9 +45,16 @@ class SEBasicBlock(BasicBlock):
         super().__init__(*args, **kwargs)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        shortcut = x if self.downsample is None else self.downsample(x)
-        x = self.aa(self.act1(self.drop_block(self.bn1(self.conv1(x)))))
-        x = self.bn2(self.conv2(x))
+        # One statement per conv and the shortcut last, as in timm's blocks: each
+        # conv's input is released as soon as the conv is done, which keeps the
+        # peak memory of the block at timm's.
+        shortcut = x
+        x = self.conv1(x)
+        x = self.aa(self.act1(self.drop_block(self.bn1(x))))
+        x = self.conv2(x)
+        x = self.bn2(x)
+        if self.downsample is not None:
+            shortcut = self.downsample(shortcut)
         if self.drop_path is not None:
             return self.act2(self.drop_path(self.se(x)) + shortcut)
         return self.act2(self.se.scale_add(x, shortcut))
@@ -61,10 +68,15 @@ class SEBottleneck(Bottleneck):
         super().__init__(*args, **kwargs)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        shortcut = x if self.downsample is None else self.downsample(x)
-        x = self.act1(self.bn1(self.conv1(x)))
-        x = self.aa(self.act2(self.drop_block(self.bn2(self.conv2(x)))))
-        x = self.bn3(self.conv3(x))
+        shortcut = x  # released statement by statement, as in SEBasicBlock.forward
+        x = self.conv1(x)
+        x = self.act1(self.bn1(x))
+        x = self.conv2(x)
+        x = self.aa(self.act2(self.drop_block(self.bn2(x))))
+        x = self.conv3(x)
+        x = self.bn3(x)
+        if self.downsample is not None:
+            shortcut = self.downsample(shortcut)
         if self.drop_path is not None:
             return self.act3(self.drop_path(self.se(x)) + shortcut)
         return self.act3(self.se.scale_add(x, shortcut))
@@ -82,12 +94,16 @@ def _legacy_block(base: type) -> type:
             self.drop_path = None  # set by LegacySENet when drop_path_rate > 0
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
-            shortcut = x if self.downsample is None else self.downsample(x)
-            out = self.relu(self.bn1(self.conv1(x)))
+            # statement by statement, shortcut last: see SEBasicBlock.forward
+            out = self.conv1(x)
+            out = self.relu(self.bn1(out))
+            out = self.conv2(out)
             # timm's legacy blocks apply ReLU after bn2 in both block kinds
-            out = self.relu(self.bn2(self.conv2(out)))
+            out = self.relu(self.bn2(out))
             if hasattr(self, "conv3"):
-                out = self.bn3(self.conv3(out))
+                out = self.conv3(out)
+                out = self.bn3(out)
+            shortcut = x if self.downsample is None else self.downsample(x)
             if self.drop_path is not None:
                 return self.relu(self.drop_path(self.se_module(out)) + shortcut)
             return self.relu(self.se_module.scale_add(out, shortcut))
