@@ -32,14 +32,19 @@ def export_digits(directory: Union[str, os.PathLike], val_fraction: float = 0.2,
 
     Raises:
         ValueError: if ``val_fraction`` is not in (0, 1).
+        ModuleNotFoundError: if scikit-learn is not installed (``se-zoo[data]``).
         FileExistsError: if ``directory/train`` or ``directory/val`` already holds files.
     """
     if not 0.0 < val_fraction < 1.0:
         raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction!r}")
     import numpy as np
     from PIL import Image
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
+
+    try:
+        from sklearn.datasets import load_digits
+        from sklearn.model_selection import train_test_split
+    except ImportError as exc:
+        raise ModuleNotFoundError("the digits come with scikit-learn: pip install 'se-zoo[data]'") from exc
 
     directory = Path(directory)
     for split in ("train", "val"):

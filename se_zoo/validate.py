@@ -122,7 +122,9 @@ def validate(
         loader = torch.utils.data.DataLoader(
             shard(ds, env.rank, env.world_size), batch_size=batch_size, shuffle=False,
             num_workers=workers, pin_memory=env.device.type == "cuda")
-        amp_dtype = torch.bfloat16 if env.device.type == "cuda" else None
+        amp_dtype = None
+        if env.device.type == "cuda":
+            amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         metrics = evaluate(model, loader, env, amp_dtype=amp_dtype)
         return {"model": name, "split": split, "input_size": list(data_config["input_size"]), **metrics}
     finally:

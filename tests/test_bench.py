@@ -227,6 +227,7 @@ def test_cli_rejects_model_in_layer_mode(capsys):
 @pytest.mark.parametrize("name", ["se_zoo_resnet18", "se_zoo_mobilenetv2_050"])
 def test_inference_path_compiles_without_graph_breaks(name):
     # the benchmark's inference step: inference_mode, channels_last, in-place SE epilogue
+    torch._dynamo.reset()
     model = timm.create_model(name).eval().to(memory_format=torch.channels_last)
     compiled = torch.compile(model, fullgraph=True, backend="eager")
     x = torch.randn(2, 3, 32, 32).contiguous(memory_format=torch.channels_last)
@@ -238,6 +239,7 @@ def test_inference_path_compiles_without_graph_breaks(name):
 @pytest.mark.filterwarnings("ignore::UserWarning")
 @pytest.mark.parametrize("name", sorted(se_zoo.TIMM_EQUIVALENTS))
 def test_every_model_compiles_without_graph_breaks(name):
+    torch._dynamo.reset()  # models share block code: stay clear of dynamo's recompile limit
     model = timm.create_model(name).to(memory_format=torch.channels_last)
     compiled = torch.compile(model, fullgraph=True, backend="eager")
     x = torch.randn(2, 3, 64, 64).contiguous(memory_format=torch.channels_last)
