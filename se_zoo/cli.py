@@ -61,7 +61,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except KeyboardInterrupt:
         print("se-zoo: interrupted", file=sys.stderr)
         return 130
-    except (CliError, ValueError, FileNotFoundError, PermissionError, RuntimeError, OSError) as exc:
+    except (CliError, ValueError, ImportError, RuntimeError, OSError) as exc:
         print(f"se-zoo {args.command}: error: {exc}", file=sys.stderr)
         return 1
 

@@ -96,8 +96,8 @@ def quickstart(
         endpoint: Optional[str] = None,
         token: Optional[str] = None,
         namespace: Optional[str] = None,
-        epochs: int = 6,
-        finetune_epochs: int = 6,
+        epochs: int = 5,
+        finetune_epochs: int = 5,
 ) -> Dict[str, Any]:
     """Run the publisher/consumer loop and return its report.
 
@@ -174,8 +174,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "else a local registry)")
     parser.add_argument("--token", default=None, help="write token for --endpoint (default: HF_TOKEN)")
     parser.add_argument("--namespace", default=None, help="user/organisation for the two repos")
-    parser.add_argument("--epochs", type=int, default=6, help="publisher training epochs")
-    parser.add_argument("--finetune-epochs", type=int, default=6, help="consumer fine-tuning epochs")
+    parser.add_argument("--epochs", type=int, default=5, help="publisher training epochs")
+    parser.add_argument("--finetune-epochs", type=int, default=5, help="consumer fine-tuning epochs")
     parser.add_argument("--json", action="store_true", help="also print the report as JSON")
 
 
