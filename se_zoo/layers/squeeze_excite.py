@@ -139,12 +139,22 @@ class SqueezeExcite(nn.Module):
             ValueError: if ``x`` is not 4-D or has the wrong channel count.
         """
         self._check_input(x)
+        return self.excite_mean(x.mean((2, 3)))
+
+    def excite_mean(self, z: torch.Tensor) -> torch.Tensor:
+        """Excitation (eq. 3) of an already squeezed input.
+
+        Args:
+            z: The channel means ``z`` of eq. 2, shape ``(N, C)``.
+
+        Returns:
+            The gate, shape ``(N, C, 1, 1)``.
+        """
         # The 1x1 convs run as matmuls on the pooled (N, C) vector: the same weights
         # and result, at a fraction of a convolution call's overhead on a 1x1 map.
-        s = x.mean((2, 3))
-        s = self.act(nn.functional.linear(s, self.fc1.weight.flatten(1), self.fc1.bias))
+        s = self.act(nn.functional.linear(z, self.fc1.weight.flatten(1), self.fc1.bias))
         s = self.gate(nn.functional.linear(s, self.fc2.weight.flatten(1), self.fc2.bias))
-        return s.view(x.shape[0], self.channels, 1, 1)
+        return s.view(z.shape[0], self.channels, 1, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Scale ``x`` channel-wise by its SE gate.
@@ -160,7 +170,7 @@ class SqueezeExcite(nn.Module):
         """
         return x * self.excite(x)
 
-    def scale_add(self, x: torch.Tensor, shortcut: torch.Tensor) -> torch.Tensor:
+    def scale_add(self, x: torch.Tensor, shortcut: torch.Tensor, s: Optional[torch.Tensor] = None) -> torch.Tensor:
         """``x * s + shortcut``: the SE scale fused with a residual add.
 
         Equals ``self(x) + shortcut``. Without autograd it overwrites ``x``
@@ -171,6 +181,8 @@ class SqueezeExcite(nn.Module):
             x: Residual branch output, shape ``(N, C, H, W)``; overwritten
                when no gradient is being recorded.
             shortcut: Tensor of ``x``'s shape, added after the scale; never modified.
+            s: The gate, when the caller has computed it (see :meth:`excite_mean`);
+               by default ``self.excite(x)``.
 
         Returns:
             The sum, same shape and memory format as ``x``.
@@ -181,7 +193,8 @@ class SqueezeExcite(nn.Module):
         """
         if shortcut.shape != x.shape:
             raise ValueError(f"shortcut must have the shape of x, {list(x.shape)}, got {list(shortcut.shape)}")
-        s = self.excite(x)
+        if s is None:
+            s = self.excite(x)
         if torch.is_grad_enabled() and (x.requires_grad or s.requires_grad or shortcut.requires_grad):
             return torch.addcmul(shortcut, x, s)
         # one pass over x (multiply-add, written back into x) instead of mul_ then add_

@@ -19,7 +19,7 @@ Two block styles:
 Both use se-zoo's :class:`~se_zoo.layers.SqueezeExcite`, whose scale is fused with
 the residual add and the final ReLU.
 """
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 import torch
 from torch import nn
@@ -35,6 +35,19 @@ from ._catalog import pretrained_cfgs
 from ._integrity import build_verified
 
 __all__ = ["SEBasicBlock", "SEBottleneck", "LegacySENet", "checkpoint_filter_fn", "TIMM_EQUIVALENTS"]
+
+
+def _commutes_with_mean(conv: nn.Module, bn: nn.Module) -> bool:
+    """Whether the SE squeeze of ``bn(conv(x))`` may be taken on ``x`` in inference.
+
+    A 1x1 convolution and a BatchNorm using its running statistics are both
+    per-pixel affine maps, so they commute with the mean over H×W:
+    ``mean(bn(conv(x))) == bn(conv(mean(x)))`` (up to float rounding). Taking the
+    mean on ``x`` reads the bottleneck's narrow feature map, a quarter of the
+    block output, which is most of an SE block's remaining cost in inference.
+    """
+    return (isinstance(conv, nn.Conv2d) and conv.kernel_size == (1, 1) and conv.stride == (1, 1)
+            and conv.padding == (0, 0) and isinstance(bn, nn.BatchNorm2d) and bn.track_running_stats)
 
 
 class SEBasicBlock(BasicBlock):
@@ -66,6 +79,7 @@ class SEBottleneck(Bottleneck):
     def __init__(self, *args, **kwargs):
         kwargs["attn_layer"] = SqueezeExcite
         super().__init__(*args, **kwargs)
+        self.squeeze_after_bn = not _commutes_with_mean(self.conv3, self.bn3)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shortcut = x  # released statement by statement, as in SEBasicBlock.forward
@@ -73,13 +87,16 @@ class SEBottleneck(Bottleneck):
         x = self.act1(self.bn1(x))
         x = self.conv2(x)
         x = self.aa(self.act2(self.drop_block(self.bn2(x))))
+        z: Optional[torch.Tensor] = None
+        if not (self.squeeze_after_bn or self.bn3.training):  # see _commutes_with_mean
+            z = self.bn3(self.conv3(x.mean((2, 3), keepdim=True))).flatten(1)
         x = self.conv3(x)
         x = self.bn3(x)
         if self.downsample is not None:
             shortcut = self.downsample(shortcut)
         if self.drop_path is not None:
             return self.act3(self.drop_path(self.se(x)) + shortcut)
-        return self.act3(self.se.scale_add(x, shortcut))
+        return self.act3(self.se.scale_add(x, shortcut, None if z is None else self.se.excite_mean(z)))
 
 
 def _legacy_block(base: type) -> type:
@@ -92,6 +109,7 @@ def _legacy_block(base: type) -> type:
             self.se_module = SqueezeExcite(
                 channels, rd_channels=channels // reduction, device=device, dtype=dtype)
             self.drop_path = None  # set by LegacySENet when drop_path_rate > 0
+            self.squeeze_after_bn = not (hasattr(self, "conv3") and _commutes_with_mean(self.conv3, self.bn3))
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             # statement by statement, shortcut last: see SEBasicBlock.forward
@@ -100,13 +118,17 @@ def _legacy_block(base: type) -> type:
             out = self.conv2(out)
             # timm's legacy blocks apply ReLU after bn2 in both block kinds
             out = self.relu(self.bn2(out))
+            z: Optional[torch.Tensor] = None
             if hasattr(self, "conv3"):
+                if not (self.squeeze_after_bn or self.bn3.training):  # see _commutes_with_mean
+                    z = self.bn3(self.conv3(out.mean((2, 3), keepdim=True))).flatten(1)
                 out = self.conv3(out)
                 out = self.bn3(out)
             shortcut = x if self.downsample is None else self.downsample(x)
             if self.drop_path is not None:
                 return self.relu(self.drop_path(self.se_module(out)) + shortcut)
-            return self.relu(self.se_module.scale_add(out, shortcut))
+            return self.relu(self.se_module.scale_add(
+                out, shortcut, None if z is None else self.se_module.excite_mean(z)))
 
     LegacyBlock.__name__ = LegacyBlock.__qualname__ = base.__name__
     LegacyBlock.__doc__ = f"timm's legacy ``{base.__name__}`` with se-zoo's fused SE layer."
