@@ -93,6 +93,7 @@ from timm.models.efficientnet import EfficientNet, EfficientNetFeatures
 
 from ..layers import SqueezeExcite
 from ._catalog import pretrained_cfgs
+from ._checkpoint import unwrap_checkpoint
 from ._integrity import build_verified
 
 __all__ = [
@@ -238,10 +239,7 @@ def checkpoint_filter_fn(state_dict: Dict[str, Any], model: nn.Module) -> Dict[s
     Raises:
         ValueError: if a non-SE checkpoint lacks a weight that must be doubled.
     """
-    for wrapper in ("state_dict", "model"):
-        if wrapper in state_dict and isinstance(state_dict[wrapper], dict):
-            state_dict = state_dict[wrapper]
-    state_dict = {k[len("module."):] if k.startswith("module.") else k: v for k, v in state_dict.items()}
+    state_dict = unwrap_checkpoint(state_dict)
     if any(".se." in key for key in state_dict):
         return state_dict
     for name, consumer in _se_consumers(model).items():

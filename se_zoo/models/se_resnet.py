@@ -32,6 +32,7 @@ from timm.models.resnet import BasicBlock, Bottleneck, ResNet
 
 from ..layers import SqueezeExcite
 from ._catalog import pretrained_cfgs
+from ._checkpoint import unwrap_checkpoint
 from ._integrity import build_verified
 
 __all__ = ["SEBasicBlock", "SEBottleneck", "LegacySENet", "checkpoint_filter_fn", "TIMM_EQUIVALENTS"]
@@ -215,12 +216,8 @@ def checkpoint_filter_fn(state_dict: Dict[str, Any], model: nn.Module) -> Dict[s
     Returns:
         A state dict with se-zoo's keys.
     """
-    for wrapper in ("state_dict", "model"):
-        if wrapper in state_dict and isinstance(state_dict[wrapper], dict):
-            state_dict = state_dict[wrapper]
     out = {}
-    for key, value in state_dict.items():
-        key = key[len("module."):] if key.startswith("module.") else key
+    for key, value in unwrap_checkpoint(state_dict).items():
         for old, new in _RENAMES:
             key = key.replace(old, new)
         out[key] = value
