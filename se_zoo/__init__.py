@@ -1,19 +1,36 @@
 """se-zoo: Squeeze-and-Excitation networks for timm.
 
 Importing ``se_zoo`` registers its architectures with timm's model registry, so
-``timm.create_model("se_zoo_resnet50", pretrained=True)`` works.
+``timm.create_model("se_zoo_resnet50", pretrained=True)`` works. The package is
+torch-free until used: the models are registered the moment timm is imported
+(immediately, if it already is), and the public names below load on first use,
+so the registry server (``se_zoo.registry``) and the CLI's help never import torch.
 """
-from .layers import SqueezeExcite
-from .models import TIMM_EQUIVALENTS
+import importlib
+
+from ._timm_hook import after_timm_import
 
 __version__ = "0.1.0"
-_HUB_API = ("save_pretrained", "push_to_hub", "from_pretrained", "IntegrityError")
-__all__ = ["SqueezeExcite", "TIMM_EQUIVALENTS", "__version__", *_HUB_API]
+_LAZY = {
+    "SqueezeExcite": "se_zoo.layers",
+    "TIMM_EQUIVALENTS": "se_zoo.models",
+    **{name: "se_zoo.hub" for name in ("save_pretrained", "push_to_hub", "from_pretrained", "IntegrityError")},
+}
+__all__ = ["__version__", *_LAZY]
+
+
+def _register_models() -> None:
+    importlib.import_module("se_zoo.models")  # its @register_model entrypoints run on import
+
+
+after_timm_import(_register_models)
 
 
 def __getattr__(name: str):
-    # the Hub API is imported on first use, so registering the models never depends on it
-    if name in _HUB_API:
-        from . import hub
-        return getattr(hub, name)
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'se_zoo' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted([*globals(), *_LAZY])

@@ -17,7 +17,7 @@ COMMANDS: List[Tuple[str, str, str]] = [
     ("info", "se_zoo.info", "create a model and print its summary"),
     ("push", "se_zoo.hub.cli_push", "push a model or a saved directory to a Hub repo"),
     ("pull", "se_zoo.hub.cli_pull", "download a Hub repo, verify its weights' sha256 and load it"),
-    ("hub", "se_zoo.hub.serve_cli", "run the local Hub-compatible registry"),
+    ("hub", "se_zoo.registry.cli", "run the local Hub-compatible registry"),
     ("train", "se_zoo.train", "train or fine-tune a model (one process or many under torchrun)"),
     ("validate", "se_zoo.validate", "print a model's loss, top-1 and top-5 on a dataset split"),
     ("data", "se_zoo.data", "export a small dataset as an ImageFolder tree (se-zoo data digits DIR)"),

@@ -129,7 +129,7 @@ def quickstart(
     server = None
     try:
         if endpoint is None:
-            from .hub.server import HubServer
+            from .registry.server import HubServer
 
             token = secrets.token_hex(16)
             registry = Path(root) if root else workdir / "registry"

@@ -393,7 +393,7 @@ def test_timm_loads_checkpoint_uploaded_with_upload_folder(hub_server, tmp_path)
 
 def test_cli_arguments_and_tokens_file(tmp_path):
     from se_zoo.cli import build_parser
-    from se_zoo.hub.serve_cli import read_tokens_file
+    from se_zoo.registry.cli import read_tokens_file
 
     args = build_parser().parse_args(["hub", "serve", "--root", str(tmp_path), "--port", "0", "--token", "t"])
     assert (args.root, args.port, args.token, args.host) == (tmp_path, 0, "t", "127.0.0.1")
@@ -412,7 +412,7 @@ def test_cli_arguments_and_tokens_file(tmp_path):
 @pytest.mark.slow
 def test_import_se_zoo_stays_free_of_the_server():
     code = ("import sys, se_zoo, se_zoo.cli; se_zoo.cli.build_parser(); "
-            "print([m for m in ('starlette', 'uvicorn', 'se_zoo.hub.server') if m in sys.modules])")
+            "print([m for m in ('starlette', 'uvicorn', 'se_zoo.registry.server') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
@@ -420,7 +420,7 @@ def test_import_se_zoo_stays_free_of_the_server():
 @pytest.mark.slow
 def test_server_killed_mid_upload_leaves_consistent_store(tmp_path, monkeypatch):
     from hub_fixture import point_client_at
-    from se_zoo.hub.server import HubServer
+    from se_zoo.registry.server import HubServer
 
     hub = spawn_hub_server(tmp_path / "root")
     try:

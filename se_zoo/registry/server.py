@@ -33,12 +33,12 @@ Revisions are branch names, tags or full 40-digit commit ids. Not served: pull r
 repos, ``.gitignore`` filtering at preupload, ``expand`` details (last commit, security scans),
 multipart LFS uploads, pagination (a listing is one page).
 
-Storage and atomicity are described in ``se_zoo.hub._storage``: blobs content-addressed by sha256,
+Storage and atomicity are described in ``se_zoo.registry.storage``: blobs content-addressed by sha256,
 immutable commit files, refs replaced atomically, one lock per repository for commits. Uploads
 and downloads stream in fixed-size chunks, so memory does not grow with file size.
 
 Security: tokens are given with ``--token`` (write) or ``--tokens-file`` (see
-``se_zoo.hub.serve_cli``) and compared through their sha256, never stored, logged or echoed.
+``se_zoo.registry.cli``) and compared through their sha256, never stored, logged or echoed.
 Anyone may read public repositories; any valid token may read private ones, and a private
 repository is a 404 to everyone else; writes need a write token (401 without one, 403 with a read
 token). With no token configured the registry is read-only. LFS uploads go to URLs signed for one
@@ -71,7 +71,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from ._storage import (
+from .storage import (
     CHUNK_SIZE,
     DEFAULT_BRANCH,
     BadRequest,
