@@ -16,7 +16,6 @@ against the sha256 the commit names.
 """
 import json
 import os
-import shutil
 import uuid
 from pathlib import Path
 from typing import BinaryIO, Dict, Iterator, List, Optional
@@ -248,7 +247,3 @@ class XetStore:
         """Delete a xorb: its index first (so it stops existing), then its body."""
         self._path("xorbs", xorb_hex, ".json").unlink(missing_ok=True)
         self._path("xorbs", xorb_hex).unlink(missing_ok=True)
-
-    def wipe(self) -> None:
-        """Remove all Xet data (used by tests and by ``gc`` of an empty registry)."""
-        shutil.rmtree(self.root, ignore_errors=True)
