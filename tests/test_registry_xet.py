@@ -229,15 +229,21 @@ def test_second_checkpoint_sends_only_what_changed(hub_server, tmp_path, monkeyp
     safetensors.torch.save_file(state, str(second))
     api = HfApi()
     api.upload_file(path_or_fileobj=str(first), path_in_repo="model.safetensors", repo_id=repo_id)
-    # a fresh client cache, so the reuse must come from the registry's dedup query
-    monkeypatch.setattr(constants, "HF_XET_CACHE", str(tmp_path / "fresh-xet-cache"))
+    # a fresh client process and cache: the reuse must come from the registry's dedup query
+    store, answered = hub_server.registry.xet.store, []
+    dedup_xorb = store.dedup_xorb
+    monkeypatch.setattr(store, "dedup_xorb", lambda chunk: answered.append(dedup_xorb(chunk)) or answered[-1])
     before = hub_server.registry.xet.received_bytes
-
-    api.upload_file(path_or_fileobj=str(second), path_in_repo="model.safetensors", repo_id=repo_id)
+    env = dict(os.environ, HF_HOME=str(tmp_path / "fresh-hf-home"))
+    env.pop("HF_XET_CACHE", None)
+    script = ("import sys; from huggingface_hub import HfApi; "
+              "HfApi().upload_file(path_or_fileobj=sys.argv[1], path_in_repo='model.safetensors', repo_id=sys.argv[2])")
+    subprocess.run([sys.executable, "-c", script, str(second), repo_id], env=env, check=True, timeout=300)
 
     sent, size = hub_server.registry.xet.received_bytes - before, second.stat().st_size
     print(f"\nsecond checkpoint: {sent} of {size} bytes sent to the registry ({100 * sent / size:.1f}%)")
     assert sent <= 0.15 * size
+    assert [a for a in answered if a is not None], "the registry's dedup query was never asked or never answered"
     assert Path(hf_hub_download(repo_id, "model.safetensors")).read_bytes() == second.read_bytes()
 
 
