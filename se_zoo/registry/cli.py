@@ -8,7 +8,7 @@ Usage::
 listens. ``--token T`` accepts one write token. ``--tokens-file F`` reads one token per line
 as ``TOKEN:PERMISSION`` with PERMISSION ``read`` or ``write``; blank lines and lines starting
 with ``#`` are ignored. Without either the registry is read-only. Point clients at it with
-``HF_ENDPOINT=<printed URL>`` and ``HF_TOKEN=<token>`` (plus ``HF_HUB_DISABLE_XET=1`` to upload).
+``HF_ENDPOINT=<printed URL>`` and ``HF_TOKEN=<token>``; uploads work with the client's defaults (Xet).
 The server lives in ``se_zoo.registry.server`` and needs the ``se-zoo[server]`` extra.
 """
 import argparse

@@ -4,13 +4,14 @@ The official ``huggingface_hub`` client, and therefore timm's ``hf-hub:`` loadin
 unchanged::
 
     se-zoo hub serve --root /srv/hub --token "$WRITE_TOKEN"     # prints http://127.0.0.1:PORT
-    export HF_ENDPOINT=http://127.0.0.1:PORT HF_TOKEN="$WRITE_TOKEN" HF_HUB_DISABLE_XET=1
+    export HF_ENDPOINT=http://127.0.0.1:PORT HF_TOKEN="$WRITE_TOKEN"
     hf upload my-org/my-model ./checkpoint_dir
     python -c "import timm; timm.create_model('hf-hub:my-org/my-model', pretrained=True)"
 
-``HF_HUB_DISABLE_XET=1`` is needed for uploads only: when the ``hf_xet`` package is installed the
-client uploads through Xet storage without asking the server, and this registry speaks the plain
-LFS protocol. Downloads need nothing: the server never announces Xet, so the client uses HTTP.
+With ``hf_xet`` installed the client uploads through Xet storage without asking the server; the
+registry serves that protocol too (token exchange and CAS v1, see ``se_zoo.registry.xet.routes``) and
+turns each Xet-uploaded file into a normal blob at commit. Downloads use HTTP unless
+``registry.xet.announce_downloads`` is set.
 
 API subset (model repositories; ``repo_type`` dataset/space/kernel gets a 400):
 
@@ -21,7 +22,8 @@ API subset (model repositories; ``repo_type`` dataset/space/kernel gets a 400):
 - ``GET /api/models/{id}/tree/{rev}[/{path}]`` (``recursive``), ``POST .../paths-info/{rev}``
 - ``GET .../refs``, ``GET .../commits/{rev}``, ``POST|DELETE .../branch/{b}``,
   ``POST .../tag/{rev}`` and ``DELETE .../tag/{t}``
-- the commit path: ``POST .../preupload/{rev}`` -> ``POST /{id}.git/info/lfs/objects/batch``
+- ``GET .../xet-write-token/{rev}``, ``GET .../xet-read-token/{rev}`` and the Xet CAS API under ``/v1/``
+- the commit path: ``POST .../preupload/{rev}`` -> Xet upload, or ``POST /{id}.git/info/lfs/objects/batch``
   (``basic`` transfer) -> ``PUT`` to the signed URL it returns (sha256 and size verified while
   receiving) -> ``POST /{id}.git/info/lfs/objects/verify`` -> ``POST .../commit/{branch}`` (NDJSON)
 - ``HEAD|GET /{id}/resolve/{rev}/{path}``: ``X-Repo-Commit``, ``ETag`` (git blob id, or sha256 for
