@@ -1,6 +1,7 @@
 """Usage: take the ``hub_server`` fixture; create repos under ``f"{hub_server.namespace}/NAME"``.
 The huggingface_hub client (and timm's ``hf-hub:``) then talks to a local registry with a write token,
-a fresh HF cache in tmp_path and the client's defaults (uploads go through Xet); ``hub_server.read_token`` is a read-only token.
+a fresh HF cache in tmp_path and the client's defaults (uploads go through Xet);
+``hub_server.read_token`` is a read-only token.
 
 One registry serves the whole session from a background thread; each test gets its own namespace.
 ``spawn_hub_server`` runs one in a subprocess for tests that kill it or measure its memory.

@@ -22,7 +22,7 @@ import anyio
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from ..storage import BadRequest, EntryNotFound, HubError
+from ..storage import BadRequest, EntryNotFound, Forbidden, HubError
 from .shard import MAX_SHARD_SIZE, build_dedup_shard, parse_shard
 from .store import XetStore
 from .tokens import XetGrant, XetTokens
@@ -66,7 +66,7 @@ class XetService:
 
     def __init__(self, registry: "Registry"):
         self.registry = registry
-        self.store = XetStore(registry.store)
+        self.store = XetStore(registry.store.root, registry.store)
         self.tokens = XetTokens()
         self.received_bytes = 0
         self.announce_downloads = False
@@ -200,8 +200,8 @@ class XetService:
         expires = request.query_params.get("expires", "")
         signature = request.query_params.get("signature", "")
         if not expires.isdigit() or int(expires) < time.time() or not hmac.compare_digest(
-                signature, self._sign(xorb_hex, int(expires))):
-            raise HubError("Invalid or expired xorb fetch URL; ask /v1/reconstructions for a new one.")
+                signature.encode("utf-8", "replace"), self._sign(xorb_hex, int(expires)).encode()):
+            raise Forbidden("Invalid or expired xorb fetch URL; ask /v1/reconstructions for a new one.")
         path = self.store.xorb_path(xorb_hex)
         if not self.store.has_xorb(xorb_hex):
             raise EntryNotFound(f"Xorb {xorb_hex} not found.")

@@ -34,12 +34,15 @@ class XetStore:
     """The ``<root>/xet/`` part of a registry store (see the module docstring).
 
     Args:
-        store: The registry's blob store; reconstructed files become its blobs.
+        root: The registry root.
+        store: The registry's blob store, where ``materialize`` puts rebuilt files; may be omitted by
+            callers that only inspect the Xet data (building a ``Store`` empties ``<root>/tmp``).
     """
 
-    def __init__(self, store: Store):
+    def __init__(self, root: Path, store: Optional[Store] = None):
         self.store = store
-        self.root = store.root / "xet"
+        self.tmp = Path(root) / "tmp"
+        self.root = Path(root) / "xet"
         for sub in ("xorbs", "files", "sha256", "chunks"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
 
@@ -48,7 +51,7 @@ class XetStore:
         return self.root / kind / hex_hash[:2] / f"{hex_hash}{suffix}"
 
     def _publish(self, final: Path, write: "callable") -> None:
-        tmp = self.store.root / "tmp" / f"xet-{uuid.uuid4().hex}"
+        tmp = self.tmp / f"xet-{uuid.uuid4().hex}"
         try:
             with open(tmp, "wb") as f:
                 write(f)
@@ -218,7 +221,10 @@ class XetStore:
 
         Raises:
             BadRequest: if the rebuilt bytes do not hash to ``sha256`` (nothing is stored then).
+            RuntimeError: if this ``XetStore`` was made without a blob store.
         """
+        if self.store is None:
+            raise RuntimeError("XetStore.materialize needs the registry's Store.")
         file_hex = self.file_for_sha256(sha256)
         entry = self.file_entry(file_hex) if file_hex else None
         if entry is None or (size is not None and entry["size"] != size):

@@ -91,7 +91,7 @@ class XetTokens:
             raise InvalidXetToken("A Xet access token is required: send 'Authorization: Bearer <token>' "
                                   "from the xet-write-token or xet-read-token endpoint.")
         payload, _, signature = token.strip().partition(".")
-        if not hmac.compare_digest(signature, self._sign(payload)):
+        if not hmac.compare_digest(signature.encode("utf-8", "replace"), self._sign(payload).encode()):
             raise InvalidXetToken("Invalid Xet access token: it was not issued by this registry (or by "
                                   "an earlier run of it).")
         body = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
