@@ -139,7 +139,7 @@ class XetService:
     async def _upload_xorb(self, request: Request, prefix: str, xorb: str) -> Response:
         spool = self.registry.store.root / "tmp" / f"xorb-{uuid.uuid4().hex}"  # tmp/ is emptied at start-up
         try:
-            with open(spool, "w+b") as body:
+            with open(spool, "wb") as body:
                 size = 0
                 async for block in request.stream():
                     self.received_bytes += len(block)
@@ -147,8 +147,7 @@ class XetService:
                     if size > MAX_XORB_SIZE:
                         raise PayloadTooLarge(f"Xorb body is larger than {MAX_XORB_SIZE} bytes.")
                     body.write(block)
-                body.seek(0)
-                inserted = await anyio.to_thread.run_sync(self.store.add_xorb, xorb, body, size)
+            inserted = await anyio.to_thread.run_sync(self.store.add_xorb, xorb, spool)
         finally:
             spool.unlink(missing_ok=True)
         return JSONResponse({"was_inserted": inserted})

@@ -20,7 +20,7 @@ import uuid
 from pathlib import Path
 from typing import BinaryIO, Dict, Iterator, List, Optional
 
-from ..storage import BadRequest, Store
+from ..storage import BadRequest, Store, _fsync_dir
 from .hashing import file_hash, global_dedup_eligible, hash_from_hex, hash_hex, range_hash
 from .shard import FileInfo, Shard, XorbInfo
 from .xorb import HEADER_SIZE, ChunkRecord, body_length, decompress_chunk, parse_xorb, read_chunk_header
@@ -61,6 +61,7 @@ class XetStore:
             os.replace(tmp, final)
         finally:
             tmp.unlink(missing_ok=True)
+        _fsync_dir(final.parent)
 
     def _publish_json(self, final: Path, value) -> None:
         self._publish(final, lambda f: f.write(json.dumps(value, separators=(",", ":")).encode()))
@@ -86,13 +87,13 @@ class XetStore:
             unpacked += size
         return records
 
-    def add_xorb(self, xorb_hex: str, body: BinaryIO, length: int) -> bool:
+    def add_xorb(self, xorb_hex: str, spool: Path) -> bool:
         """Verify an uploaded xorb body and store it.
 
         Args:
             xorb_hex: The hash the client uploads it as.
-            body: The body (a file at position 0).
-            length: Its size in bytes.
+            spool: The received body, a file in ``<root>/tmp``; it is moved into place when it holds
+                chunk records only (the usual case), else its chunk records are copied.
 
         Returns:
             ``True`` if it was new, ``False`` if that xorb was already stored.
@@ -100,20 +101,29 @@ class XetStore:
         Raises:
             BadRequest: if the body is malformed or does not hash to ``xorb_hex``.
         """
-        records = parse_xorb(body, length, hash_from_hex(xorb_hex))
-        if self.has_xorb(xorb_hex):
-            return False
-        stored = body_length(records)
+        length = spool.stat().st_size
+        with open(spool, "rb") as body:
+            records = parse_xorb(body, length, hash_from_hex(xorb_hex))
+            if self.has_xorb(xorb_hex):
+                return False
+            stored = body_length(records)
 
-        def copy(out: BinaryIO) -> None:
-            body.seek(0)
-            remaining = stored
-            while remaining:
-                block = body.read(min(1 << 20, remaining))
-                out.write(block)
-                remaining -= len(block)
+            def copy(out: BinaryIO) -> None:
+                body.seek(0)
+                remaining = stored
+                while remaining:
+                    block = body.read(min(1 << 20, remaining))
+                    out.write(block)
+                    remaining -= len(block)
 
-        self._publish(self._path("xorbs", xorb_hex), copy)
+            final = self._path("xorbs", xorb_hex)
+            if stored == length:
+                os.fsync(body.fileno())
+                final.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(spool, final)
+                _fsync_dir(final.parent)
+            else:
+                self._publish(final, copy)
         for record in records[:1] + [r for r in records[1:] if global_dedup_eligible(r.hash)]:
             self._publish(self._path("chunks", hash_hex(record.hash)), lambda f: f.write(xorb_hex.encode()))
         rows = [[hash_hex(r.hash), r.offset, r.record_size, r.size] for r in records]
