@@ -44,7 +44,7 @@ def read_tokens_file(path: Path) -> Dict[str, str]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``serve`` sub-subcommand and its arguments to ``parser``."""
-    sub = parser.add_subparsers(dest="hub_command", required=True, metavar="{serve}")
+    sub = parser.add_subparsers(dest="hub_command", required=True, metavar="{serve,mirror,import}")
     serve = sub.add_parser("serve", help="serve a registry directory over HTTP",
                            description="Serve a Hugging Face Hub-compatible registry from a directory.")
     serve.add_argument("--root", required=True, type=Path, help="registry directory (created if missing)")
@@ -53,16 +53,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     auth = serve.add_mutually_exclusive_group()
     auth.add_argument("--token", help="the write token clients send as HF_TOKEN")
     auth.add_argument("--tokens-file", type=Path, help="file of TOKEN:read|write lines")
+    from .mirror_cli import add_mirror_arguments, add_serve_upstream_arguments
+
+    add_serve_upstream_arguments(serve)
+    add_mirror_arguments(sub)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Serve until interrupted; returns the exit status."""
+    """Serve until interrupted (or run ``mirror``/``import``); returns the exit status."""
+    if args.hub_command != "serve":
+        from .mirror_cli import run_mirror_command
+
+        return run_mirror_command(args)
+    from .mirror_cli import upstream_from_args
     from .server import HubServer  # needs the server extra; keep `se-zoo --help` light
 
     if args.tokens_file is not None:
         tokens = read_tokens_file(args.tokens_file)
     else:
         tokens = {args.token: "write"} if args.token else {}
-    server = HubServer(args.root, tokens, host=args.host, port=args.port, log_level="info")
+    server = HubServer(args.root, tokens, host=args.host, port=args.port, log_level="info",
+                       upstream=upstream_from_args(args))
     server.run(on_ready=lambda: print(server.endpoint, flush=True))
     return 0
