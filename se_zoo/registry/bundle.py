@@ -57,6 +57,8 @@ def _scan(path: Path) -> Tuple[Dict[str, Tuple[int, int]], Optional[Dict[str, An
             if member is None or member.offset_data + member.size > disk_size:
                 break
             if member.name == MANIFEST:
+                if member.offset_data + _padded(member.size) + 2 * _BLOCK > disk_size:
+                    break  # the end-of-archive blocks are missing: cut short
                 try:
                     manifest = json.loads(tar.extractfile(member).read())
                 except ValueError:
