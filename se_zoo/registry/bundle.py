@@ -235,7 +235,7 @@ def import_bundle(path: Path, sink: Any, stats: Optional[Stats] = None, log=prin
     path = Path(path)
     stats = stats or Stats()
     blobs, manifest = _read_manifest(path)
-    for repo_id, repo in sorted(manifest["repos"].items()):
+    for _, repo in sorted(manifest["repos"].items()):
         for record in repo["commits"].values():
             for file_path, entry in sorted(record["files"].items()):
                 offset, size = blobs[entry["sha256"]]

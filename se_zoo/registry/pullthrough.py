@@ -285,7 +285,10 @@ class MirrorHook:
                 check.finish()
                 return writer.commit()
         except IntegrityMismatch as exc:
-            raise UpstreamError(f"Upstream {self.upstream.endpoint} sent corrupted bytes for {repo_id}: {exc}") from None
+            raise self._corrupted(repo_id, exc) from None
+
+    def _corrupted(self, repo_id: str, exc: IntegrityMismatch) -> UpstreamError:
+        return UpstreamError(f"Upstream {self.upstream.endpoint} sent corrupted bytes for {repo_id}: {exc}")
 
     # downloads
     async def _resolve(self, request: Request, namespace: str, name: str, revision: str, path: str
@@ -325,7 +328,7 @@ class MirrorHook:
         try:
             check.finish()
         except IntegrityMismatch as exc:
-            raise UpstreamError(f"Upstream {self.upstream.endpoint} sent corrupted bytes for {repo_id}: {exc}") from None
+            raise self._corrupted(repo_id, exc) from None
 
 
 def _validate_refs(refs: Any, commit: str) -> Dict[str, Dict[str, str]]:
