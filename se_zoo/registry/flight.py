@@ -17,7 +17,8 @@ from typing import AsyncIterator, Callable, Dict, Optional, Tuple
 
 import anyio
 
-from .storage import CHUNK_SIZE, Store
+from .storage import CHUNK_SIZE, HubError, Store
+from .upstream import UpstreamError
 
 __all__ = ["Flight", "Flights"]
 
@@ -81,11 +82,11 @@ class Flights:
         self.store = store
         self._lock = threading.Lock()
         self._flights: Dict[str, Flight] = {}
-        self._failures: Dict[str, Tuple[float, str]] = {}
+        self._failures: Dict[str, Tuple[float, HubError]] = {}
         self.started = 0  # downloads started, for tests and logs
 
-    def recent_failure(self, sha256: str) -> Optional[str]:
-        """The error message of a download of this blob that failed in the last 30 seconds, if any."""
+    def recent_failure(self, sha256: str) -> Optional[HubError]:
+        """The error of a download of this blob that failed in the last 30 seconds, if any."""
         with self._lock:
             failed = self._failures.get(sha256)
         return failed[1] if failed and time.monotonic() - failed[0] < FAILURE_MEMORY_S else None
@@ -123,7 +124,8 @@ class Flights:
         with self._lock:
             del self._flights[sha256]
             if flight.error is not None:
-                self._failures[sha256] = (time.monotonic(), str(flight.error))
+                error = flight.error if isinstance(flight.error, HubError) else UpstreamError(str(flight.error))
+                self._failures[sha256] = (time.monotonic(), error)
             else:
                 self._failures.pop(sha256, None)
 

@@ -239,16 +239,18 @@ class MirrorHook:
     def _refresh(self, namespace: str, name: str, revision: str, has_token: bool, new_repo: bool) -> None:
         repo_id = f"{namespace}/{name}"
         try:
-            if _COMMIT_ID.fullmatch(revision):
-                wanted = [("", revision, revision)]
+            is_commit = bool(_COMMIT_ID.fullmatch(revision))
+            refs = self.upstream.refs(repo_id) if new_repo or not is_commit else {"branches": {}, "tags": {}}
+            wanted = []
+            if new_repo and revision != "main" and "main" in refs["branches"]:
+                wanted.append(("branches", "main", refs["branches"]["main"]))  # first: listings read main
+            if is_commit:
+                wanted.append(("", revision, revision))
             else:
-                refs = self.upstream.refs(repo_id)
                 kind = next((k for k in ("branches", "tags") if revision in refs[k]), None)
                 if kind is None:
                     raise RevisionNotFound(f"Revision {revision!r} not found in {repo_id} (upstream).")
-                wanted = [(kind, revision, refs[kind][revision])]
-                if new_repo and revision != "main" and "main" in refs["branches"]:
-                    wanted.append(("branches", "main", refs["branches"]["main"]))  # listings read main
+                wanted.append((kind, revision, refs[kind][revision]))
             for kind, ref, commit in wanted:
                 self._adopt(namespace, name, kind, ref, commit, has_token)
         except UpstreamNotFound as exc:
@@ -294,7 +296,7 @@ class MirrorHook:
     async def _resolve(self, request: Request, namespace: str, name: str, revision: str, path: str
                        ) -> Optional[Response]:
         await self._pull(request, namespace, name, revision)
-        if self.upstream is None or not _COMMIT_ID.fullmatch(revision) or request.method == "HEAD":
+        if not _COMMIT_ID.fullmatch(revision) or request.method == "HEAD":
             return None  # names answer 302 to their commit; HEAD needs no bytes
         meta = self._meta(namespace, name)
         if meta is None or not meta.get("mirror") or not self._has_revision(namespace, name, revision):
@@ -304,11 +306,20 @@ class MirrorHook:
         entry = self.store.commit_info(namespace, name, revision)["files"].get(path)
         if entry is None or self.store.has_blob(entry["sha256"], entry["size"]):
             return None
+        if self.upstream is None:
+            raise UpstreamUnavailable(f"{path} of {namespace}/{name} at {revision} is not cached here and this "
+                                      "registry has no upstream (serve it with --upstream URL).")
         failure = self.flights.recent_failure(entry["sha256"])
         if failure is not None:
-            raise UpstreamError(failure)
+            raise failure
         download = partial(self._download, f"{namespace}/{name}", revision, path, entry)
         flight = self.flights.join(entry["sha256"], entry["size"], download)
+        # answer an upstream that fails before its first byte with its error, not with a cut-short 200
+        written, done, error = 0, False, None
+        while not written and not done:
+            written, done, error = await anyio.to_thread.run_sync(flight.wait, 0)
+        if error is not None:
+            raise error
         etag = entry["sha256"] if entry["lfs"] else entry["oid"]
         headers = {"X-Repo-Commit": revision, "ETag": f'"{etag}"', "Content-Length": str(entry["size"])}
         if entry["lfs"]:

@@ -240,7 +240,8 @@ def mirror_repos(source: Upstream, sink: Any, wanted: List[Tuple[str, str]], sta
         UpstreamError, UpstreamUnavailable, UpstreamNotFound: from the source.
     """
     stats = stats or Stats()
-    queue = list(dict.fromkeys(wanted))
+    # main first: a repository new to the target is never listed without it
+    queue = dict.fromkeys(pair for repo_id, revision in wanted for pair in ((repo_id, "main"), (repo_id, revision)))
     for repo_id, revision in queue:
         split_repo_id(repo_id)
         kind, commit = _resolve(source, repo_id, revision)
@@ -258,6 +259,4 @@ def mirror_repos(source: Upstream, sink: Any, wanted: List[Tuple[str, str]], sta
         sink.adopt(repo_id, record, commit, refs, bool(info.get("private")), source.endpoint)
         stats.commits += 1
         log(f"{repo_id}@{revision}: commit {commit} copied ({len(record['files'])} files)")
-        if (repo_id, "main") not in queue:
-            queue.append((repo_id, "main"))
     return stats
