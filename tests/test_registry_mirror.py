@@ -426,3 +426,29 @@ def test_local_repos_take_precedence_and_names_follow_the_upstream(tmp_path, mon
         assert Path(hf_hub_download(repo_id, "big.bin", revision="v1")).read_bytes() == data
         with pytest.raises(Exception, match="not found"):
             hf_hub_download(repo_id, "big.bin", revision="nope")
+
+
+def test_mirror_modules_stay_torch_free():
+    code = ("import sys, se_zoo.registry.mirror_cli, se_zoo.registry.transfer, se_zoo.registry.bundle, "
+            "se_zoo.registry.catalog, se_zoo.registry.server; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'timm') "
+            "or m.startswith('se_zoo.models')))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert done.stdout.strip() == "[]"
+
+
+def test_bad_arguments_get_clear_errors(tmp_path):
+    def fails(*args):
+        done = subprocess.run([sys.executable, "-m", "se_zoo.registry", *args], capture_output=True, text=True,
+                              timeout=120, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+        assert done.returncode != 0
+        return done.stderr
+
+    assert "matches no catalogue tag" in fails("mirror", "--tags", "nope.*", "--to-root", str(tmp_path / "r"))
+    assert "does not exist" in fails("import", str(tmp_path / "missing.bundle"), "--to-root", str(tmp_path / "r"))
+    empty = tmp_path / "empty.token"
+    empty.write_text("")
+    assert "is empty" in fails("serve", "--root", str(tmp_path / "r"), "--upstream", "http://127.0.0.1:9",
+                               "--upstream-token-file", str(empty))
+    assert "expected an http" in fails("serve", "--root", str(tmp_path / "r"), "--upstream", "ftp://x")

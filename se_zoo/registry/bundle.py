@@ -143,6 +143,12 @@ class BundleWriter:
         for kind, names in refs.items():
             repo["refs"][kind].update(names)
 
+    def abort(self) -> None:
+        """Close without a manifest: a bundle extended in part stays marked incomplete (and resumable)."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
     def close(self) -> None:
         """Write the manifest last (unless nothing changed) and close the file."""
         manifest = {"format": FORMAT, "blobs": {sha: size for sha, (_, size) in sorted(self._blobs.items())},

@@ -89,13 +89,13 @@ def _wanted(args: argparse.Namespace) -> List[Tuple[str, str]]:
     return wanted
 
 
-def _sink(args: argparse.Namespace) -> Any:
+def _sink(args: argparse.Namespace, bundle: Optional[Path]) -> Any:
     from .transfer import RegistrySink, StoreSink
 
-    if getattr(args, "bundle_out", None) is not None:
+    if bundle is not None:
         from .bundle import BundleWriter
 
-        return BundleWriter(args.bundle_out)
+        return BundleWriter(bundle)
     if args.to_root is not None:
         return StoreSink(args.to_root)
     if args.to_token_file is not None:
@@ -109,6 +109,16 @@ def _sink(args: argparse.Namespace) -> Any:
 
 
 def run_mirror_command(args: argparse.Namespace) -> int:
+    """Run ``mirror`` or ``import`` (see :func:`_run`), with upstream refusals as ``RuntimeError``."""
+    from .storage import HubError
+
+    try:
+        return _run(args)
+    except HubError as exc:  # an upstream or registry refusal: one line for the user, no traceback
+        raise RuntimeError(str(exc)) from None
+
+
+def _run(args: argparse.Namespace) -> int:
     """Run ``mirror`` or ``import``; prints one line per repository and a summary with the bytes moved.
 
     Returns:
@@ -124,8 +134,7 @@ def run_mirror_command(args: argparse.Namespace) -> int:
     if args.hub_command == "import":
         from .bundle import import_bundle
 
-        args.bundle_out = None
-        sink = _sink(args)
+        sink = _sink(args, bundle=None)
         try:
             import_bundle(args.bundle, sink, stats)
         finally:
@@ -135,13 +144,16 @@ def run_mirror_command(args: argparse.Namespace) -> int:
         from .upstream import Upstream, read_token
 
         wanted = _wanted(args)
-        args.bundle_out = args.bundle
         source = Upstream(args.source or os.environ.get("HF_ENDPOINT") or PUBLIC_HUB, read_token(args.from_token_file))
-        sink = _sink(args)
         try:
-            mirror_repos(source, sink, wanted, stats)
-        finally:
+            sink = _sink(args, bundle=args.bundle)
+            try:
+                mirror_repos(source, sink, wanted, stats)
+            except BaseException:
+                getattr(sink, "abort", sink.close)()  # a bundle cut short must not look complete
+                raise
             sink.close()
+        finally:
             source.close()
     print(stats.summary(), flush=True)
     return 0
