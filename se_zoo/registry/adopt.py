@@ -11,7 +11,9 @@ import re
 from typing import Any, Dict, Mapping, Optional, Tuple
 
 from .storage import (
+    CHUNK_SIZE,
     BadRequest,
+    RepoNotFound,
     Store,
     git_blob_oid,
     lfs_pointer,
@@ -84,7 +86,11 @@ def check_against_store(store: Store, record: Dict[str, Any]) -> None:
         if entry["lfs"]:
             expected = git_blob_oid(lfs_pointer(entry["sha256"], entry["size"]))
         else:
-            expected = git_blob_oid(store.blob_path(entry["sha256"]).read_bytes())
+            digest = hashlib.sha1(b"blob %d\0" % entry["size"])
+            with open(store.blob_path(entry["sha256"]), "rb") as f:
+                while chunk := f.read(CHUNK_SIZE):
+                    digest.update(chunk)
+            expected = digest.hexdigest()
         if expected != entry["oid"]:
             raise BadRequest(f"File {path!r}: git blob id {entry['oid']} does not match its content ({expected}).")
 
@@ -103,7 +109,7 @@ def known_files(store: Store, namespace: str, name: str) -> Dict[str, Tuple[str,
     found: Dict[str, Tuple[str, int]] = {}
     try:
         refs = store.refs(namespace, name)
-    except Exception:  # noqa: BLE001 - no such repository: nothing known
+    except RepoNotFound:
         return found
     commits = {c for kind in refs.values() for c in kind.values()}
     for commit in commits:

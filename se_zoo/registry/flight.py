@@ -45,10 +45,14 @@ class Flight:
     def finish(self, error: Optional[BaseException]) -> None:
         """End the flight: move the verified part into place, or drop it and record ``error``."""
         with self._cond:
-            if error is None:
-                self.final.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(self.part, self.final)
-            else:
+            try:
+                if error is None:
+                    self.final.parent.mkdir(parents=True, exist_ok=True)
+                    os.replace(self.part, self.final)
+            except OSError as exc:
+                logger.error("Could not store mirrored blob %s: %s", self.final.name, exc)
+                error = exc
+            if error is not None:
                 self.part.unlink(missing_ok=True)
                 self.error = error
             self.done = True
@@ -116,11 +120,7 @@ class Flights:
         except BaseException as exc:  # noqa: BLE001 - every failure must end the flight for its readers
             error = exc
             logger.warning("Mirror download of blob %s failed: %s", sha256, exc)
-        try:
-            flight.finish(error)
-        except OSError as exc:
-            logger.error("Could not store mirrored blob %s: %s", sha256, exc)
-            flight.error = flight.error or exc
+        flight.finish(error)
         with self._lock:
             del self._flights[sha256]
             if flight.error is not None:

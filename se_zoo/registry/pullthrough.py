@@ -2,9 +2,10 @@
 
 ``Registry`` calls :meth:`MirrorHook.before` first for every request. It
 
-- answers ``POST /api/models/{id}/mirror`` (write token): adopt a commit whose blobs were uploaded
-  through the LFS endpoints, under its own id (``se-zoo hub mirror``/``import`` into a running
-  registry use it);
+- answers the write-token endpoints ``se-zoo hub mirror``/``import`` use to fill a running
+  registry: ``HEAD|PUT /api/models/{id}/mirror/blobs/{sha256}[/{size}]`` (is a blob stored; store
+  one, its sha256 and size checked) and ``POST /api/models/{id}/mirror`` (adopt a commit whose blobs
+  are stored, under its own id, after checking every file's git blob id);
 - refuses writes to mirrored repositories and new repositories in mirrored namespaces (403);
 - with an upstream configured, makes sure a read finds what it asks for: a repository the registry
   lacks, a revision it has not seen, or a branch/tag name not checked within the TTL is looked up

@@ -90,6 +90,7 @@ from .storage import (
     validate_repo_part,
     validate_sha256,
 )
+from .upstream import Upstream
 
 __all__ = ["HubServer", "create_app", "Registry"]
 
@@ -239,7 +240,8 @@ class Registry:
         ValueError: if a token is empty or has whitespace, or a permission is not read/write.
     """
 
-    def __init__(self, root: os.PathLike, tokens: Optional[Mapping[str, str]] = None, upstream: Any = None):
+    def __init__(self, root: os.PathLike, tokens: Optional[Mapping[str, str]] = None,
+                 upstream: Optional[Upstream] = None):
         self.store = Store(root)
         self._tokens: Dict[str, str] = {}
         for token, permission in (tokens or {}).items():
@@ -842,7 +844,8 @@ def _folder_entry(folder: str, files: Dict[str, Dict[str, Any]]) -> Dict[str, An
     return {"type": "directory", "path": folder, "oid": hashlib.sha1(listing.encode()).hexdigest()}
 
 
-def create_app(root: os.PathLike, tokens: Optional[Mapping[str, str]] = None, upstream: Any = None) -> Starlette:
+def create_app(root: os.PathLike, tokens: Optional[Mapping[str, str]] = None,
+               upstream: Optional[Upstream] = None) -> Starlette:
     """The registry as an ASGI application.
 
     Args:
@@ -899,7 +902,7 @@ class HubServer:
     """
 
     def __init__(self, root: os.PathLike, tokens: Optional[Mapping[str, str]] = None, host: str = "127.0.0.1",
-                 port: int = 0, log_level: str = "warning", upstream: Any = None):
+                 port: int = 0, log_level: str = "warning", upstream: Optional[Upstream] = None):
         self.app = create_app(root, tokens, upstream)
         self.registry: Registry = self.app.state.registry
         family = socket.AF_INET6 if ":" in host else socket.AF_INET

@@ -89,7 +89,8 @@ class Upstream:
         if token:
             headers["Authorization"] = f"Bearer {token}"
         # httpx drops the Authorization header when a redirect leaves the endpoint's origin
-        self._client = httpx2.Client(headers=headers, timeout=httpx2.Timeout(timeout), follow_redirects=True)
+        self._client = httpx2.Client(headers=headers, follow_redirects=True,
+                                    timeout=httpx2.Timeout(timeout, connect=min(timeout, 10.0)))
 
     def close(self) -> None:
         """Close the connection pool."""
