@@ -20,7 +20,7 @@ import pytest
 import safetensors.torch
 import timm
 import torch
-from huggingface_hub import HfApi, constants, hf_hub_download
+from huggingface_hub import HfApi, constants, hf_hub_download, snapshot_download
 from huggingface_hub.errors import HfHubHTTPError
 from timm.models import save_for_hf
 
@@ -281,6 +281,8 @@ def test_upstream_announcing_xet_still_downloads_through_the_mirror(tmp_path, mo
         monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", False)
         monkeypatch.delenv("HF_HUB_DISABLE_XET")
         assert Path(hf_hub_download(repo_id, "big.bin")).read_bytes() == data
+        snapshot = Path(snapshot_download(repo_id, cache_dir=tmp_path / "snapshots"))  # lists the tree first
+        assert (snapshot / "big.bin").read_bytes() == data and (snapshot / "config.json").exists()
         head = httpx2.head(f"{downstream.endpoint}/{repo_id}/resolve/main/big.bin")
         assert not any(k.lower().startswith("x-xet") for k in head.headers) and "xet" not in head.headers.get(
             "link", "")
@@ -452,3 +454,33 @@ def test_bad_arguments_get_clear_errors(tmp_path):
     assert "is empty" in fails("serve", "--root", str(tmp_path / "r"), "--upstream", "http://127.0.0.1:9",
                                "--upstream-token-file", str(empty))
     assert "expected an http" in fails("serve", "--root", str(tmp_path / "r"), "--upstream", "ftp://x")
+
+
+class _FailingSink(StoreSink):
+    """A registry root whose copy is cut off after ``allowed`` blobs, as by a killed process."""
+
+    def __init__(self, root, allowed):
+        super().__init__(root)
+        self.allowed = allowed
+
+    def put_blob(self, sha256, size, chunks):
+        if self.allowed == 0:
+            raise KeyboardInterrupt
+        self.allowed -= 1
+        super().put_blob(sha256, size, chunks)
+
+
+def test_interrupted_mirror_resumes_without_copying_again(tmp_path):
+    (first, data1), (second, data2) = (_big_repo(tmp_path / "up", tmp_path, MiB // 2, name=n) for n in ("r1", "r2"))
+    target = tmp_path / "target"
+    with _serve(tmp_path / "up") as upstream:
+        source = Upstream(upstream.endpoint)
+        with pytest.raises(KeyboardInterrupt):  # r1 copied, then the copy died inside r2
+            mirror_repos(source, _FailingSink(target, allowed=2), [(first, "main"), (second, "main")], log=print)
+        stats = mirror_repos(source, StoreSink(target), [(first, "main"), (second, "main")], log=print)
+        assert (stats.files, stats.present, stats.commits) == (1, 1, 1)  # only r2's missing file moved
+        assert mirror_repos(source, StoreSink(target), [(first, "main"), (second, "main")], log=print).bytes == 0
+    with _serve(target) as served:
+        for repo_id, data in ((first, data1), (second, data2)):
+            url = f"{served.endpoint}/{repo_id}/resolve/main/big.bin"
+            assert httpx2.get(url, follow_redirects=True).content == data
