@@ -576,17 +576,21 @@ class Store:
                 other content.
         """
         final = self._repo_dir(namespace, name)
+        refs = {"branches": dict(refs.get("branches", {})), "tags": dict(refs.get("tags", {}))}
         with self._locked(namespace, name):
-            if not (final / "repo.json").exists():
+            if not (final / "repo.json").exists():  # assembled aside: complete, with its refs, or absent
                 final.parent.mkdir(parents=True, exist_ok=True)
                 staging = final.parent / f".adopt-{uuid.uuid4().hex}"
                 try:
                     (staging / "commits").mkdir(parents=True)
-                    atomic_write(staging / "refs.json", _dump({"branches": {}, "tags": {}}))
+                    atomic_write(staging / "commits" / f"{commit['id']}.json", _dump(commit))
+                    atomic_write(staging / "refs.json", _dump(refs))
                     atomic_write(staging / "repo.json", _dump(meta))
                     os.rename(staging, final)
                 finally:
                     shutil.rmtree(staging, ignore_errors=True)
+                _fsync_dir(final.parent)
+                return
             current = json.loads((final / "repo.json").read_bytes())
             if not current.get("mirror"):
                 raise Conflict(f"Repository {namespace}/{name} exists here and is not a mirror; it is kept as is.")
@@ -595,13 +599,13 @@ class Store:
                 atomic_write(path, _dump(commit))
             elif _read_commit(path)["files"] != commit["files"]:
                 raise Conflict(f"Commit {commit['id']} of {namespace}/{name} is stored with other files.")
-            if current != {**current, **meta, "createdAt": current["createdAt"]}:
-                atomic_write(final / "repo.json", _dump({**current, **meta, "createdAt": current["createdAt"]}))
+            merged = {**current, **meta, "createdAt": current["createdAt"]}
+            if merged != current:
+                atomic_write(final / "repo.json", _dump(merged))
             stored = json.loads((final / "refs.json").read_bytes())
-            updated = {kind: {**stored[kind], **refs.get(kind, {})} for kind in ("branches", "tags")}
+            updated = {kind: {**stored[kind], **refs[kind]} for kind in ("branches", "tags")}
             if updated != stored:
                 atomic_write(final / "refs.json", _dump(updated))
-
 
 @lru_cache(maxsize=256)
 def _read_commit(path: Path) -> Dict[str, Any]:
