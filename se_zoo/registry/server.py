@@ -71,6 +71,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from .pullthrough import MirrorHook
 from .storage import (
     CHUNK_SIZE,
     DEFAULT_BRANCH,
@@ -89,6 +90,7 @@ from .storage import (
     validate_repo_part,
     validate_sha256,
 )
+from .upstream import Upstream
 
 __all__ = ["HubServer", "create_app", "Registry"]
 
@@ -232,12 +234,14 @@ class Registry:
         root: Directory of the store; created if missing.
         tokens: Maps each accepted token to ``"read"`` or ``"write"``; empty or ``None`` makes the
             registry read-only.
+        upstream: An ``se_zoo.registry.upstream.Upstream`` to pull missing repos through from, or None.
 
     Raises:
         ValueError: if a token is empty or has whitespace, or a permission is not read/write.
     """
 
-    def __init__(self, root: os.PathLike, tokens: Optional[Mapping[str, str]] = None):
+    def __init__(self, root: os.PathLike, tokens: Optional[Mapping[str, str]] = None,
+                 upstream: Optional[Upstream] = None):
         self.store = Store(root)
         self._tokens: Dict[str, str] = {}
         for token, permission in (tokens or {}).items():
@@ -248,6 +252,7 @@ class Registry:
             self._tokens[_token_digest(token)] = permission
         self._secret = secrets.token_bytes(32)
         self._drop_after: Optional[int] = None
+        self.mirror = MirrorHook(self.store, upstream, self._permission)
 
     def drop_next_download(self, after_bytes: int) -> None:
         """Make the next file download close its connection after ``after_bytes`` bytes of body.
@@ -306,6 +311,8 @@ class Registry:
 
     async def _route(self, request: Request, segs: List[str]) -> Response:
         method = "GET" if request.method == "HEAD" else request.method
+        if (mirrored := await self.mirror.before(request, method, segs)) is not None:
+            return mirrored
         match (method, segs):
             case ("GET", ["api", "whoami-v2"]):
                 return self._whoami(request)
@@ -837,12 +844,14 @@ def _folder_entry(folder: str, files: Dict[str, Dict[str, Any]]) -> Dict[str, An
     return {"type": "directory", "path": folder, "oid": hashlib.sha1(listing.encode()).hexdigest()}
 
 
-def create_app(root: os.PathLike, tokens: Optional[Mapping[str, str]] = None) -> Starlette:
+def create_app(root: os.PathLike, tokens: Optional[Mapping[str, str]] = None,
+               upstream: Optional[Upstream] = None) -> Starlette:
     """The registry as an ASGI application.
 
     Args:
         root: Directory of the store; created if missing.
         tokens: Maps each accepted token to ``"read"`` or ``"write"``; ``None`` makes it read-only.
+        upstream: An ``Upstream`` to pull through from (see ``se_zoo.registry.pullthrough``), or None.
 
     Returns:
         A Starlette app; its ``state.registry`` is the ``Registry`` serving it.
@@ -850,7 +859,7 @@ def create_app(root: os.PathLike, tokens: Optional[Mapping[str, str]] = None) ->
     Raises:
         ValueError: if a token or permission is invalid.
     """
-    registry = Registry(root, tokens)
+    registry = Registry(root, tokens, upstream)
     methods = ["GET", "HEAD", "POST", "PUT", "DELETE"]
     app = Starlette(routes=[Route("/{path:path}", registry.handle, methods=methods)])
     app.state.registry = registry
@@ -880,6 +889,7 @@ class HubServer:
         host: Address to listen on.
         port: Port to listen on; 0 picks a free one.
         log_level: uvicorn's log level (``"info"`` logs each request, without query strings).
+        upstream: An ``Upstream`` to pull through from (see ``se_zoo.registry.pullthrough``), or None.
 
     Raises:
         ValueError: if a token or permission is invalid.
@@ -892,8 +902,8 @@ class HubServer:
     """
 
     def __init__(self, root: os.PathLike, tokens: Optional[Mapping[str, str]] = None, host: str = "127.0.0.1",
-                 port: int = 0, log_level: str = "warning"):
-        self.app = create_app(root, tokens)
+                 port: int = 0, log_level: str = "warning", upstream: Optional[Upstream] = None):
+        self.app = create_app(root, tokens, upstream)
         self.registry: Registry = self.app.state.registry
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self._socket = socket.socket(family, socket.SOCK_STREAM)
