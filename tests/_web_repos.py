@@ -23,7 +23,7 @@ model-index:
 
 # Model card for {name}
 
-- **Params (M):** 11.18
+- **Params (M):** {params}
 """
 
 
@@ -44,13 +44,14 @@ def commit(store: Store, repo_id: str, files: Dict[str, bytes], title: str = "Up
     return store.commit(namespace, name, "main", ops, title, message)
 
 
-def se_repo(store: Store, repo_id: str, top1: float = 97.5, private: bool = False) -> None:
-    """A repo laid out as ``se-zoo train --push-to-hub`` leaves it."""
+def se_repo(store: Store, repo_id: str, top1: float = 97.5, private: bool = False,
+            architecture: str = "se_zoo_resnet18", params: float = 11.18) -> None:
+    """A repo laid out as ``se-zoo train --push-to-hub`` leaves it (weights stand-in of 512 bytes)."""
     namespace, name = repo_id.split("/")
     store.create_repo(namespace, name, private)
     commit(store, repo_id, {
-        "README.md": SE_CARD.format(name=name, top1=top1).encode(),
-        "config.json": b'{"architecture": "se_zoo_resnet18", "num_classes": 10}',
+        "README.md": SE_CARD.format(name=name, top1=top1, params=params).encode(),
+        "config.json": json.dumps({"architecture": architecture}).encode(),
         "model.safetensors": b"\0weights" * 64,
         "metrics.jsonl": metrics_lines(),
     }, title=f"Upload {name}")
