@@ -1,10 +1,7 @@
 """The registry's web pages rendered through the app: content, hostile cards, private repos, paging."""
-import hashlib
-import json
 import re
 import urllib.request
 from html import unescape
-from pathlib import Path
 
 import pytest
 from _web_repos import Probe, commit, metrics_lines, se_repo
@@ -274,3 +271,13 @@ def test_quickstart_serve_keeps_the_registry_up(tmp_path):
         assert process.wait(timeout=60) == 0
     finally:
         process.kill()
+
+
+def test_the_pages_keep_the_registry_torch_free():
+    import subprocess
+    import sys
+
+    code = ("import sys, se_zoo.registry.server, se_zoo.registry.web; "
+            "print(sorted(m for m in ('torch', 'timm', 'se_zoo.hub', 'se_zoo.models') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
