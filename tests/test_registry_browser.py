@@ -142,7 +142,7 @@ def test_browse_search_read_download_and_private_repos(browser, registry):
         link = browser.find_element(By.XPATH, f"//tr[td/a[text()='{name}']]//a[@class='download']")
         link.click()
         saved = browser.downloads / name
-        _wait(browser, lambda d, saved=saved: saved.is_file() and not list(browser.downloads.glob("*.crdownload")), 60)
+        _wait(browser, lambda d, saved=saved: saved.is_file() and not list(d.downloads.glob("*.crdownload")), 60)
         assert hashlib.sha256(saved.read_bytes()).digest() == hashlib.sha256((out / name).read_bytes()).digest()
 
     private = f"{base}/{TEAM}/secret-se-resnet152"

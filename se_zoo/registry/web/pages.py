@@ -172,7 +172,10 @@ class WebPages:
         for namespace, name, meta in self.store.list_repos():
             if (meta["private"] and not readable_private) or (search and search not in f"{namespace}/{name}".lower()):
                 continue
-            summary = self._summary(namespace, name, meta, repo_view.head_of(self.store, namespace, name))
+            try:
+                summary = self._summary(namespace, name, meta, repo_view.head_of(self.store, namespace, name))
+            except HubError:  # deleted since it was listed
+                continue
             rows.append(repo_view.repo_row(self.store, f"{namespace}/{name}", summary))
         return rows
 
@@ -216,8 +219,9 @@ class WebPages:
         last = repo_view.last_commits(self.store, namespace, name, repo.commit["id"],
                                       [r.path for r in rows if not r.is_dir])
         rows = [repo_view.FileRow(**{**r.__dict__, "commit": last.get(r.path)}) for r in rows]
-        return self._html(request, "tree.html", repo=repo, tab="files", path=path, rows=rows,
-                          crumbs=_crumbs(path), view="tree")
+        readme = None if path else files.get(repo_view.README)  # the card at this revision, under the files
+        return self._html(request, "tree.html", repo=repo, tab="files", path=path, rows=rows, crumbs=_crumbs(path),
+                          view="tree", card_html=_rendered(self.store.blob_path(readme["sha256"])) if readme else None)
 
     def _blob(self, request: Request, namespace: str, name: str, revision: str, path: str) -> Response:
         repo = self._visible_repo(request, namespace, name, revision)

@@ -41,8 +41,8 @@ def visitor_permission(request: Request, token_permission: Callable[[str], Optio
 
 
 def safe_next(value: Optional[str]) -> str:
-    """``value`` when it is a path on this site (``/...``, not ``//host``), else ``/``."""
-    return value if value and _LOCAL_PATH.fullmatch(value) else "/"
+    """``value`` when it is a path on this site (``/...``, not ``//host`` nor the form itself), else ``/``."""
+    return value if value and _LOCAL_PATH.fullmatch(value) and not value.startswith("/login") else "/"
 
 
 async def read_form(request: Request) -> dict:
