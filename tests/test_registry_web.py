@@ -215,6 +215,10 @@ def test_files_blob_and_history_pages(app, client):
     assert "with a body" in history and "deleted old.txt" in history and "modified README.md" in history
     assert "added blob.bin" in history and "added a/b/deep.txt" in history
     assert "Second commit" not in client.get("/org/repo/commits/v1").text
+    store.set_ref("org", "repo", "branches", "feature/x", first, must_exist=False)
+    branch = client.get("/org/repo/tree/feature%2Fx").text  # a "/" in a revision is sent encoded, as the Hub does
+    assert 'href="/org/repo/blob/feature%2Fx/old.txt"' in branch and 'href="/org/repo/tree/feature%2Fx">feature/x<' in branch
+    assert client.get("/org/repo/blob/feature%2Fx/old.txt").status_code == 200
     for path, status in (("/org/repo/tree/nope", 404), ("/org/repo/blob/main/nope.txt", 404),
                          ("/org/repo/commits/nope", 404), ("/org/repo/tree/main/a/%2e%2e/b", 400)):
         response = client.get(path)

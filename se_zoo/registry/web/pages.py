@@ -93,7 +93,8 @@ class WebPages:
         self._summary = summary
         self._env = Environment(loader=FileSystemLoader(_HERE / "templates"), autoescape=select_autoescape(
             default=True, default_for_string=True), undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-        self._env.filters.update(date=_date, size=_size, urlpath=lambda path: quote(path))
+        self._env.filters.update(date=_date, size=_size, urlpath=lambda path: quote(path),
+                                 urlpart=lambda part: quote(part, safe=""))  # a revision may hold a "/"
         self._env.globals["with_query"] = _with_query
         self._css = (_HERE / "style.css").read_bytes()
 
@@ -212,7 +213,8 @@ class WebPages:
         if path:
             validate_path(path)
             if path in files:
-                return RedirectResponse(quote(f"/{repo.id}/blob/{revision}/{path}"), 302, headers=_headers())
+                location = f"/{repo.id}/blob/{quote(revision, safe='')}/{quote(path)}"
+                return RedirectResponse(location, 302, headers=_headers())
         rows = repo_view.file_rows(files, path)
         if path and not rows:
             raise EntryNotFound(f"Folder {path!r} not found at {revision}.")
