@@ -94,7 +94,7 @@ def repo_row(store: Store, repo_id: str, summary: Dict[str, Any]) -> RepoRow:
         A :class:`RepoRow` with the architecture from ``config.json`` and the card's facts.
     """
     namespace, name = repo_id.split("/")
-    files = store.commit_info(namespace, name, summary["sha"])["files"]
+    files = _commit(store, namespace, name, summary["sha"])["files"]
     config = files.get(CONFIG)
     return RepoRow(
         id=repo_id, private=bool(summary.get("private")), updated=summary["lastModified"],
@@ -104,8 +104,13 @@ def repo_row(store: Store, repo_id: str, summary: Dict[str, Any]) -> RepoRow:
 
 
 def head_of(store: Store, namespace: str, name: str) -> Dict[str, Any]:
-    """The commit the default branch points to."""
-    return store.commit_info(namespace, name, store.resolve(namespace, name, DEFAULT_BRANCH))
+    """The commit the default branch points to (commits never change, so they are cached by id)."""
+    return _commit(store, namespace, name, store.resolve(namespace, name, DEFAULT_BRANCH))
+
+
+@lru_cache(maxsize=4096)  # the store's own cache holds fewer commits than a list page reads
+def _commit(store: Store, namespace: str, name: str, commit: str) -> Dict[str, Any]:
+    return store.commit_info(namespace, name, commit)
 
 
 def file_rows(files: Dict[str, Dict[str, Any]], folder: str) -> List[FileRow]:
