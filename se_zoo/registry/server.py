@@ -29,6 +29,9 @@ API subset (model repositories; ``repo_type`` dataset/space/kernel gets a 400):
   requests (206/416). A branch or tag answers 302 to the same file at its commit, so the download
   gets the exact version the metadata described even if the branch moves in between.
 
+Web pages for people (model list, cards, curves, files, history) share the port: see
+``se_zoo.registry.web``.
+
 Revisions are branch names, tags or full 40-digit commit ids. Not served: pull requests, gated
 repos, ``.gitignore`` filtering at preupload, ``expand`` details (last commit, security scans),
 multipart LFS uploads, pagination (a listing is one page).
@@ -91,6 +94,7 @@ from .storage import (
     validate_sha256,
 )
 from .upstream import Upstream
+from .web import WebPages
 
 __all__ = ["HubServer", "create_app", "Registry"]
 
@@ -251,6 +255,8 @@ class Registry:
                 raise ValueError(f"tokens: permission must be one of {PERMISSIONS}, got {permission!r}.")
             self._tokens[_token_digest(token)] = permission
         self._secret = secrets.token_bytes(32)
+        self.web = WebPages(self.store, lambda token: self._tokens.get(_token_digest(token)),
+                            partial(self._model_summary, siblings=False))
         self._drop_after: Optional[int] = None
         self.mirror = MirrorHook(self.store, upstream, self._permission)
 
@@ -288,7 +294,8 @@ class Registry:
             raise Forbidden("This token is read-only; writing needs a write token.")
 
     def _readable(self, request: Request, namespace: str, name: str) -> Dict[str, Any]:
-        permission = self._permission(request)  # an unknown token is a 401 even on public repos
+        # an unknown bearer token is a 401 even on public repos; the web pages' token cookie also reads
+        permission = self._permission(request) or self.web.cookie_permission(request)
         meta = self.store.repo_meta(namespace, name)
         if meta["private"] and permission is None:
             raise RepoNotFound(f"Repository {namespace}/{name} not found.")
@@ -336,6 +343,8 @@ class Registry:
                 return await self._lfs(request, method, namespace, repo_git[: -len(".git")], rest)
             case ("GET", [namespace, name, "resolve", revision, *path]) if path:
                 return await self._resolve(request, namespace, name, revision, "/".join(path))
+            case ("GET" | "POST", _) if (page := self.web.page(method, segs)) is not None:
+                return await page(request)
         return _error_response(404, f"No route for {request.method} {request.url.path}.")
 
     async def _repo_api(self, request: Request, method: str, namespace: str, name: str,
