@@ -10,7 +10,8 @@ Playing both sides of a model zoo on scikit-learn's bundled digits:
    check its outputs equal the published model's bit for bit, fine-tune it
    with a new 10-class head on all ten digits, validate, and push the result
    to ``<namespace>/se-resnet18-digits``;
-4. print a report and clean up (also on failure or Ctrl-C).
+4. print a report and clean up (also on failure or Ctrl-C); with ``--serve`` the
+   local registry keeps running first, printing the models' web pages, until Ctrl-C.
 
 The Hub work runs in a child process whose environment points huggingface_hub
 at the registry (``HF_ENDPOINT``, ``HF_TOKEN``, a private ``HF_HOME``), exactly
@@ -24,6 +25,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any, Dict, Optional
 
@@ -91,6 +93,18 @@ def _print_report(report: Dict[str, Any], endpoint: str) -> None:
     print(f"              weights sha256 {tuned['sha256']}")
 
 
+def _serve_until_interrupted(endpoint: str, report: Dict[str, Any]) -> None:
+    """Print the models' page URLs and wait for Ctrl-C while the registry serves."""
+    print("\nThe registry keeps serving. Open the models' pages in a browser:")
+    for key in ("published", "fine_tuned"):
+        print(f"  {endpoint}/{report[key]['repo']}")
+    print("Press Ctrl-C to stop.", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        print("stopped", flush=True)
+
+
 def quickstart(
         root: Optional[str] = None,
         endpoint: Optional[str] = None,
@@ -98,6 +112,7 @@ def quickstart(
         namespace: Optional[str] = None,
         epochs: int = 5,
         finetune_epochs: int = 5,
+        serve: bool = False,
 ) -> Dict[str, Any]:
     """Run the publisher/consumer loop and return its report.
 
@@ -111,18 +126,24 @@ def quickstart(
             ``quickstart`` locally, the token's user on a remote Hub).
         epochs: Publisher training epochs.
         finetune_epochs: Consumer fine-tuning epochs.
+        serve: Keep the local registry running after the report, printing the URLs of the
+            published models' web pages, until Ctrl-C.
 
     Returns:
         The report: both repos' commit shas and weights' sha256, the
         bit-identical check, and the fine-tuned model's validation metrics.
 
     Raises:
-        ValueError: if ``epochs``/``finetune_epochs`` < 1, or a remote endpoint has no token.
+        ValueError: if ``epochs``/``finetune_epochs`` < 1, a remote endpoint has no token, or
+            ``serve`` is combined with a remote ``endpoint``.
         RuntimeError: if a step fails (the child's error is in its output above).
     """
     for name, value in (("epochs", epochs), ("finetune_epochs", finetune_epochs)):
         if value < 1:
             raise ValueError(f"{name} must be >= 1, got {value}")
+    if serve and endpoint is not None:
+        raise ValueError(f"serve keeps the local registry running, so it needs endpoint=None, got {endpoint!r} "
+                         "(unset HF_ENDPOINT or drop --endpoint)")
     from .data import export_digits
 
     workdir = Path(tempfile.mkdtemp(prefix="se-zoo-quickstart-"))
@@ -158,6 +179,8 @@ def quickstart(
         report = json.loads(report_path.read_text())
         report["endpoint"] = endpoint
         _print_report(report, endpoint)
+        if serve:
+            _serve_until_interrupted(endpoint, report)
         return report
     finally:
         if server is not None:
@@ -176,12 +199,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=int, default=5, help="publisher training epochs")
     parser.add_argument("--finetune-epochs", type=int, default=5, help="consumer fine-tuning epochs")
     parser.add_argument("--json", action="store_true", help="also print the report as JSON")
+    parser.add_argument("--serve", action="store_true",
+                        help="keep the local registry running after the report and print the models' web pages "
+                             "(until Ctrl-C)")
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the quickstart; returns the exit status."""
     report = quickstart(root=args.root, endpoint=args.endpoint or os.environ.get("HF_ENDPOINT") or None, token=args.token, namespace=args.namespace,
-                        epochs=args.epochs, finetune_epochs=args.finetune_epochs)
+                        epochs=args.epochs, finetune_epochs=args.finetune_epochs, serve=args.serve)
     if args.json:
         print(json.dumps(report, indent=2))
     return 0

@@ -58,6 +58,7 @@ def test_wheel_installs_into_a_fresh_venv(tmp_path):
     (wheel,) = (tmp_path / "dist").glob("se_zoo-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "se_zoo/__init__.py" in names and "se_zoo/layers/squeeze_excite.py" in names
+    assert "se_zoo/registry/web/templates/model.html" in names and "se_zoo/registry/web/style.css" in names
     assert "se_zoo/_weights/se_resnet.json" in names
     assert {"se_zoo_autoregister.pth", "_se_zoo_autoregister.py"} <= set(names)  # at the wheel root
     assert not any(n.startswith(("tests/", "weights/", "packaging/")) for n in names)

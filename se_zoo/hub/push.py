@@ -8,7 +8,7 @@ from torch import nn
 
 from ..models._integrity import SAFE_WEIGHTS_NAME
 from .card import card_fields_from_readme, model_card
-from .save import CONFIG_NAME, README_NAME, save_pretrained, sha256_file
+from .save import CONFIG_NAME, METRICS_NAME, README_NAME, save_pretrained, sha256_file
 
 __all__ = ["PushResult", "push_to_hub"]
 
@@ -65,7 +65,8 @@ def push_to_hub(
     """Push a model (or a directory written by :func:`save_pretrained`) to a Hub repo.
 
     Creates the repo if needed (and the branch ``revision`` if it is missing),
-    then commits ``model.safetensors``, ``config.json`` and ``README.md`` in one
+    then commits ``model.safetensors``, ``config.json`` and ``README.md`` (and a
+    directory's ``metrics.jsonl``, the training log of ``se-zoo train``) in one
     commit. The endpoint and token are huggingface_hub's: ``HF_ENDPOINT``,
     ``HF_TOKEN`` or the saved login, unless ``token`` is given. A directory's
     weights and config are pushed byte for byte; its card is re-rendered for
@@ -115,6 +116,9 @@ def push_to_hub(
             CommitOperationAdd(path_in_repo=CONFIG_NAME, path_or_fileobj=str(source / CONFIG_NAME)),
             CommitOperationAdd(path_in_repo=README_NAME, path_or_fileobj=str(staging / README_NAME)),
         ]
+        if (source / METRICS_NAME).is_file():  # a training output: the registry's pages chart it
+            operations.append(CommitOperationAdd(path_in_repo=METRICS_NAME,
+                                                 path_or_fileobj=str(source / METRICS_NAME)))
         commit = api.create_commit(
             repo_id, operations, commit_message=commit_message or f"Upload {arch}",
             revision=revision, create_pr=create_pr)

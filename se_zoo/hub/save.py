@@ -22,10 +22,11 @@ from torch import nn
 from ..models._integrity import SAFE_WEIGHTS_NAME
 from .card import model_card
 
-__all__ = ["CONFIG_NAME", "README_NAME", "save_pretrained", "sha256_file"]
+__all__ = ["CONFIG_NAME", "METRICS_NAME", "README_NAME", "save_pretrained", "sha256_file"]
 
 CONFIG_NAME = "config.json"
 README_NAME = "README.md"
+METRICS_NAME = "metrics.jsonl"  # the per-epoch log `se-zoo train` writes next to the model
 _DROP_RATES = ("drop_rate", "drop_path_rate", "drop_block_rate")
 
 

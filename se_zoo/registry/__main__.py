@@ -1,4 +1,4 @@
-"""``python -m se_zoo.registry``: the registry's own command line (``serve``), torch-free."""
+"""``python -m se_zoo.registry``: the registry's own command line (``serve``, ``mirror``, ``import``), torch-free."""
 import argparse
 import sys
 
@@ -10,7 +10,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m se_zoo.registry",
                                      description="Serve a Hugging Face Hub-compatible registry.")
     add_arguments(parser)
-    return run(parser.parse_args())
+    args = parser.parse_args()
+    try:
+        return run(args)
+    except (ValueError, RuntimeError, OSError) as exc:  # as `se-zoo hub` reports them: one line
+        print(f"{parser.prog} {args.hub_command}: error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

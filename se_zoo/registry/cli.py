@@ -10,10 +10,14 @@ as ``TOKEN:PERMISSION`` with PERMISSION ``read`` or ``write``; blank lines and l
 with ``#`` are ignored. Without either the registry is read-only. Point clients at it with
 ``HF_ENDPOINT=<printed URL>`` and ``HF_TOKEN=<token>``; uploads work with the client's defaults (Xet).
 The server lives in ``se_zoo.registry.server`` and needs the ``se-zoo[server]`` extra.
+``--upstream URL`` makes it a pull-through mirror; ``se-zoo hub mirror`` and ``se-zoo hub import``
+copy repositories and bundles (see ``se_zoo.registry.mirror_cli`` and docs/air-gapped.md).
 """
 import argparse
 from pathlib import Path
 from typing import Dict
+
+from .mirror_cli import add_mirror_arguments, add_serve_upstream_arguments, run_mirror_command, upstream_from_args
 
 
 def read_tokens_file(path: Path) -> Dict[str, str]:
@@ -43,8 +47,8 @@ def read_tokens_file(path: Path) -> Dict[str, str]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the ``serve`` sub-subcommand and its arguments to ``parser``."""
-    sub = parser.add_subparsers(dest="hub_command", required=True, metavar="{serve}")
+    """Add the ``serve``, ``mirror`` and ``import`` sub-subcommands and their arguments to ``parser``."""
+    sub = parser.add_subparsers(dest="hub_command", required=True, metavar="{serve,mirror,import}")
     serve = sub.add_parser("serve", help="serve a registry directory over HTTP",
                            description="Serve a Hugging Face Hub-compatible registry from a directory.")
     serve.add_argument("--root", required=True, type=Path, help="registry directory (created if missing)")
@@ -53,16 +57,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     auth = serve.add_mutually_exclusive_group()
     auth.add_argument("--token", help="the write token clients send as HF_TOKEN")
     auth.add_argument("--tokens-file", type=Path, help="file of TOKEN:read|write lines")
+    add_serve_upstream_arguments(serve)
+    add_mirror_arguments(sub)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Serve until interrupted; returns the exit status."""
+    """Serve until interrupted (or run ``mirror``/``import``); returns the exit status."""
+    if args.hub_command != "serve":
+        return run_mirror_command(args)
     from .server import HubServer  # needs the server extra; keep `se-zoo --help` light
 
     if args.tokens_file is not None:
         tokens = read_tokens_file(args.tokens_file)
     else:
         tokens = {args.token: "write"} if args.token else {}
-    server = HubServer(args.root, tokens, host=args.host, port=args.port, log_level="info")
+    server = HubServer(args.root, tokens, host=args.host, port=args.port, log_level="info",
+                       upstream=upstream_from_args(args))
     server.run(on_ready=lambda: print(server.endpoint, flush=True))
     return 0

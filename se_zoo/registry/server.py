@@ -31,6 +31,9 @@ API subset (model repositories; ``repo_type`` dataset/space/kernel gets a 400):
   requests (206/416). A branch or tag answers 302 to the same file at its commit, so the download
   gets the exact version the metadata described even if the branch moves in between.
 
+Web pages for people (model list, cards, curves, files, history) share the port: see
+``se_zoo.registry.web``.
+
 Revisions are branch names, tags or full 40-digit commit ids. Not served: pull requests, gated
 repos, ``.gitignore`` filtering at preupload, ``expand`` details (last commit, security scans),
 multipart LFS uploads, pagination (a listing is one page).
@@ -73,6 +76,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from .pullthrough import MirrorHook
 from .storage import (
     CHUNK_SIZE,
     DEFAULT_BRANCH,
@@ -91,6 +95,8 @@ from .storage import (
     validate_repo_part,
     validate_sha256,
 )
+from .upstream import Upstream
+from .web import WebPages
 from .xet.routes import CAS_ROOTS, TOKEN_KINDS, XetService
 
 __all__ = ["HubServer", "create_app", "Registry"]
@@ -235,12 +241,14 @@ class Registry:
         root: Directory of the store; created if missing.
         tokens: Maps each accepted token to ``"read"`` or ``"write"``; empty or ``None`` makes the
             registry read-only.
+        upstream: An ``se_zoo.registry.upstream.Upstream`` to pull missing repos through from, or None.
 
     Raises:
         ValueError: if a token is empty or has whitespace, or a permission is not read/write.
     """
 
-    def __init__(self, root: os.PathLike, tokens: Optional[Mapping[str, str]] = None):
+    def __init__(self, root: os.PathLike, tokens: Optional[Mapping[str, str]] = None,
+                 upstream: Optional[Upstream] = None):
         self.store = Store(root)
         self._tokens: Dict[str, str] = {}
         for token, permission in (tokens or {}).items():
@@ -250,7 +258,10 @@ class Registry:
                 raise ValueError(f"tokens: permission must be one of {PERMISSIONS}, got {permission!r}.")
             self._tokens[_token_digest(token)] = permission
         self._secret = secrets.token_bytes(32)
+        self.web = WebPages(self.store, lambda token: self._tokens.get(_token_digest(token)),
+                            partial(self._model_summary, siblings=False))
         self._drop_after: Optional[int] = None
+        self.mirror = MirrorHook(self.store, upstream, self._permission)
         self.xet = XetService(self)
 
     def drop_next_download(self, after_bytes: int) -> None:
@@ -287,7 +298,8 @@ class Registry:
             raise Forbidden("This token is read-only; writing needs a write token.")
 
     def _readable(self, request: Request, namespace: str, name: str) -> Dict[str, Any]:
-        permission = self._permission(request)  # an unknown token is a 401 even on public repos
+        # an unknown bearer token is a 401 even on public repos; the web pages' token cookie also reads
+        permission = self._permission(request) or self.web.cookie_permission(request)
         meta = self.store.repo_meta(namespace, name)
         if meta["private"] and permission is None:
             raise RepoNotFound(f"Repository {namespace}/{name} not found.")
@@ -310,6 +322,8 @@ class Registry:
 
     async def _route(self, request: Request, segs: List[str]) -> Response:
         method = "GET" if request.method == "HEAD" else request.method
+        if (mirrored := await self.mirror.before(request, method, segs)) is not None:
+            return mirrored
         match (method, segs):
             case ("GET", ["api", "whoami-v2"]):
                 return self._whoami(request)
@@ -335,6 +349,8 @@ class Registry:
                 return await self._resolve(request, namespace, name, revision, "/".join(path))
             case (_, [root, *_]) if root in CAS_ROOTS:
                 return await self.xet.cas(request, method, segs)
+            case ("GET" | "POST", _) if (page := self.web.page(method, segs)) is not None:
+                return await page(request)
         return _error_response(404, f"No route for {request.method} {request.url.path}.")
 
     async def _repo_api(self, request: Request, method: str, namespace: str, name: str,
@@ -848,12 +864,14 @@ def _folder_entry(folder: str, files: Dict[str, Dict[str, Any]]) -> Dict[str, An
     return {"type": "directory", "path": folder, "oid": hashlib.sha1(listing.encode()).hexdigest()}
 
 
-def create_app(root: os.PathLike, tokens: Optional[Mapping[str, str]] = None) -> Starlette:
+def create_app(root: os.PathLike, tokens: Optional[Mapping[str, str]] = None,
+               upstream: Optional[Upstream] = None) -> Starlette:
     """The registry as an ASGI application.
 
     Args:
         root: Directory of the store; created if missing.
         tokens: Maps each accepted token to ``"read"`` or ``"write"``; ``None`` makes it read-only.
+        upstream: An ``Upstream`` to pull through from (see ``se_zoo.registry.pullthrough``), or None.
 
     Returns:
         A Starlette app; its ``state.registry`` is the ``Registry`` serving it.
@@ -861,7 +879,7 @@ def create_app(root: os.PathLike, tokens: Optional[Mapping[str, str]] = None) ->
     Raises:
         ValueError: if a token or permission is invalid.
     """
-    registry = Registry(root, tokens)
+    registry = Registry(root, tokens, upstream)
     methods = ["GET", "HEAD", "POST", "PUT", "DELETE"]
     app = Starlette(routes=[Route("/{path:path}", registry.handle, methods=methods)])
     app.state.registry = registry
@@ -891,6 +909,7 @@ class HubServer:
         host: Address to listen on.
         port: Port to listen on; 0 picks a free one.
         log_level: uvicorn's log level (``"info"`` logs each request, without query strings).
+        upstream: An ``Upstream`` to pull through from (see ``se_zoo.registry.pullthrough``), or None.
 
     Raises:
         ValueError: if a token or permission is invalid.
@@ -903,8 +922,8 @@ class HubServer:
     """
 
     def __init__(self, root: os.PathLike, tokens: Optional[Mapping[str, str]] = None, host: str = "127.0.0.1",
-                 port: int = 0, log_level: str = "warning"):
-        self.app = create_app(root, tokens)
+                 port: int = 0, log_level: str = "warning", upstream: Optional[Upstream] = None):
+        self.app = create_app(root, tokens, upstream)
         self.registry: Registry = self.app.state.registry
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self._socket = socket.socket(family, socket.SOCK_STREAM)

@@ -555,6 +555,57 @@ class Store:
                 refs[kind][ref] = target
             atomic_write(self._repo_dir(namespace, name) / "refs.json", _dump(refs))
 
+    # mirrored repositories (see se_zoo.registry.adopt): commits made elsewhere, kept under their own ids
+    def adopt_commit(self, namespace: str, name: str, commit: Dict[str, Any], refs: Dict[str, Dict[str, str]],
+                     meta: Dict[str, Any]) -> None:
+        """Store a commit of another registry under its own id and point ``refs`` at it.
+
+        The commit file is written once and never changed; the repository is created (complete or not
+        at all) when missing; given refs are set, the others kept. Blobs are not checked here: the
+        caller verified them, or fetches them on first read.
+
+        Args:
+            namespace: Repository namespace.
+            name: Repository name.
+            commit: A validated record ``{"id", "parents", "title", "message", "date", "files"}``.
+            refs: ``{"branches": {name: commit}, "tags": {name: commit}}`` to set.
+            meta: ``repo.json`` of the repository, with a ``"mirror"`` key naming its origin.
+
+        Raises:
+            Conflict: if the repository exists and is not a mirror, or the commit id is stored with
+                other content.
+        """
+        final = self._repo_dir(namespace, name)
+        refs = {"branches": dict(refs.get("branches", {})), "tags": dict(refs.get("tags", {}))}
+        with self._locked(namespace, name):
+            if not (final / "repo.json").exists():  # assembled aside: complete, with its refs, or absent
+                final.parent.mkdir(parents=True, exist_ok=True)
+                staging = final.parent / f".adopt-{uuid.uuid4().hex}"
+                try:
+                    (staging / "commits").mkdir(parents=True)
+                    atomic_write(staging / "commits" / f"{commit['id']}.json", _dump(commit))
+                    atomic_write(staging / "refs.json", _dump(refs))
+                    atomic_write(staging / "repo.json", _dump(meta))
+                    os.rename(staging, final)
+                finally:
+                    shutil.rmtree(staging, ignore_errors=True)
+                _fsync_dir(final.parent)
+                return
+            current = json.loads((final / "repo.json").read_bytes())
+            if not current.get("mirror"):
+                raise Conflict(f"Repository {namespace}/{name} exists here and is not a mirror; it is kept as is.")
+            path = final / "commits" / f"{commit['id']}.json"
+            if not path.exists():
+                atomic_write(path, _dump(commit))
+            elif _read_commit(path)["files"] != commit["files"]:
+                raise Conflict(f"Commit {commit['id']} of {namespace}/{name} is stored with other files.")
+            merged = {**current, **meta, "createdAt": current["createdAt"]}
+            if merged != current:
+                atomic_write(final / "repo.json", _dump(merged))
+            stored = json.loads((final / "refs.json").read_bytes())
+            updated = {kind: {**stored[kind], **refs[kind]} for kind in ("branches", "tags")}
+            if updated != stored:
+                atomic_write(final / "refs.json", _dump(updated))
 
 @lru_cache(maxsize=256)
 def _read_commit(path: Path) -> Dict[str, Any]:

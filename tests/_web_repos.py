@@ -1,0 +1,84 @@
+"""Helpers for the registry page tests: repos written straight into a ``Store``, and an HTML probe."""
+import json
+from html.parser import HTMLParser
+from typing import Dict, List, Tuple
+
+from se_zoo.registry.storage import Store
+
+SE_CARD = """---
+license: apache-2.0
+library_name: timm
+pipeline_tag: image-classification
+tags: [image-classification, timm, se-zoo]
+datasets: [digits]
+model-index:
+- name: {name}
+  results:
+  - task: {{type: image-classification}}
+    dataset: {{name: digits, type: digits}}
+    metrics:
+    - {{type: top1, value: {top1}, name: top1}}
+    - {{type: top5, value: 99.5, name: top5}}
+---
+
+# Model card for {name}
+
+- **Params (M):** {params}
+"""
+
+
+def metrics_lines(epochs: int = 5) -> bytes:
+    """A ``metrics.jsonl`` as ``se-zoo train`` writes it, loss falling and top-1 rising."""
+    return "".join(json.dumps({"epoch": e, "train_loss": 2.0 / e, "lr": 0.01, "val_loss": 2.2 / e,
+                               "top1": 40.0 + 10 * e, "top5": 90.0 + e, "val_count": 100}) + "\n"
+                   for e in range(1, epochs + 1)).encode()
+
+
+def commit(store: Store, repo_id: str, files: Dict[str, bytes], title: str = "Upload", message: str = "",
+           deleted: Tuple[str, ...] = ()) -> str:
+    """Commit ``files`` (binary ones, with a NUL byte, as LFS) and delete ``deleted`` on ``main``."""
+    namespace, name = repo_id.split("/")
+    ops = [{"op": "add", "path": path, "sha256": store.put_bytes(data), "size": len(data), "lfs": b"\0" in data}
+           for path, data in files.items()]
+    ops += [{"op": "delete", "path": path} for path in deleted]
+    return store.commit(namespace, name, "main", ops, title, message)
+
+
+def se_repo(store: Store, repo_id: str, top1: float = 97.5, private: bool = False,
+            architecture: str = "se_zoo_resnet18", params: float = 11.18) -> None:
+    """A repo laid out as ``se-zoo train --push-to-hub`` leaves it (weights stand-in of 512 bytes)."""
+    namespace, name = repo_id.split("/")
+    store.create_repo(namespace, name, private)
+    commit(store, repo_id, {
+        "README.md": SE_CARD.format(name=name, top1=top1, params=params).encode(),
+        "config.json": json.dumps({"architecture": architecture}).encode(),
+        "model.safetensors": b"\0weights" * 64,
+        "metrics.jsonl": metrics_lines(),
+    }, title=f"Upload {name}")
+
+
+_ACTIVE = {"script", "iframe", "frame", "object", "embed", "base"}
+_URL_ATTRS = {"href", "src", "action", "formaction", "xlink:href", "data", "srcdoc"}
+
+
+class Probe(HTMLParser):
+    """Collects what could run in a page: script elements, ``on*`` attributes, script URLs."""
+
+    def __init__(self, html: str):
+        super().__init__()
+        self.scripts: List[str] = []
+        self.handlers: List[Tuple[str, str]] = []
+        self.script_urls: List[str] = []
+        self.tags: List[str] = []
+        self.feed(html)
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        if tag in _ACTIVE or (tag == "meta" and any(k == "http-equiv" for k, _ in attrs)):
+            self.scripts.append(tag)
+        for key, value in attrs:
+            if key.startswith("on"):
+                self.handlers.append((tag, key))
+            url = "".join((value or "").split()).lower()
+            if key in _URL_ATTRS and url.startswith(("javascript:", "data:", "vbscript:")):
+                self.script_urls.append(value)
