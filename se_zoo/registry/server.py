@@ -55,7 +55,6 @@ import json
 import logging
 import os
 import re
-import secrets
 import socket
 import threading
 import time
@@ -71,48 +70,33 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from .storage import (
-    CHUNK_SIZE,
-    DEFAULT_BRANCH,
+from . import limits
+from .cards import readme_errors
+from .errors import (
     BadRequest,
     Conflict,
     EntryNotFound,
     Forbidden,
     HubError,
+    PayloadTooLarge,
     RepoNotFound,
-    Store,
-    decode_base64,
-    lfs_pointer,
-    upload_mode,
-    validate_path,
-    validate_ref_name,
-    validate_repo_part,
-    validate_sha256,
+    Unauthorized,
 )
+from .limits import MAX_BATCH_OBJECTS, MAX_JSON_BODY, MAX_NDJSON_LINE, LimitError, ascii_int, check_count
+from .listing import list_models, model_summary
+from .names import validate_path, validate_ref_name, validate_repo_part, validate_sha256
+from .quota import check_upload
+from .storage import CHUNK_SIZE, DEFAULT_BRANCH, WEIGHT_SUFFIXES, Store, decode_base64, upload_mode
+from .tree_index import tree_index
 
 __all__ = ["HubServer", "create_app", "Registry"]
 
 logger = logging.getLogger(__name__)
 
 PERMISSIONS = ("read", "write")
-MAX_JSON_BODY = 16 * 1024 * 1024
-MAX_NDJSON_LINE = 32 * 1024 * 1024  # a regular file is at most 10 MiB, about 14 MiB in base64
-MAX_BATCH_OBJECTS = 1000
 UPLOAD_URL_TTL = 3600
 _OTHER_REPO_TYPES = ("datasets", "spaces", "kernels")
-_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
-
-
-class Unauthorized(HubError):
-    """No token, or a token the server does not know."""
-
-    status = 401
-
-
-class PayloadTooLarge(HubError):
-    """A JSON body or NDJSON line over the server's limits."""
-
-    status = 413
+_RANGE = re.compile(r"bytes=([0-9]{0,%d})-([0-9]{0,%d})" % (limits.MAX_INT_DIGITS, limits.MAX_INT_DIGITS))
 
 
 def _token_digest(token: str) -> str:
@@ -138,12 +122,12 @@ async def _read_body(request: Request, limit: int = MAX_JSON_BODY) -> bytes:
     async for chunk in request.stream():
         body += chunk
         if len(body) > limit:
-            raise PayloadTooLarge(f"Request body is larger than {limit} bytes.")
+            raise PayloadTooLarge(f"Request body is larger than the limit of {limit} bytes.")
     return bytes(body)
 
 
-async def _json_object(request: Request) -> Dict[str, Any]:
-    body = await _read_body(request)
+async def _json_object(request: Request, limit: int = MAX_JSON_BODY) -> Dict[str, Any]:
+    body = await _read_body(request, limit)
     if not body.strip():
         return {}
     try:
@@ -168,7 +152,7 @@ async def _ndjson_lines(request: Request) -> AsyncIterator[Dict[str, Any]]:
             if line.strip():
                 yield _parse_ndjson_line(line)
         if len(buffer) > MAX_NDJSON_LINE:
-            raise PayloadTooLarge(f"NDJSON line is longer than {MAX_NDJSON_LINE} bytes.")
+            raise PayloadTooLarge(f"NDJSON line is longer than the limit of {MAX_NDJSON_LINE} bytes.")
     if buffer.strip():
         yield _parse_ndjson_line(bytes(buffer))
 
@@ -232,12 +216,20 @@ class Registry:
         root: Directory of the store; created if missing.
         tokens: Maps each accepted token to ``"read"`` or ``"write"``; empty or ``None`` makes the
             registry read-only.
+        max_file_size: The largest file accepted, in bytes (the Hub's 50 GB by default).
+        quota: The most bytes one namespace may hold, or ``None`` for no quota.
 
     Raises:
-        ValueError: if a token is empty or has whitespace, or a permission is not read/write.
+        ValueError: if a token is empty or has whitespace, a permission is not read/write, or a
+            size limit is not a positive int.
     """
 
-    def __init__(self, root: os.PathLike, tokens: Optional[Mapping[str, str]] = None):
+    def __init__(self, root: os.PathLike, tokens: Optional[Mapping[str, str]] = None,
+                 max_file_size: int = limits.DEFAULT_MAX_FILE_SIZE, quota: Optional[int] = None):
+        for value, what in ((max_file_size, "max_file_size"), (quota, "quota")):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
+                raise ValueError(f"{what} must be a positive number of bytes, got {value!r}.")
+        self.max_file_size, self.quota = max_file_size, quota
         self.store = Store(root)
         self._tokens: Dict[str, str] = {}
         for token, permission in (tokens or {}).items():
@@ -246,7 +238,7 @@ class Registry:
             if permission not in PERMISSIONS:
                 raise ValueError(f"tokens: permission must be one of {PERMISSIONS}, got {permission!r}.")
             self._tokens[_token_digest(token)] = permission
-        self._secret = secrets.token_bytes(32)
+        self._secret = self.store.signing_key()  # shared by every process serving this root
         self._drop_after: Optional[int] = None
 
     def drop_next_download(self, after_bytes: int) -> None:
@@ -293,7 +285,12 @@ class Registry:
     async def handle(self, request: Request) -> Response:
         """Answer one request (the single Starlette endpoint; routing is done on the raw path)."""
         try:
+            too_many = limits.check_headers(request.scope["headers"])
+            if too_many:
+                return _error_response(431, too_many)
             return await self._route(request, _segments(request))
+        except LimitError as exc:
+            return _error_response(exc.status, str(exc))
         except ClientDisconnect:
             logger.info("Client disconnected during %s %s", request.method, request.url.path)
             return Response(status_code=400)
@@ -316,7 +313,7 @@ class Registry:
             case ("DELETE", ["api", "repos", "delete"]):
                 return await self._delete_repo(request)
             case ("GET", ["api", "models"]):
-                return self._list_models(request)
+                return await _off_loop(self._list_models, request)
             case (_, ["api", kind, *_]) if kind in _OTHER_REPO_TYPES:
                 raise BadRequest(f"Only model repositories are served here, not {kind}.")
             case (_, ["api", "models", repo]):
@@ -335,17 +332,17 @@ class Registry:
                         rest: List[str]) -> Response:
         match (method, rest):
             case ("GET", []):
-                return self._repo_info(request, namespace, name, None)
+                return await _off_loop(self._repo_info, request, namespace, name, None)
             case ("GET", ["revision", revision]):
-                return self._repo_info(request, namespace, name, revision)
+                return await _off_loop(self._repo_info, request, namespace, name, revision)
             case ("GET", ["tree", revision, *path]):
-                return self._tree(request, namespace, name, revision, "/".join(path))
+                return await _off_loop(self._tree, request, namespace, name, revision, "/".join(path))
             case ("POST", ["paths-info", revision]):
                 return await self._paths_info(request, namespace, name, revision)
             case ("GET", ["refs"]):
-                return self._refs(request, namespace, name)
+                return await _off_loop(self._refs, request, namespace, name)
             case ("GET", ["commits", revision]):
-                return self._commits(request, namespace, name, revision)
+                return await _off_loop(self._commits, request, namespace, name, revision)
             case ("POST" | "DELETE", ["branch", branch]):
                 return await self._branch(request, method, namespace, name, branch)
             case ("POST", ["tag", revision]):
@@ -370,25 +367,10 @@ class Registry:
                              "auth": {"type": "access_token", "accessToken": token_info}})
 
     async def _validate_yaml(self, request: Request) -> Response:
-        import yaml  # PyYAML is installed with timm, a dependency of se-zoo
-
-        content = (await _json_object(request)).get("content")
+        content = (await _json_object(request, limits.MAX_YAML_CONTENT * 6 + 4096)).get("content")
         if not isinstance(content, str):
             raise BadRequest("'content' must be the README text.")
-        lines = content.splitlines()
-        errors = []
-        if lines and lines[0].strip() == "---":
-            closing = next((i for i, line in enumerate(lines[1:], 1) if line.strip() == "---"), None)
-            if closing is None:
-                errors.append("The metadata block opened by '---' is never closed.")
-            else:
-                try:
-                    metadata = yaml.safe_load("\n".join(lines[1:closing]))
-                except yaml.YAMLError as exc:
-                    errors.append(f"The metadata block is not valid YAML: {exc}")
-                else:
-                    if metadata is not None and not isinstance(metadata, dict):
-                        errors.append("The metadata block must be a YAML mapping.")
+        errors = await anyio.to_thread.run_sync(readme_errors, content)
         if errors:
             return JSONResponse({"errors": [{"message": e} for e in errors], "warnings": []}, status_code=400,
                                 headers={"X-Error-Message": "Invalid metadata in README.md"})
@@ -435,80 +417,34 @@ class Registry:
             await anyio.to_thread.run_sync(self.store.set_private, namespace, name, _private_from(data, False))
         return JSONResponse({})
 
-    def _model_summary(self, namespace: str, name: str, meta: Dict[str, Any], commit: Dict[str, Any],
-                       siblings: bool, blobs: bool = False) -> Dict[str, Any]:
-        summary = {
-            "id": f"{namespace}/{name}", "modelId": f"{namespace}/{name}", "author": namespace,
-            "sha": commit["id"], "lastModified": commit["date"], "createdAt": meta["createdAt"],
-            "private": meta["private"], "disabled": False, "gated": False, "downloads": 0, "likes": 0, "tags": [],
-        }
-        if siblings:
-            summary["siblings"] = [
-                {"rfilename": path, **(_blob_fields(entry) if blobs else {})}
-                for path, entry in sorted(commit["files"].items())
-            ]
-        return summary
-
     def _list_models(self, request: Request) -> Response:
-        params = request.query_params
-        unsupported = set(params) - {"author", "search", "sort", "direction", "limit", "full", "expand", "cardData",
-                                     "config"}
-        if unsupported:
-            raise BadRequest(f"Unsupported list filters {sorted(unsupported)}: this registry filters by "
-                             "author and search only.")
-        sort = params.get("sort", "id")
-        if sort not in ("id", "lastModified", "createdAt"):
-            raise BadRequest(f"Unsupported sort {sort!r}: use id, lastModified or createdAt.")
-        limit = _int_param(params.get("limit"), "limit") if "limit" in params else None
         readable_private = self._permission(request) is not None
-        search = params.get("search", "").lower()
-        models = []
-        for namespace, name, meta in self.store.list_repos():
-            if (meta["private"] and not readable_private) or params.get("author", namespace) != namespace:
-                continue
-            if search and search not in f"{namespace}/{name}".lower():
-                continue
-            commit = self.store.commit_info(namespace, name, self.store.resolve(namespace, name, DEFAULT_BRANCH))
-            full = _flag(params.get("full")) or "siblings" in params.getlist("expand")
-            models.append(self._model_summary(namespace, name, meta, commit, siblings=full))
-        models.sort(key=lambda m: m[sort], reverse=params.get("direction") == "-1")
-        return JSONResponse(models[:limit] if limit is not None else models)
+        return JSONResponse(list_models(self.store, request.query_params, readable_private))
 
     def _repo_info(self, request: Request, namespace: str, name: str, revision: Optional[str]) -> Response:
         meta = self._readable(request, namespace, name)
         commit_id = self.store.resolve(namespace, name, revision or DEFAULT_BRANCH)
         commit = self.store.commit_info(namespace, name, commit_id)
         blobs = _flag(request.query_params.get("blobs"))
-        return JSONResponse(self._model_summary(namespace, name, meta, commit, siblings=True, blobs=blobs))
+        namespace, name = self.store.canonical_id(namespace, name)
+        return JSONResponse(model_summary(self.store, namespace, name, meta, commit, siblings=True, blobs=blobs))
 
     # files, refs and history
     def _tree(self, request: Request, namespace: str, name: str, revision: str, path: str) -> Response:
         self._readable(request, namespace, name)
         commit_id = self.store.resolve(namespace, name, revision)
-        files = self.store.commit_info(namespace, name, commit_id)["files"]
+        index = tree_index(self.store.commit_info(namespace, name, commit_id))
         if path:
             validate_path(path)
-        prefix = f"{path}/" if path else ""
-        recursive = _flag(request.query_params.get("recursive"))
-        entries: Dict[str, Dict[str, Any]] = {}
-        for file_path, entry in sorted(files.items()):
-            if not file_path.startswith(prefix):
-                continue
-            parts = file_path[len(prefix):].split("/")
-            depth = len(parts) if recursive else 1
-            for i in range(1, min(depth, len(parts) - 1) + 1):
-                folder = prefix + "/".join(parts[:i])
-                entries.setdefault(folder, _folder_entry(folder, files))
-            if recursive or len(parts) == 1:
-                entries[file_path] = _file_entry(file_path, entry)
-        if path and not entries:
-            raise EntryNotFound(f"Folder {path!r} not found at {commit_id}.", commit_id)
-        return JSONResponse(list(entries.values()))
+        try:
+            entries = index.listing(path, _flag(request.query_params.get("recursive")))
+        except KeyError:
+            raise EntryNotFound(f"Folder {path!r} not found at {commit_id}.", commit_id) from None
+        return JSONResponse(entries)
 
     async def _paths_info(self, request: Request, namespace: str, name: str, revision: str) -> Response:
         self._readable(request, namespace, name)
         commit_id = self.store.resolve(namespace, name, revision)
-        files = self.store.commit_info(namespace, name, commit_id)["files"]
         body = await _read_body(request)
         if "application/json" in request.headers.get("content-type", ""):
             try:
@@ -519,14 +455,9 @@ class Registry:
             paths = [v for k, v in parse_qsl(body.decode("utf-8", "replace")) if k == "paths"]
         if not isinstance(paths, list):
             raise BadRequest("'paths' must be a list of file paths.")
-        result = []
-        for path in paths:
-            path = validate_path(path.strip("/")) if isinstance(path, str) else validate_path(path)
-            if path in files:
-                result.append(_file_entry(path, files[path]))
-            elif any(p.startswith(path + "/") for p in files):
-                result.append(_folder_entry(path, files))
-        return JSONResponse(result)
+        check_count(len(paths), limits.MAX_PATHS_INFO, "paths in paths-info")
+        commit = self.store.commit_info(namespace, name, commit_id)
+        return JSONResponse(await anyio.to_thread.run_sync(_paths_info_entries, commit, paths))
 
     def _refs(self, request: Request, namespace: str, name: str) -> Response:
         self._readable(request, namespace, name)
@@ -589,6 +520,7 @@ class Registry:
         announced = (await _json_object(request)).get("files")
         if not isinstance(announced, list):
             raise BadRequest("'files' must be a list of {path, sample, size}.")
+        check_count(len(announced), limits.MAX_PREUPLOAD_FILES, "files in preupload")
         result = []
         for item in announced:
             if not isinstance(item, dict):
@@ -618,9 +550,12 @@ class Registry:
                     raise BadRequest("The first line of a commit payload must be its header.")
                 header = value
                 continue
+            check_count(len(operations) + 1, limits.MAX_COMMIT_OPERATIONS, "operations in one commit")
             operations.append(await self._commit_operation(key, value))
         if header is None:
             raise BadRequest("Empty commit payload: expected a header line.")
+        regular = [op["size"] for op in operations if op["op"] == "add" and not op["lfs"]]
+        await anyio.to_thread.run_sync(check_upload, self.store, namespace, regular, self.max_file_size, self.quota)
         summary, parent = header.get("summary"), header.get("parentCommit")
         description = header.get("description") or ""
         if not isinstance(summary, str) or not summary.strip():
@@ -648,7 +583,7 @@ class Registry:
                 raise BadRequest(f"File {path!r}: only sha256 LFS objects are supported.")
             oid = validate_sha256(value.get("oid"))
             size = _size(value["size"]) if "size" in value else None
-            if not self.store.has_blob(oid, size):
+            if not await anyio.to_thread.run_sync(self.store.has_blob, oid, size):
                 raise BadRequest(f"File {path!r}: LFS object {oid} was not uploaded (or has another size).")
             if size is None:
                 size = self.store.blob_path(oid).stat().st_size
@@ -689,13 +624,14 @@ class Registry:
         if not isinstance(objects, list) or len(objects) > MAX_BATCH_OBJECTS:
             raise BadRequest(f"'objects' must be a list of at most {MAX_BATCH_OBJECTS} {{oid, size}}.")
         base, expires = _base_url(request), int(time.time()) + UPLOAD_URL_TTL
+        if not all(isinstance(obj, dict) for obj in objects):
+            raise BadRequest("Each LFS object must be {oid, size}.")
+        wanted = [(validate_sha256(obj.get("oid")), _size(obj.get("size"))) for obj in objects]
+        missing = await anyio.to_thread.run_sync(self._missing_blobs, namespace, wanted)
         answer = []
-        for obj in objects:
-            if not isinstance(obj, dict):
-                raise BadRequest("Each LFS object must be {oid, size}.")
-            oid, size = validate_sha256(obj.get("oid")), _size(obj.get("size"))
+        for oid, size in wanted:
             entry: Dict[str, Any] = {"oid": oid, "size": size}
-            if not self.store.has_blob(oid, size):
+            if (oid, size) in missing:
                 signature = self._sign(namespace, name, oid, size, expires)
                 objects_url = f"{base}/{namespace}/{name}.git/info/lfs/objects"
                 entry["actions"] = {
@@ -707,19 +643,30 @@ class Registry:
         return JSONResponse({"transfer": "basic", "objects": answer, "hash_algo": "sha256"},
                             media_type="application/vnd.git-lfs+json")
 
+    def _missing_blobs(self, namespace: str, wanted: List[Tuple[str, int]]) -> set:
+        """The ``(oid, size)`` pairs to upload, after checking the caps; stored ones are kept fresh."""
+        missing = {(oid, size) for oid, size in wanted
+                   if not (self.store.has_blob(oid, size) and self.store.mark_fresh(oid))}
+        check_upload(self.store, namespace, {oid: size for oid, size in missing}.values(), self.max_file_size,
+                     self.quota)
+        return missing
+
     def _sign(self, namespace: str, name: str, oid: str, size: int, expires: int) -> str:
         message = f"{namespace}/{name}\n{oid}\n{size}\n{expires}".encode()
         return hmac.new(self._secret, message, hashlib.sha256).hexdigest()
 
     async def _lfs_upload(self, request: Request, namespace: str, name: str, oid: str, size_text: str) -> Response:
-        oid, size = validate_sha256(oid), _int_param(size_text, "size")
-        expires = _int_param(request.query_params.get("expires"), "expires")
+        oid, size = validate_sha256(oid), ascii_int(size_text, "size")
+        expires = ascii_int(request.query_params.get("expires"), "expires")
         signature = request.query_params.get("signature", "")
         expected = self._sign(validate_repo_part(namespace, "namespace"), validate_repo_part(name, "name"),
                               oid, size, expires)
         if not hmac.compare_digest(signature, expected) or expires < time.time():
             raise Forbidden("Invalid or expired upload URL; ask the LFS batch endpoint for a new one.")
         self.store.repo_meta(namespace, name)
+        if not await anyio.to_thread.run_sync(self.store.has_blob, oid, size):
+            await anyio.to_thread.run_sync(check_upload, self.store, namespace, [size], self.max_file_size,
+                                           self.quota)
         with self.store.blob_writer(max_size=size) as writer:
             async for chunk in request.stream():
                 writer.write(chunk)
@@ -754,6 +701,8 @@ class Registry:
         status = 206 if byte_range is not None else 200
         if request.method == "HEAD":
             return Response(status_code=status, headers=headers, media_type="application/octet-stream")
+        if start == 0 and path.endswith(WEIGHT_SUFFIXES):  # a download from the start, not a resumption
+            await anyio.to_thread.run_sync(self.store.count_download, namespace, name)
         body = self._file_chunks(self.store.blob_path(entry["sha256"]), start, end - start + 1)
         return StreamingResponse(body, status_code=status, headers=headers, media_type="application/octet-stream")
 
@@ -791,12 +740,6 @@ def _size(value: Any) -> int:
     return value
 
 
-def _int_param(value: Optional[str], what: str) -> int:
-    if value is None or not value.isdigit():
-        raise BadRequest(f"Invalid {what} {value!r}: expected a non-negative integer.")
-    return int(value)
-
-
 def _private_from(data: Dict[str, Any], default: bool) -> bool:
     visibility, private = data.get("visibility"), data.get("private")
     if visibility is not None:
@@ -815,34 +758,29 @@ def _refuse_pull_requests(request: Request) -> None:
         raise BadRequest("Pull requests are not supported by this registry; commit to a branch instead.")
 
 
-def _blob_fields(entry: Dict[str, Any]) -> Dict[str, Any]:
-    fields: Dict[str, Any] = {"size": entry["size"], "blobId": entry["oid"]}
-    if entry["lfs"]:
-        pointer_size = len(lfs_pointer(entry["sha256"], entry["size"]))
-        fields["lfs"] = {"sha256": entry["sha256"], "size": entry["size"], "pointerSize": pointer_size}
-    return fields
+async def _off_loop(handler: Callable[..., Response], *args: Any) -> Response:
+    """Run a blocking handler (disk reads, work that grows with the repository) in a worker thread."""
+    return await anyio.to_thread.run_sync(partial(handler, *args))
 
 
-def _file_entry(path: str, entry: Dict[str, Any]) -> Dict[str, Any]:
-    item: Dict[str, Any] = {"type": "file", "path": path, "oid": entry["oid"], "size": entry["size"]}
-    if entry["lfs"]:
-        pointer_size = len(lfs_pointer(entry["sha256"], entry["size"]))
-        item["lfs"] = {"oid": entry["sha256"], "size": entry["size"], "pointerSize": pointer_size}
-    return item
+def _paths_info_entries(commit: Dict[str, Any], paths: List[Any]) -> List[Dict[str, Any]]:
+    """paths-info's answer: one entry per asked path that is a file or folder of ``commit``."""
+    index = tree_index(commit)
+    result = []
+    for path in paths:
+        path = validate_path(path.strip("/")) if isinstance(path, str) else validate_path(path)
+        if path in index.files or path in index.folders:
+            result.append(index.entry(path))
+    return result
 
 
-def _folder_entry(folder: str, files: Dict[str, Dict[str, Any]]) -> Dict[str, Any]:
-    prefix = folder + "/"
-    listing = "".join(f"{p}\0{e['oid']}\n" for p, e in sorted(files.items()) if p.startswith(prefix))
-    return {"type": "directory", "path": folder, "oid": hashlib.sha1(listing.encode()).hexdigest()}
-
-
-def create_app(root: os.PathLike, tokens: Optional[Mapping[str, str]] = None) -> Starlette:
+def create_app(root: os.PathLike, tokens: Optional[Mapping[str, str]] = None, **options: Any) -> Starlette:
     """The registry as an ASGI application.
 
     Args:
         root: Directory of the store; created if missing.
         tokens: Maps each accepted token to ``"read"`` or ``"write"``; ``None`` makes it read-only.
+        **options: ``max_file_size`` and ``quota``, passed to ``Registry``.
 
     Returns:
         A Starlette app; its ``state.registry`` is the ``Registry`` serving it.
@@ -850,7 +788,7 @@ def create_app(root: os.PathLike, tokens: Optional[Mapping[str, str]] = None) ->
     Raises:
         ValueError: if a token or permission is invalid.
     """
-    registry = Registry(root, tokens)
+    registry = Registry(root, tokens, **options)
     methods = ["GET", "HEAD", "POST", "PUT", "DELETE"]
     app = Starlette(routes=[Route("/{path:path}", registry.handle, methods=methods)])
     app.state.registry = registry
@@ -880,9 +818,12 @@ class HubServer:
         host: Address to listen on.
         port: Port to listen on; 0 picks a free one.
         log_level: uvicorn's log level (``"info"`` logs each request, without query strings).
+        workers: Server processes sharing the socket and the root (``run`` only; see
+            ``se_zoo.registry.workers``).
+        **options: ``max_file_size`` and ``quota`` (see ``Registry``).
 
     Raises:
-        ValueError: if a token or permission is invalid.
+        ValueError: if a token, permission, limit or worker count is invalid.
         OSError: if the address cannot be bound.
 
     Example::
@@ -892,8 +833,12 @@ class HubServer:
     """
 
     def __init__(self, root: os.PathLike, tokens: Optional[Mapping[str, str]] = None, host: str = "127.0.0.1",
-                 port: int = 0, log_level: str = "warning"):
-        self.app = create_app(root, tokens)
+                 port: int = 0, log_level: str = "warning", workers: int = 1, **options: Any):
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise ValueError(f"workers must be an int >= 1, got {workers!r}.")
+        self._workers = workers
+        self._make_app = partial(create_app, root, tokens, **options)
+        self.app = self._make_app()  # also checks tokens and options before any worker starts
         self.registry: Registry = self.app.state.registry
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self._socket = socket.socket(family, socket.SOCK_STREAM)
@@ -905,21 +850,42 @@ class HubServer:
             raise
         bound_port = self._socket.getsockname()[1]
         self.endpoint = f"http://[{host}]:{bound_port}" if family == socket.AF_INET6 else f"http://{host}:{bound_port}"
-        self._config = uvicorn.Config(self.app, log_level=log_level, lifespan="off", timeout_graceful_shutdown=5)
+        self._log_level = log_level
+        self._config = self._uvicorn_config(self.app)
         access_logger = logging.getLogger("uvicorn.access")
         if not any(isinstance(f, _QueryStringFilter) for f in access_logger.filters):
             access_logger.addFilter(_QueryStringFilter())
         self._server: Optional[_Server] = None
         self._thread: Optional[threading.Thread] = None
 
-    def run(self, on_ready: Optional[Callable[[], None]] = None) -> None:
+    def _uvicorn_config(self, app: Starlette) -> uvicorn.Config:
+        # h11 with a cap on the request head: header bytes are bounded before the app sees them
+        return uvicorn.Config(app, log_level=self._log_level, lifespan="off", timeout_graceful_shutdown=5,
+                              http="h11", h11_max_incomplete_event_size=limits.HEADER_BYTES)
+
+    def run(self, on_ready: Optional[Callable[[], None]] = None) -> int:
         """Serve in the foreground until interrupted (SIGINT/SIGTERM) or ``stop()``.
 
         Args:
             on_ready: Called once the server accepts connections.
+
+        Returns:
+            The exit status: 0, or 1 if a worker process died.
         """
+        if self._workers > 1:
+            from .workers import run_workers
+
+            return run_workers(self._workers, self._serve_worker, on_ready)
         self._server = _Server(self._config, on_ready)
         self._server.run(sockets=[self._socket])
+        return 0
+
+    def _serve_worker(self) -> None:
+        app = self._make_app()  # its own store: own temporary folder, own lock
+        try:
+            _Server(self._uvicorn_config(app), None).run(sockets=[self._socket])
+        finally:
+            app.state.registry.store.close()
 
     def start(self, timeout: float = 30.0) -> "HubServer":
         """Serve from a background thread; returns once the server accepts connections.
@@ -943,6 +909,7 @@ class HubServer:
             self._thread.join(timeout=30)
             self._thread = None
         self._socket.close()
+        self.registry.store.close()
 
     def __enter__(self) -> "HubServer":
         return self
