@@ -18,7 +18,7 @@ MAX_YAML_CONTENT = 1024 * 1024  # README text sent to validate-yaml
 MAX_YAML_METADATA = 256 * 1024  # its '---' metadata block
 MAX_YAML_ALIASES = 100  # '*alias' references in a metadata block (alias expansion is the costly part)
 MAX_HEADERS = 100  # request headers (uvicorn caps their total size, see HEADER_BYTES)
-HEADER_BYTES = 64 * 1024  # request line + headers, enforced by h11 in uvicorn
+HEADER_BYTES = 64 * 1024  # request headers in all (h11 in uvicorn also caps a head still arriving)
 MAX_INT_DIGITS = 19  # numeric query/path parameters: up to 10**19 - 1, no unicode digits
 DEFAULT_MAX_FILE_SIZE = 50 * 1000**3  # the Hub's cap for one LFS file
 
@@ -71,13 +71,19 @@ def check_size(size: int, cap: int, what: str) -> None:
 
 
 def check_headers(headers: Any) -> Optional[str]:
-    """The reason to refuse a request's headers (too many of them), or ``None`` if they are fine.
+    """The reason to refuse a request's headers (too many, or too large in all), or ``None``.
+
+    uvicorn's h11 cap bounds what is buffered while a request head arrives; a head that arrives
+    whole is checked here.
 
     Args:
         headers: The ASGI ``scope["headers"]`` list of ``(name, value)`` pairs.
     """
     if len(headers) > MAX_HEADERS:
         return f"Too many request headers: {len(headers)} given, the limit is {MAX_HEADERS}."
+    size = sum(len(name) + len(value) + 4 for name, value in headers)
+    if size > HEADER_BYTES:
+        return f"Request headers are {size} bytes, over the limit of {HEADER_BYTES} bytes."
     return None
 
 
