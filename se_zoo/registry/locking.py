@@ -64,16 +64,21 @@ class ProcessTmp:
 
     def __init__(self, tmp_root: Path):
         self.token = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
-        self._lock = FileLock(tmp_root / f"{self.token}.lock", timeout=0)
+        # locked under a name cleaners leave alone, then renamed (the lock stays with the file):
+        # no other process can ever find <token>.lock unlocked while this one lives
+        staged = tmp_root / f".{self.token}.lock.new"
+        self._lock = FileLock(staged, timeout=0)
         self._lock.acquire()
+        self.lock_path = tmp_root / f"{self.token}.lock"
+        os.replace(staged, self.lock_path)
         self.path = tmp_root / self.token
         self.path.mkdir()
 
     def release(self) -> None:
         """Remove the folder and release the lock (at shutdown; the next start would do it too)."""
         shutil.rmtree(self.path, ignore_errors=True)
+        self.lock_path.unlink(missing_ok=True)
         self._lock.release()
-        Path(self._lock.lock_file).unlink(missing_ok=True)
 
 
 def remove_dead_temporaries(tmp_root: Path, dry_run: bool = False) -> List[Path]:

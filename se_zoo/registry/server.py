@@ -875,6 +875,7 @@ class HubServer:
         if self._workers > 1:
             from .workers import run_workers
 
+            self._socket.listen(2048)  # before forking: connections queue until a worker accepts
             return run_workers(self._workers, self._serve_worker, on_ready)
         self._server = _Server(self._config, on_ready)
         self._server.run(sockets=[self._socket])

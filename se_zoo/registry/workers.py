@@ -10,6 +10,8 @@ manager running it (systemd, a container runtime) restarts the whole set.
 import logging
 import os
 import signal
+import threading
+import time
 from typing import Callable, Dict, Optional
 
 logger = logging.getLogger(__name__)
@@ -35,11 +37,13 @@ def run_workers(count: int, serve: Callable[[], None], on_ready: Optional[Callab
     if not hasattr(os, "fork"):
         raise OSError("--workers needs fork(); on this platform run several servers on one root instead.")
     children: Dict[int, int] = {}
+    parent = os.getpid()
     for number in range(count):
         pid = os.fork()
         if pid == 0:  # the worker
             status = 1
             try:
+                threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
                 serve()
                 status = 0
             except BaseException:
@@ -73,3 +77,10 @@ def run_workers(count: int, serve: Callable[[], None], on_ready: Optional[Callab
             stop(signal.SIGTERM, None)
             stopping = None  # remember that it was not asked for
     return 0 if stopping else 1
+
+
+def _exit_with_parent(parent: int) -> None:
+    """Stop this worker (as SIGTERM would) once its parent is gone, e.g. killed with SIGKILL."""
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os.kill(os.getpid(), signal.SIGTERM)
