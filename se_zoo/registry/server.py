@@ -3,7 +3,7 @@
 The official ``huggingface_hub`` client, and therefore timm's ``hf-hub:`` loading, works against it
 unchanged::
 
-    se-zoo hub serve --root /srv/hub --token "$WRITE_TOKEN"     # prints http://127.0.0.1:PORT
+    SE_ZOO_HUB_TOKEN="$WRITE_TOKEN" se-zoo hub serve --root /srv/hub   # prints http://127.0.0.1:PORT
     export HF_ENDPOINT=http://127.0.0.1:PORT HF_TOKEN="$WRITE_TOKEN" HF_HUB_DISABLE_XET=1
     hf upload my-org/my-model ./checkpoint_dir
     python -c "import timm; timm.create_model('hf-hub:my-org/my-model', pretrained=True)"
@@ -16,7 +16,8 @@ API subset (model repositories; ``repo_type`` dataset/space/kernel gets a 400):
 
 - ``POST /api/repos/create``, ``DELETE /api/repos/delete``, ``PUT /api/models/{id}/settings``
   (``private``/``visibility``), ``GET /api/whoami-v2``, ``POST /api/validate-yaml``
-- ``GET /api/models`` (``author``, ``search``, ``sort``, ``direction``, ``limit``, ``full``)
+- ``GET /api/models`` (``author``, ``search``, ``filter``, ``sort``, ``direction``, ``limit``, ``full``;
+  see ``se_zoo.registry.listing``)
 - ``GET /api/models/{id}[/revision/{rev}]`` (``blobs=1`` adds sizes, blob ids and LFS sha256)
 - ``GET /api/models/{id}/tree/{rev}[/{path}]`` (``recursive``), ``POST .../paths-info/{rev}``
 - ``GET .../refs``, ``GET .../commits/{rev}``, ``POST|DELETE .../branch/{b}``,
@@ -34,15 +35,17 @@ repos, ``.gitignore`` filtering at preupload, ``expand`` details (last commit, s
 multipart LFS uploads, pagination (a listing is one page).
 
 Storage and atomicity are described in ``se_zoo.registry.storage``: blobs content-addressed by sha256,
-immutable commit files, refs replaced atomically, one lock per repository for commits. Uploads
-and downloads stream in fixed-size chunks, so memory does not grow with file size.
+immutable commit files, refs replaced atomically, one file lock per repository shared by every
+process on the root (``se_zoo.registry.locking``). Uploads and downloads stream in fixed-size
+chunks, so memory does not grow with file size. Every input is bounded (``se_zoo.registry.limits``)
+and work that grows with it runs in worker threads, off the event loop.
 
-Security: tokens are given with ``--token`` (write) or ``--tokens-file`` (see
+Security: tokens come from ``SE_ZOO_HUB_TOKEN`` (write) or a tokens file (see
 ``se_zoo.registry.cli``) and compared through their sha256, never stored, logged or echoed.
 Anyone may read public repositories; any valid token may read private ones, and a private
 repository is a 404 to everyone else; writes need a write token (401 without one, 403 with a read
 token). With no token configured the registry is read-only. LFS uploads go to URLs signed for one
-object with a per-process key that expire after an hour; the access log drops query strings so
+object with a key kept in the root (shared by its processes) that expire after an hour; the access log drops query strings so
 signatures never reach it. Repository ids, branch/tag names and file paths are validated (no
 ``..``, absolute paths, backslashes or empty segments), and every path on disk is built from
 validated names or hex digests, so nothing is written outside the root. Malformed requests get a
