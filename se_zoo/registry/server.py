@@ -108,8 +108,8 @@ def _token_digest(token: str) -> str:
 
 def _error_response(status: int, message: str, code: Optional[str] = None,
                     headers: Optional[Dict[str, str]] = None) -> JSONResponse:
-    # header values must be one line of latin-1; user input in messages is escaped to ASCII
-    safe = message.encode("ascii", "backslashreplace").decode().replace("\r", " ").replace("\n", " ")
+    # header values must be printable ASCII here; user input in messages is escaped (\n, \x1f, \xe9)
+    safe = message.encode("unicode_escape").decode("ascii")
     extra = {"X-Error-Message": safe, **(headers or {})}
     if code:
         extra["X-Error-Code"] = code
@@ -303,6 +303,12 @@ class Registry:
         except Exception:
             logger.exception("Internal error on %s %s", request.method, request.url.path)
             return _error_response(500, "Internal server error.")
+
+    async def asgi_fallback(self, scope: Dict[str, Any], receive: Callable, send: Callable) -> None:
+        """ASGI endpoint for requests Starlette's router does not match: answered by ``handle`` too."""
+        if scope["type"] == "http":
+            response = await self.handle(Request(scope, receive))
+            await response(scope, receive, send)
 
     async def _route(self, request: Request, segs: List[str]) -> Response:
         method = "GET" if request.method == "HEAD" else request.method
@@ -794,6 +800,7 @@ def create_app(root: os.PathLike, tokens: Optional[Mapping[str, str]] = None, **
     registry = Registry(root, tokens, **options)
     methods = ["GET", "HEAD", "POST", "PUT", "DELETE"]
     app = Starlette(routes=[Route("/{path:path}", registry.handle, methods=methods)])
+    app.router.default = registry.asgi_fallback  # paths the route's pattern cannot match (e.g. a newline)
     app.state.registry = registry
     return app
 
