@@ -9,12 +9,12 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hub_fixture import point_client_at
 from huggingface_hub import HfApi
 from huggingface_hub.utils import get_session
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from hub_fixture import point_client_at
 from se_zoo.registry.server import HubServer
 
 WRITE, READ = "hf_fuzz_write", "hf_fuzz_read"

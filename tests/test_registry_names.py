@@ -5,7 +5,12 @@ import unicodedata
 from pathlib import Path
 
 import pytest
-from huggingface_hub import CommitOperationAdd, HfApi, hf_hub_download, snapshot_download
+from huggingface_hub import (
+    CommitOperationAdd,
+    HfApi,
+    hf_hub_download,
+    snapshot_download,
+)
 from huggingface_hub.errors import HfHubHTTPError
 from huggingface_hub.utils import build_hf_headers, get_session
 

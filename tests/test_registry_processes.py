@@ -8,10 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from hub_fixture import point_client_at, spawn_hub_server
 from huggingface_hub import CommitOperationAdd, HfApi, hf_hub_download
 from huggingface_hub.errors import HfHubHTTPError
-
-from hub_fixture import point_client_at, spawn_hub_server
 from test_hub_server import _partial_put, _upload_href
 
 MiB = 1024 * 1024

@@ -7,14 +7,14 @@ import time
 from pathlib import Path
 
 import pytest
+from hub_fixture import point_client_at
 from huggingface_hub import HfApi
 from huggingface_hub.errors import HfHubHTTPError
 from huggingface_hub.utils import build_hf_headers, get_session
+from test_hub_server import _partial_put, _upload_href
 
-from hub_fixture import point_client_at
 from se_zoo.registry.fsck import IGNORED_DIRS, fsck
 from se_zoo.registry.server import HubServer
-from test_hub_server import _partial_put, _upload_href
 
 TOKEN = "hf_storage_write"
 

@@ -7,10 +7,10 @@ import time
 from pathlib import Path
 
 import pytest
+from hub_fixture import point_client_at
 from huggingface_hub import HfApi
 from huggingface_hub.errors import HfHubHTTPError
 
-from hub_fixture import point_client_at
 from se_zoo.registry.cli import TOKEN_ENV, TOKENS_FILE_ENV, tokens_from
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -4,12 +4,19 @@ YAML is parsed with PyYAML's safe loader (the C one when available), only after 
 alias caps of ``se_zoo.registry.limits`` were checked, and callers run it in a worker thread: a
 crafted document can neither build Python objects nor hold the event loop.
 """
+import json
 import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-from .limits import MAX_YAML_ALIASES, MAX_YAML_CONTENT, MAX_YAML_METADATA, LimitError, check_size
+from .limits import (
+    MAX_YAML_ALIASES,
+    MAX_YAML_CONTENT,
+    MAX_YAML_METADATA,
+    LimitError,
+    check_size,
+)
 
 _ALIAS = re.compile(r"(?:^|[\s\[\{,:-])\*[^\s\[\]\{\},]+")
 
@@ -77,6 +84,23 @@ def readme_errors(content: str) -> List[str]:
             raise
         return [str(exc)]
     return []
+
+
+def validate_yaml_request(body: bytes) -> List[str]:
+    """``POST /api/validate-yaml`` from its raw body: JSON decoding included (run in a helper process).
+
+    Raises:
+        LimitError: if the body is not a JSON object with a string ``content`` (400), or the README
+            or its metadata block is over its size cap (413).
+    """
+    try:
+        data = json.loads(body) if body.strip() else {}
+    except ValueError:
+        raise LimitError("Request body is not valid JSON.") from None
+    content = data.get("content") if isinstance(data, dict) else None
+    if not isinstance(content, str):
+        raise LimitError("'content' must be the README text.")
+    return readme_errors(content)
 
 
 @lru_cache(maxsize=4096)

@@ -8,13 +8,14 @@ import re
 import unicodedata
 from typing import Any, Optional
 
-MAX_JSON_BODY = 16 * 1024 * 1024  # a JSON request body (preupload, batch, paths-info, ...)
+MAX_JSON_BODY = 2 * 1024 * 1024  # a JSON request body (preupload, batch, paths-info, ...)
 MAX_NDJSON_LINE = 32 * 1024 * 1024  # a regular file is at most 10 MiB, about 14 MiB in base64
 MAX_BATCH_OBJECTS = 1000  # objects in one LFS batch request
-MAX_PATHS_INFO = 10_000  # paths in one paths-info request
-MAX_PREUPLOAD_FILES = 10_000  # files announced in one preupload request
+MAX_PATHS_INFO = 1000  # paths in one paths-info request
+MAX_PREUPLOAD_FILES = 1000  # files announced in one preupload request (the client sends 256)
 MAX_COMMIT_OPERATIONS = 100_000  # operations in one commit
 MAX_YAML_CONTENT = 1024 * 1024  # README text sent to validate-yaml
+MAX_YAML_BODY = 8 * 1024 * 1024  # its JSON request body (escapes make it larger than the text)
 MAX_YAML_METADATA = 256 * 1024  # its '---' metadata block
 MAX_YAML_ALIASES = 100  # '*alias' references in a metadata block (alias expansion is the costly part)
 MAX_HEADERS = 100  # request headers (uvicorn caps their total size, see HEADER_BYTES)
@@ -35,6 +36,9 @@ class LimitError(ValueError):
     def __init__(self, message: str, status: int = 400):
         super().__init__(message)
         self.status = status
+
+    def __reduce__(self):  # keep the status when raised in the helper process
+        return (type(self), (str(self), self.status))
 
 
 def ascii_int(value: Optional[str], what: str) -> int:

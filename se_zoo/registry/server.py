@@ -74,7 +74,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from . import limits
-from .cards import readme_errors
+from .cards import validate_yaml_request
 from .errors import (
     BadRequest,
     Conflict,
@@ -85,11 +85,26 @@ from .errors import (
     RepoNotFound,
     Unauthorized,
 )
-from .limits import MAX_BATCH_OBJECTS, MAX_JSON_BODY, MAX_NDJSON_LINE, LimitError, ascii_int, check_count
+from .limits import (
+    MAX_BATCH_OBJECTS,
+    MAX_JSON_BODY,
+    MAX_NDJSON_LINE,
+    LimitError,
+    ascii_int,
+    check_count,
+)
 from .listing import list_models, model_summary
 from .names import validate_path, validate_ref_name, validate_repo_part, validate_sha256
+from .offload import ProcessOffload
 from .quota import check_upload
-from .storage import CHUNK_SIZE, DEFAULT_BRANCH, WEIGHT_SUFFIXES, Store, decode_base64, upload_mode
+from .storage import (
+    CHUNK_SIZE,
+    DEFAULT_BRANCH,
+    WEIGHT_SUFFIXES,
+    Store,
+    decode_base64,
+    upload_mode,
+)
 from .tree_index import tree_index
 
 __all__ = ["HubServer", "create_app", "Registry"]
@@ -242,7 +257,13 @@ class Registry:
                 raise ValueError(f"tokens: permission must be one of {PERMISSIONS}, got {permission!r}.")
             self._tokens[_token_digest(token)] = permission
         self._secret = self.store.signing_key()  # shared by every process serving this root
+        self._offload = ProcessOffload()
         self._drop_after: Optional[int] = None
+
+    def close(self) -> None:
+        """Release the store's temporary folder and stop the helper process."""
+        self._offload.close()
+        self.store.close()
 
     def drop_next_download(self, after_bytes: int) -> None:
         """Make the next file download close its connection after ``after_bytes`` bytes of body.
@@ -376,10 +397,8 @@ class Registry:
                              "auth": {"type": "access_token", "accessToken": token_info}})
 
     async def _validate_yaml(self, request: Request) -> Response:
-        content = (await _json_object(request, limits.MAX_YAML_CONTENT * 6 + 4096)).get("content")
-        if not isinstance(content, str):
-            raise BadRequest("'content' must be the README text.")
-        errors = await anyio.to_thread.run_sync(readme_errors, content)
+        body = await _read_body(request, limits.MAX_YAML_BODY)
+        errors = await self._offload.run(validate_yaml_request, body)  # libyaml holds the GIL: not here
         if errors:
             return JSONResponse({"errors": [{"message": e} for e in errors], "warnings": []}, status_code=400,
                                 headers={"X-Error-Message": "Invalid metadata in README.md"})
@@ -455,18 +474,9 @@ class Registry:
         self._readable(request, namespace, name)
         commit_id = self.store.resolve(namespace, name, revision)
         body = await _read_body(request)
-        if "application/json" in request.headers.get("content-type", ""):
-            try:
-                paths = json.loads(body).get("paths", [])
-            except (ValueError, AttributeError):
-                raise BadRequest("Request body must be a JSON object with 'paths'.") from None
-        else:
-            paths = [v for k, v in parse_qsl(body.decode("utf-8", "replace")) if k == "paths"]
-        if not isinstance(paths, list):
-            raise BadRequest("'paths' must be a list of file paths.")
-        check_count(len(paths), limits.MAX_PATHS_INFO, "paths in paths-info")
+        is_json = "application/json" in request.headers.get("content-type", "")
         commit = self.store.commit_info(namespace, name, commit_id)
-        return JSONResponse(await anyio.to_thread.run_sync(_paths_info_entries, commit, paths))
+        return JSONResponse(await anyio.to_thread.run_sync(_paths_info_entries, commit, body, is_json))
 
     def _refs(self, request: Request, namespace: str, name: str) -> Response:
         self._readable(request, namespace, name)
@@ -772,8 +782,18 @@ async def _off_loop(handler: Callable[..., Response], *args: Any) -> Response:
     return await anyio.to_thread.run_sync(partial(handler, *args))
 
 
-def _paths_info_entries(commit: Dict[str, Any], paths: List[Any]) -> List[Dict[str, Any]]:
-    """paths-info's answer: one entry per asked path that is a file or folder of ``commit``."""
+def _paths_info_entries(commit: Dict[str, Any], body: bytes, is_json: bool) -> List[Dict[str, Any]]:
+    """paths-info's answer: one entry per asked path (in a JSON or form body) that ``commit`` holds."""
+    if is_json:
+        try:
+            paths = json.loads(body).get("paths", [])
+        except (ValueError, AttributeError):
+            raise BadRequest("Request body must be a JSON object with 'paths'.") from None
+    else:
+        paths = [v for k, v in parse_qsl(body.decode("utf-8", "replace")) if k == "paths"]
+    if not isinstance(paths, list):
+        raise BadRequest("'paths' must be a list of file paths.")
+    check_count(len(paths), limits.MAX_PATHS_INFO, "paths in paths-info")
     index = tree_index(commit)
     result = []
     for path in paths:
@@ -898,7 +918,7 @@ class HubServer:
         try:
             _Server(self._uvicorn_config(app), None).run(sockets=[self._socket])
         finally:
-            app.state.registry.store.close()
+            app.state.registry.close()
 
     def start(self, timeout: float = 30.0) -> "HubServer":
         """Serve from a background thread; returns once the server accepts connections.
@@ -922,7 +942,7 @@ class HubServer:
             self._thread.join(timeout=30)
             self._thread = None
         self._socket.close()
-        self.registry.store.close()
+        self.registry.close()
 
     def __enter__(self) -> "HubServer":
         return self

@@ -49,7 +49,13 @@ from .errors import (  # noqa: F401 (re-exported: the store's public errors)
     RepoNotFound,
     RevisionNotFound,
 )
-from .locking import ProcessTmp, blob_lock, file_lock, remove_dead_temporaries, repo_lock
+from .locking import (
+    ProcessTmp,
+    blob_lock,
+    file_lock,
+    remove_dead_temporaries,
+    repo_lock,
+)
 from .names import (  # noqa: F401 (re-exported)
     COMMIT_ID,
     REPO_PART,
