@@ -20,7 +20,7 @@ import time
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Dict, Iterator, List
+from typing import ContextManager, Dict, Iterator, List
 
 from filelock import FileLock, Timeout
 
@@ -45,12 +45,12 @@ def file_lock(path: Path) -> Iterator[None]:
             yield
 
 
-def repo_lock(root: Path, namespace: str, name: str) -> "contextmanager[None]":
+def repo_lock(root: Path, namespace: str, name: str) -> ContextManager[None]:
     """The lock of one repository, the same for every spelling of its id (see the module doc)."""
     return file_lock(root / "locks" / "repos" / namespace.lower() / f"{name.lower()}.lock")
 
 
-def blob_lock(root: Path) -> "contextmanager[None]":
+def blob_lock(root: Path) -> ContextManager[None]:
     """The store-wide lock between commits marking blobs and garbage collection."""
     return file_lock(root / "locks" / "blobs.lock")
 
@@ -76,6 +76,8 @@ class ProcessTmp:
 
     def release(self) -> None:
         """Remove the folder and release the lock (at shutdown; the next start would do it too)."""
+        if not self._lock.is_locked:
+            return
         shutil.rmtree(self.path, ignore_errors=True)
         self.lock_path.unlink(missing_ok=True)
         self._lock.release()

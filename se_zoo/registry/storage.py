@@ -320,10 +320,12 @@ class Store:
             Conflict: if the repository exists (under any spelling of its id).
         """
         with repo_lock(self.root, namespace, name):
-            final = self._repo_dir(namespace, name)
+            # one directory per namespace, whatever spellings concurrent creations use
+            with file_lock(self.root / "locks" / "namespaces" / f"{namespace.lower()}.lock"):
+                final = self._repo_dir(namespace, name)
+                final.parent.mkdir(parents=True, exist_ok=True)
             if final.exists():
                 raise Conflict(f"Repository {final.parent.name}/{final.name} already exists.")
-            final.parent.mkdir(parents=True, exist_ok=True)
             staging = final.parent / f".create-{uuid.uuid4().hex}"
             try:
                 (staging / "commits").mkdir(parents=True)
@@ -475,9 +477,9 @@ class Store:
             head = refs["branches"][branch]
             if parent is not None and parent != head:
                 raise PreconditionFailed(f"Branch {branch!r} is at {head}, not at the parent commit {parent}.")
+            self._mark_blobs([op for op in operations if op["op"] == "add"])
             files = _apply(dict(self.commit_info(namespace, name, head)["files"]), operations, self._add_entry)
             refuse_path_conflict(files, [op["path"] for op in operations if op["op"] == "add"])
-            self._mark_blobs([op for op in operations if op["op"] == "add"])
             commit = self._new_commit(repo_dir, [head], files, title, message, now_iso())
             refs["branches"][branch] = commit
             atomic_write(repo_dir / "refs.json", _dump(refs))
