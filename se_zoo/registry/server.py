@@ -74,6 +74,13 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from . import limits
+from .bodies import (
+    RangeNotSatisfiable,
+    json_object,
+    ndjson_lines,
+    parse_range,
+    read_body,
+)
 from .cards import validate_yaml_request
 from .errors import (
     BadRequest,
@@ -81,14 +88,11 @@ from .errors import (
     EntryNotFound,
     Forbidden,
     HubError,
-    PayloadTooLarge,
     RepoNotFound,
     Unauthorized,
 )
 from .limits import (
     MAX_BATCH_OBJECTS,
-    MAX_JSON_BODY,
-    MAX_NDJSON_LINE,
     LimitError,
     ascii_int,
     check_count,
@@ -114,7 +118,6 @@ logger = logging.getLogger(__name__)
 PERMISSIONS = ("read", "write")
 UPLOAD_URL_TTL = 3600
 _OTHER_REPO_TYPES = ("datasets", "spaces", "kernels")
-_RANGE = re.compile(r"bytes=([0-9]{0,%d})-([0-9]{0,%d})" % (limits.MAX_INT_DIGITS, limits.MAX_INT_DIGITS))
 
 
 def _token_digest(token: str) -> str:
@@ -133,83 +136,6 @@ def _error_response(status: int, message: str, code: Optional[str] = None,
 
 def _flag(value: Optional[str]) -> bool:
     return value is not None and value.lower() in ("1", "true", "yes")
-
-
-async def _read_body(request: Request, limit: int = MAX_JSON_BODY) -> bytes:
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise PayloadTooLarge(f"Request body is larger than the limit of {limit} bytes.")
-    return bytes(body)
-
-
-async def _json_object(request: Request, limit: int = MAX_JSON_BODY) -> Dict[str, Any]:
-    body = await _read_body(request, limit)
-    if not body.strip():
-        return {}
-    try:
-        data = json.loads(body)
-    except ValueError:
-        raise BadRequest("Request body is not valid JSON.") from None
-    if not isinstance(data, dict):
-        raise BadRequest("Request body must be a JSON object.")
-    return data
-
-
-async def _ndjson_lines(request: Request) -> AsyncIterator[Dict[str, Any]]:
-    """The JSON objects of an NDJSON body, parsed line by line as the body arrives."""
-    buffer = bytearray()
-    async for chunk in request.stream():
-        scan_from = len(buffer)
-        buffer += chunk
-        while (end := buffer.find(b"\n", scan_from)) >= 0:
-            line = bytes(buffer[:end])
-            del buffer[: end + 1]
-            scan_from = 0
-            if line.strip():
-                yield _parse_ndjson_line(line)
-        if len(buffer) > MAX_NDJSON_LINE:
-            raise PayloadTooLarge(f"NDJSON line is longer than the limit of {MAX_NDJSON_LINE} bytes.")
-    if buffer.strip():
-        yield _parse_ndjson_line(bytes(buffer))
-
-
-def _parse_ndjson_line(line: bytes) -> Dict[str, Any]:
-    try:
-        item = json.loads(line)
-    except ValueError:
-        raise BadRequest("Commit payload has a line that is not valid JSON.") from None
-    if not isinstance(item, dict) or not isinstance(item.get("key"), str) or not isinstance(item.get("value"), dict):
-        raise BadRequest('Each commit payload line must be {"key": str, "value": object}.')
-    return item
-
-
-def _parse_range(header: Optional[str], size: int) -> Optional[Tuple[int, int]]:
-    """``(start, end)`` inclusive for a single satisfiable byte range, ``None`` to send the whole file.
-
-    Raises ``_RangeNotSatisfiable`` for a well-formed range outside the file. Malformed or multiple
-    ranges are ignored, as RFC 9110 allows.
-    """
-    match = _RANGE.fullmatch(header.strip()) if header else None
-    if match is None or match.group(1) == match.group(2) == "":
-        return None
-    first, last = match.groups()
-    if first == "":
-        start, end = max(size - int(last), 0), size - 1
-        if int(last) == 0:
-            raise _RangeNotSatisfiable()
-    else:
-        start, end = int(first), min(int(last), size - 1) if last else size - 1
-        if last and int(last) < start:
-            return None
-    if start >= size:
-        raise _RangeNotSatisfiable()
-    return start, end
-
-
-class _RangeNotSatisfiable(Exception):
-    pass
 
 
 class _DroppedConnection(Exception):
@@ -397,7 +323,7 @@ class Registry:
                              "auth": {"type": "access_token", "accessToken": token_info}})
 
     async def _validate_yaml(self, request: Request) -> Response:
-        body = await _read_body(request, limits.MAX_YAML_BODY)
+        body = await read_body(request, limits.MAX_YAML_BODY)
         errors = await self._offload.run(validate_yaml_request, body)  # libyaml holds the GIL: not here
         if errors:
             return JSONResponse({"errors": [{"message": e} for e in errors], "warnings": []}, status_code=400,
@@ -415,7 +341,7 @@ class Registry:
 
     async def _create_repo(self, request: Request) -> Response:
         self._require_write(request)
-        data = await _json_object(request)
+        data = await json_object(request)
         namespace, name = self._repo_id_from_body(data)
         private = _private_from(data, default=False)
         repo = {"url": f"{_base_url(request)}/{namespace}/{name}", "name": f"{namespace}/{name}",
@@ -430,13 +356,13 @@ class Registry:
 
     async def _delete_repo(self, request: Request) -> Response:
         self._require_write(request)
-        namespace, name = self._repo_id_from_body(await _json_object(request))
+        namespace, name = self._repo_id_from_body(await json_object(request))
         await anyio.to_thread.run_sync(self.store.delete_repo, namespace, name)
         return JSONResponse({})
 
     async def _settings(self, request: Request, namespace: str, name: str) -> Response:
         self._require_write(request)
-        data = await _json_object(request)
+        data = await json_object(request)
         unknown = set(data) - {"private", "visibility"}
         if unknown:
             raise BadRequest(f"Unsupported settings {sorted(unknown)}: only 'private' and 'visibility' are served.")
@@ -473,7 +399,7 @@ class Registry:
     async def _paths_info(self, request: Request, namespace: str, name: str, revision: str) -> Response:
         self._readable(request, namespace, name)
         commit_id = self.store.resolve(namespace, name, revision)
-        body = await _read_body(request)
+        body = await read_body(request)
         is_json = "application/json" in request.headers.get("content-type", "")
         commit = self.store.commit_info(namespace, name, commit_id)
         return JSONResponse(await anyio.to_thread.run_sync(_paths_info_entries, commit, body, is_json))
@@ -508,7 +434,7 @@ class Registry:
         if method == "DELETE":
             await anyio.to_thread.run_sync(self.store.set_ref, namespace, name, "branches", branch, None, True)
             return JSONResponse({})
-        starting_point = (await _json_object(request)).get("startingPoint") or DEFAULT_BRANCH
+        starting_point = (await json_object(request)).get("startingPoint") or DEFAULT_BRANCH
         if not isinstance(starting_point, str):
             raise BadRequest("'startingPoint' must be a revision string.")
         target = self.store.resolve(namespace, name, starting_point)
@@ -517,7 +443,7 @@ class Registry:
 
     async def _create_tag(self, request: Request, namespace: str, name: str, revision: str) -> Response:
         self._require_write(request)
-        tag = (await _json_object(request)).get("tag")
+        tag = (await json_object(request)).get("tag")
         validate_ref_name(tag, "tag")
         target = self.store.resolve(namespace, name, revision)
         await anyio.to_thread.run_sync(self.store.set_ref, namespace, name, "tags", tag, target, False)
@@ -536,7 +462,7 @@ class Registry:
         _refuse_pull_requests(request)
         commit_id = self.store.resolve(namespace, name, revision)
         files = self.store.commit_info(namespace, name, commit_id)["files"]
-        announced = (await _json_object(request)).get("files")
+        announced = (await json_object(request)).get("files")
         if not isinstance(announced, list):
             raise BadRequest("'files' must be a list of {path, sample, size}.")
         check_count(len(announced), limits.MAX_PREUPLOAD_FILES, "files in preupload")
@@ -562,7 +488,7 @@ class Registry:
             self.store.resolve(namespace, name, branch)  # raises RevisionNotFound
         header: Optional[Dict[str, Any]] = None
         operations: List[Dict[str, Any]] = []
-        async for item in _ndjson_lines(request):
+        async for item in ndjson_lines(request):
             key, value = item["key"], item["value"]
             if header is None:
                 if key != "header":
@@ -620,7 +546,7 @@ class Registry:
             case ("POST", ["verify"]):
                 self._require_write(request)
                 self.store.repo_meta(namespace, name)
-                data = await _json_object(request)
+                data = await json_object(request)
                 oid, size = validate_sha256(data.get("oid")), _size(data.get("size"))
                 if not self.store.has_blob(oid, size):
                     return _error_response(404, f"LFS object {oid} with {size} bytes was not uploaded.")
@@ -632,7 +558,7 @@ class Registry:
     async def _lfs_batch(self, request: Request, namespace: str, name: str) -> Response:
         self._require_write(request)
         self.store.repo_meta(namespace, name)
-        data = await _json_object(request)
+        data = await json_object(request)
         if data.get("operation") != "upload":
             raise BadRequest("Only the 'upload' operation is served; download files through /resolve.")
         if "basic" not in (data.get("transfers") or ["basic"]):
@@ -687,8 +613,13 @@ class Registry:
             await anyio.to_thread.run_sync(check_upload, self.store, namespace, [size], self.max_file_size,
                                            self.quota)
         with self.store.blob_writer(max_size=size) as writer:
+            pending = bytearray()  # hashing and writing in MiB pieces in a thread, not on the loop
             async for chunk in request.stream():
-                writer.write(chunk)
+                pending += chunk
+                if len(pending) >= CHUNK_SIZE:
+                    await anyio.to_thread.run_sync(writer.write, bytes(pending))
+                    pending.clear()
+            await anyio.to_thread.run_sync(writer.write, bytes(pending))
             await anyio.to_thread.run_sync(writer.commit, oid, size)
         return Response(status_code=200)
 
@@ -709,8 +640,8 @@ class Registry:
             return Response(status_code=302, headers={**headers, "Location": location})
         size = entry["size"]
         try:
-            byte_range = _parse_range(request.headers.get("range"), size)
-        except _RangeNotSatisfiable:
+            byte_range = parse_range(request.headers.get("range"), size)
+        except RangeNotSatisfiable:
             return _error_response(416, f"Range not satisfiable for a file of {size} bytes.",
                                    headers={"Content-Range": f"bytes */{size}"})
         start, end = byte_range or (0, size - 1)
