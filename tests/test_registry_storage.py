@@ -53,8 +53,10 @@ def test_fsck_reports_and_gc_removes_only_garbage(hub, tmp_path):
         orphans.append(data)
     (root / "xet").mkdir()
     (root / "xet" / "chunk").write_bytes(b"xet data")
+    (root / "unknown.txt").write_text("someone else's")
     report = fsck(root)
-    assert report.problems == []
+    assert report.problems == [] and any("unknown.txt" in n for n in report.notes)
+    assert not any("xet" in n for n in report.notes)
     assert {f"blobs/{_sha(d)[:2]}/{_sha(d)}" for d in orphans} <= set(report.garbage)
     assert fsck(root, gc=True).removed == []  # fresh orphans are spared: a commit may still come
     for data in orphans[:2]:
@@ -63,6 +65,7 @@ def test_fsck_reports_and_gc_removes_only_garbage(hub, tmp_path):
     assert sorted(removed) == sorted(f"blobs/{_sha(d)[:2]}/{_sha(d)}" for d in orphans[:2])
     assert _blob(root, orphans[2]).exists() and _blob(root, kept).exists()
     assert (root / "xet" / "chunk").read_bytes() == b"xet data" and "xet" in IGNORED_DIRS
+    assert (root / "unknown.txt").exists()
     assert any(p.suffix == ".lock" for p in (root / "tmp").iterdir())  # the live server's lock stays
     assert api.hf_hub_download("org/kept", "k.bin") and Path(api.hf_hub_download("org/kept", "k.bin")).read_bytes() == kept
 

@@ -27,6 +27,7 @@ from .names import COMMIT_ID, REPO_PART
 from .storage import CHUNK_SIZE, _dump, blobs_referenced_by
 
 IGNORED_DIRS = ("xet",)  # Xet CAS data (<root>/xet/) is kept by its own module
+STORE_ENTRIES = ("blobs", "tmp", "repos", "locks", "signing.key")  # what se_zoo.registry.storage keeps
 
 
 @dataclass
@@ -38,6 +39,7 @@ class FsckReport:
     problems: List[str] = field(default_factory=list)
     garbage: List[str] = field(default_factory=list)
     removed: List[str] = field(default_factory=list)
+    notes: List[str] = field(default_factory=list)
 
     def lines(self) -> List[str]:
         """A human-readable report, one finding per line."""
@@ -45,6 +47,7 @@ class FsckReport:
         out += [f"problem: {p}" for p in self.problems]
         out += [f"removed: {g}" for g in self.removed]
         out += [f"garbage: {g}" for g in self.garbage if g not in self.removed]
+        out += [f"note: {n}" for n in self.notes]
         out.append(f"{len(self.problems)} problems, {len(self.garbage)} garbage entries, {len(self.removed)} removed")
         return out
 
@@ -76,6 +79,8 @@ def fsck(root: Path, gc: bool = False, grace: float = STALE_AFTER) -> FsckReport
         if gc:
             report.removed.append(str(path))
     _collect_staging(root, gc, grace, report)
+    report.notes += [f"{p.name} at the root is neither the store's nor in IGNORED_DIRS; left alone"
+                     for p in sorted(root.iterdir()) if p.name not in STORE_ENTRIES + IGNORED_DIRS]
     return report
 
 
