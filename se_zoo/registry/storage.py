@@ -554,7 +554,7 @@ class Store:
         """
         final = self._repo_dir(namespace, name)
         refs = {"branches": dict(refs.get("branches", {})), "tags": dict(refs.get("tags", {}))}
-        with self._locked(namespace, name):
+        with repo_lock(self.root, namespace, name):
             if not (final / "repo.json").exists():  # assembled aside: complete, with its refs, or absent
                 final.parent.mkdir(parents=True, exist_ok=True)
                 staging = final.parent / f".adopt-{uuid.uuid4().hex}"
@@ -583,6 +583,7 @@ class Store:
             updated = {kind: {**stored[kind], **refs[kind]} for kind in ("branches", "tags")}
             if updated != stored:
                 atomic_write(final / "refs.json", _dump(updated))
+
 
 def _apply(files: Dict[str, Any], operations: List[Dict[str, Any]], add_entry: Any) -> Dict[str, Any]:
     """``files`` with ``operations`` applied in order; ``add_entry(op)`` builds an added file's entry."""
