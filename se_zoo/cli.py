@@ -29,8 +29,13 @@ class CliError(Exception):
     """An error to report as one line on stderr with a non-zero exit."""
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: Optional[str] = None) -> argparse.ArgumentParser:
     """The argument parser for every subcommand.
+
+    Args:
+        only: When it names a subcommand, only that subcommand's module is imported for its
+            arguments (the others are listed but take none), so ``se-zoo hub serve`` does not
+            import the model side (torch, timm) through the other commands' modules.
 
     Returns:
         An ``argparse.ArgumentParser`` whose parsed namespace has ``command`` and
@@ -40,7 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, module_name, help_text in COMMANDS:
         cmd = sub.add_parser(name, help=help_text, description=help_text)
-        importlib.import_module(module_name).add_arguments(cmd)
+        if only is None or only == name:
+            importlib.import_module(module_name).add_arguments(cmd)
         cmd.set_defaults(module=module_name)
     return parser
 
@@ -55,7 +61,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         The process exit status (0 on success). Errors a user can fix print one
         line on stderr and return 1 (2 for usage errors, as argparse does).
     """
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    known = {name for name, _, _ in COMMANDS}
+    args = build_parser(only=argv[0] if argv and argv[0] in known else None).parse_args(argv)
     try:
         return int(importlib.import_module(args.module).run(args) or 0)
     except KeyboardInterrupt:

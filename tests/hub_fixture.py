@@ -91,20 +91,24 @@ def hub_server(_session_hub, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) ->
                      registry=_session_hub.registry)
 
 
-def spawn_hub_server(root: Path, extra_args: List[str] = (), timeout: float = 120.0) -> HubTarget:
+def spawn_hub_server(root: Path, extra_args: List[str] = (), timeout: float = 120.0, name: str = "",
+                     env: Optional[dict] = None) -> HubTarget:
     """Start ``se-zoo hub serve`` in a subprocess on a free port; stop it with ``process.kill()``.
+
+    ``name`` tells apart the log and tokens files of several servers on one root; ``env`` adds
+    environment variables.
 
     Raises:
         RuntimeError: if the server does not print its endpoint within ``timeout`` seconds.
     """
-    tokens = root.parent / f"{root.name}.tokens"
+    tokens = root.parent / f"{root.name}{name}.tokens"
     tokens.write_text(f"{WRITE_TOKEN}:write\n{READ_TOKEN}:read\n")
     cmd = [sys.executable, "-m", "se_zoo.cli", "hub", "serve", "--root", str(root), "--tokens-file", str(tokens),
            *extra_args]
-    log = root.parent / f"{root.name}.log"
+    log = root.parent / f"{root.name}{name}.log"
     with open(log, "w") as out:  # the access log also goes to stdout: a pipe could fill up and block it
         process = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
-                                   env={**os.environ, "OMP_NUM_THREADS": "1"})
+                                   env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})})
     deadline = time.monotonic() + timeout
     while True:
         lines = log.read_text().split("\n")[:-1]  # complete lines only

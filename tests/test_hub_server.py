@@ -59,6 +59,11 @@ def _files_under(path: Path):
     return sorted(p for p in path.rglob("*") if p.is_file())
 
 
+def _temporaries(root: Path):
+    """Files under the store's tmp/, without the lock files live processes hold there."""
+    return [p for p in _files_under(root / "tmp") if p.suffix != ".lock"]
+
+
 def test_round_trip_regular_and_lfs(hub_server):
     api = HfApi()
     repo_id = _new_repo(hub_server, "round-trip")
@@ -310,7 +315,7 @@ def test_lfs_upload_with_wrong_sha256_is_rejected(hub_server, tmp_path):
     assert api.model_info(repo_id).sha == head and api.list_repo_files(repo_id) == []
     store = hub_server.registry.store
     assert not store.has_blob(announced) and not store.has_blob(actual)
-    assert _files_under(store.root / "tmp") == []
+    assert _temporaries(store.root) == []
 
 
 def test_download_cut_mid_file_is_resumed(hub_server, caplog):
@@ -369,9 +374,9 @@ def test_interrupted_upload_leaves_no_blob(hub_server):
     conn.close()  # the client goes away mid-body
     store, sha = hub_server.registry.store, hashlib.sha256(data).hexdigest()
     deadline = time.monotonic() + 10
-    while _files_under(store.root / "tmp") and time.monotonic() < deadline:
+    while _temporaries(store.root) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert _files_under(store.root / "tmp") == [] and not store.has_blob(sha)
+    assert _temporaries(store.root) == [] and not store.has_blob(sha)
     api.upload_file(path_or_fileobj=data, path_in_repo="w.bin", repo_id=repo_id)  # a retry goes through
     assert Path(hf_hub_download(repo_id, "w.bin")).read_bytes() == data
 
@@ -438,7 +443,7 @@ def test_server_killed_mid_upload_leaves_consistent_store(tmp_path, monkeypatch)
         data = os.urandom(8 * MiB)
         conn = _partial_put(hub.endpoint, _upload_href(hub, repo_id, data), len(data), data[: 3 * MiB])
         deadline = time.monotonic() + 30
-        while not _files_under(hub.root / "tmp") and time.monotonic() < deadline:
+        while not _temporaries(hub.root) and time.monotonic() < deadline:
             time.sleep(0.05)
         hub.process.kill()
         hub.process.wait()
@@ -449,7 +454,7 @@ def test_server_killed_mid_upload_leaves_consistent_store(tmp_path, monkeypatch)
     assert not (hub.root / "blobs" / sha[:2] / sha).exists()
 
     with HubServer(hub.root, {hub.token: "write"}).start() as restarted:  # same root, new process state
-        assert _files_under(hub.root / "tmp") == []
+        assert _temporaries(hub.root) == []
         point_client_at(monkeypatch, restarted.endpoint, hub.token, tmp_path / "hf_home2")
         assert HfApi().model_info(repo_id).sha == head
         HfApi().upload_file(path_or_fileobj=data, path_in_repo="w.bin", repo_id=repo_id)

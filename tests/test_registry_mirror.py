@@ -28,6 +28,7 @@ from hub_fixture import READ_TOKEN, WRITE_TOKEN, point_client_at
 
 from se_zoo.models import _catalog
 from se_zoo.models._integrity import IntegrityError
+from se_zoo.registry.fsck import fsck
 from se_zoo.registry.bundle import BundleError, BundleWriter, import_bundle
 from se_zoo.registry.server import HubServer
 from se_zoo.registry.transfer import RegistrySink, StoreSink, mirror_repos
@@ -180,6 +181,7 @@ def test_pull_through_loads_upstream_weights_and_keeps_working_offline(timm_root
     transfers = [p for p in spy["transfers"] if p.endswith("/model.safetensors")]
     upstream.stop()
     downstream.stop()
+    assert fsck(down_root).problems == []  # mirrored commits keep upstream ids and fetch blobs lazily
 
     # the upstream is gone and the registry restarts: a fresh process with a fresh cache still loads
     downstream = _serve(down_root, upstream=upstream.endpoint, ttl=0)
@@ -259,7 +261,7 @@ def test_corrupted_upstream_bytes_are_refused_and_nothing_is_cached(tmp_path, mo
         assert "corrupted" in str(info.value) and hashlib.sha256(data).hexdigest() in str(info.value)
         down_blobs = [p for p in (tmp_path / "down" / "blobs").rglob("*") if p.is_file()]
         assert all(p.stat().st_size != len(data) for p in down_blobs)  # config.json only
-        assert not list((tmp_path / "down" / "tmp").iterdir())
+        assert not [p for p in (tmp_path / "down" / "tmp").rglob("*") if p.is_file() and p.suffix != ".lock"]
         assert not list((tmp_path / "hf_home").rglob("big.bin"))
 
 
@@ -295,7 +297,9 @@ def _run_cli(*args, env=None) -> str:
 
 
 def _tree_of(root: Path) -> dict:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    """Every file under a registry root, without the lock files of the processes that used it."""
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file() and p.suffix != ".lock"}
 
 
 def _described(endpoint: str, repo_id: str) -> dict:

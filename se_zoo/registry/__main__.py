@@ -1,4 +1,4 @@
-"""``python -m se_zoo.registry``: the registry's own command line (``serve``, ``mirror``, ``import``), torch-free."""
+"""``python -m se_zoo.registry``: the registry's own command line (``serve``, ``fsck``, ``mirror``, ``import``), torch-free."""
 import argparse
 import sys
 

@@ -1,23 +1,35 @@
-"""``se-zoo hub serve``: run the local Hugging Face Hub-compatible registry.
+"""``se-zoo hub serve`` and ``se-zoo hub fsck``: run and check the local Hugging Face Hub-compatible registry.
 
 Usage::
 
-    se-zoo hub serve --root DIR [--host 127.0.0.1] [--port N] [--token T | --tokens-file F]
+    SE_ZOO_HUB_TOKEN=... se-zoo hub serve --root DIR [--host 127.0.0.1] [--port N] [--workers N]
+        [--tokens-file F] [--max-file-size 50GB] [--quota 100GB]
+    se-zoo hub fsck --root DIR [--gc] [--grace SECONDS]
 
 ``--port 0`` (the default) picks a free port; the endpoint URL is printed once the server
-listens. ``--token T`` accepts one write token. ``--tokens-file F`` reads one token per line
-as ``TOKEN:PERMISSION`` with PERMISSION ``read`` or ``write``; blank lines and lines starting
-with ``#`` are ignored. Without either the registry is read-only. Point clients at it with
-``HF_ENDPOINT=<printed URL>`` and ``HF_TOKEN=<token>``; uploads work with the client's defaults (Xet).
-The server lives in ``se_zoo.registry.server`` and needs the ``se-zoo[server]`` extra.
+listens. Tokens never need to be on the command line (where every user of the machine can read
+them in the process list):
+
+- ``SE_ZOO_HUB_TOKEN``: one write token, from the environment;
+- ``--tokens-file F`` (or ``SE_ZOO_HUB_TOKENS_FILE=F``): one token per line as
+  ``TOKEN:PERMISSION`` with PERMISSION ``read`` or ``write``; blank lines and lines starting with
+  ``#`` are ignored. Keep the file readable by the server's user only.
+- ``--token T`` still works, for throw-away local use.
+
+Without any token the registry is read-only. Point clients at it with ``HF_ENDPOINT=<printed
+URL>`` and ``HF_TOKEN=<token>``; uploads work with the client's defaults (Xet). The server lives in
+``se_zoo.registry.server`` and needs the ``se-zoo[server]`` extra.
 ``--upstream URL`` makes it a pull-through mirror; ``se-zoo hub mirror`` and ``se-zoo hub import``
 copy repositories and bundles (see ``se_zoo.registry.mirror_cli`` and docs/air-gapped.md).
 """
 import argparse
+import os
 from pathlib import Path
 from typing import Dict
 
 from .mirror_cli import add_mirror_arguments, add_serve_upstream_arguments, run_mirror_command, upstream_from_args
+TOKEN_ENV = "SE_ZOO_HUB_TOKEN"
+TOKENS_FILE_ENV = "SE_ZOO_HUB_TOKENS_FILE"
 
 
 def read_tokens_file(path: Path) -> Dict[str, str]:
@@ -46,32 +58,81 @@ def read_tokens_file(path: Path) -> Dict[str, str]:
     return tokens
 
 
+def tokens_from(args: argparse.Namespace, environ: Dict[str, str] = os.environ) -> Dict[str, str]:
+    """The tokens to serve with: ``--tokens-file``/``--token``, else the environment (see module doc).
+
+    Raises:
+        ValueError: if the tokens file is malformed.
+        FileNotFoundError: if the tokens file does not exist.
+    """
+    if args.tokens_file is not None:
+        return read_tokens_file(args.tokens_file)
+    if args.token:
+        return {args.token: "write"}
+    tokens = read_tokens_file(Path(environ[TOKENS_FILE_ENV])) if environ.get(TOKENS_FILE_ENV) else {}
+    if environ.get(TOKEN_ENV):
+        tokens[environ[TOKEN_ENV]] = "write"
+    return tokens
+
+
+def _size(text: str) -> int:
+    from .limits import parse_size
+
+    try:
+        size = parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if size <= 0:
+        raise argparse.ArgumentTypeError(f"expected a size above 0, got {text!r}")
+    return size
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the ``serve``, ``mirror`` and ``import`` sub-subcommands and their arguments to ``parser``."""
-    sub = parser.add_subparsers(dest="hub_command", required=True, metavar="{serve,mirror,import}")
+    """Add the ``serve``, ``fsck``, ``mirror`` and ``import`` sub-subcommands and their arguments to ``parser``."""
+    sub = parser.add_subparsers(dest="hub_command", required=True, metavar="{serve,fsck,mirror,import}")
     serve = sub.add_parser("serve", help="serve a registry directory over HTTP",
                            description="Serve a Hugging Face Hub-compatible registry from a directory.")
     serve.add_argument("--root", required=True, type=Path, help="registry directory (created if missing)")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     serve.add_argument("--port", type=int, default=0, help="port to listen on; 0 picks a free port (default)")
+    serve.add_argument("--workers", type=int, default=1,
+                       help="server processes sharing the port and the root (default: 1)")
+    serve.add_argument("--max-file-size", type=_size, default="50GB",
+                       help="largest file accepted, e.g. 50GB (default, the Hub's LFS cap) or 512MiB")
+    serve.add_argument("--quota", type=_size, default=None,
+                       help="most bytes one namespace may hold, e.g. 100GB (default: no quota)")
     auth = serve.add_mutually_exclusive_group()
-    auth.add_argument("--token", help="the write token clients send as HF_TOKEN")
-    auth.add_argument("--tokens-file", type=Path, help="file of TOKEN:read|write lines")
+    auth.add_argument("--tokens-file", type=Path,
+                      help=f"file of TOKEN:read|write lines (or set {TOKENS_FILE_ENV}); "
+                           f"a write token can also come from {TOKEN_ENV}")
+    auth.add_argument("--token", help=f"a write token (visible in the process list: prefer {TOKEN_ENV})")
     add_serve_upstream_arguments(serve)
+    fsck = sub.add_parser("fsck", help="check a registry directory; --gc removes its garbage",
+                          description="Verify every blob, commit and ref of a registry root; with --gc remove "
+                                      "unreferenced blobs and temporaries of dead processes.")
+    fsck.add_argument("--root", required=True, type=Path, help="registry directory")
+    fsck.add_argument("--gc", action="store_true", help="remove the garbage found")
+    fsck.add_argument("--grace", type=float, default=3600.0,
+                      help="seconds garbage must be old before it is removed (default: 3600, the lifetime "
+                           "of an upload URL; keep it above the longest upload-to-commit time)")
     add_mirror_arguments(sub)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Serve until interrupted (or run ``mirror``/``import``); returns the exit status."""
-    if args.hub_command != "serve":
+    """Run the chosen sub-subcommand; returns the exit status."""
+    if args.hub_command in ("mirror", "import"):
         return run_mirror_command(args)
+    if args.hub_command == "fsck":
+        from .fsck import fsck
+
+        if args.grace < 0:
+            raise ValueError(f"--grace must be >= 0 seconds, got {args.grace}.")
+        report = fsck(args.root, gc=args.gc, grace=args.grace)
+        print("\n".join(report.lines()))
+        return 1 if report.problems else 0
     from .server import HubServer  # needs the server extra; keep `se-zoo --help` light
 
-    if args.tokens_file is not None:
-        tokens = read_tokens_file(args.tokens_file)
-    else:
-        tokens = {args.token: "write"} if args.token else {}
-    server = HubServer(args.root, tokens, host=args.host, port=args.port, log_level="info",
+    server = HubServer(args.root, tokens_from(args), host=args.host, port=args.port, log_level="info",
+                       workers=args.workers, max_file_size=args.max_file_size, quota=args.quota,
                        upstream=upstream_from_args(args))
-    server.run(on_ready=lambda: print(server.endpoint, flush=True))
-    return 0
+    return server.run(on_ready=lambda: print(server.endpoint, flush=True))

@@ -3,7 +3,7 @@
 The official ``huggingface_hub`` client, and therefore timm's ``hf-hub:`` loading, works against it
 unchanged::
 
-    se-zoo hub serve --root /srv/hub --token "$WRITE_TOKEN"     # prints http://127.0.0.1:PORT
+    SE_ZOO_HUB_TOKEN="$WRITE_TOKEN" se-zoo hub serve --root /srv/hub   # prints http://127.0.0.1:PORT
     export HF_ENDPOINT=http://127.0.0.1:PORT HF_TOKEN="$WRITE_TOKEN"
     hf upload my-org/my-model ./checkpoint_dir
     python -c "import timm; timm.create_model('hf-hub:my-org/my-model', pretrained=True)"
@@ -17,7 +17,8 @@ API subset (model repositories; ``repo_type`` dataset/space/kernel gets a 400):
 
 - ``POST /api/repos/create``, ``DELETE /api/repos/delete``, ``PUT /api/models/{id}/settings``
   (``private``/``visibility``), ``GET /api/whoami-v2``, ``POST /api/validate-yaml``
-- ``GET /api/models`` (``author``, ``search``, ``sort``, ``direction``, ``limit``, ``full``)
+- ``GET /api/models`` (``author``, ``search``, ``filter``, ``sort``, ``direction``, ``limit``, ``full``;
+  see ``se_zoo.registry.listing``)
 - ``GET /api/models/{id}[/revision/{rev}]`` (``blobs=1`` adds sizes, blob ids and LFS sha256)
 - ``GET /api/models/{id}/tree/{rev}[/{path}]`` (``recursive``), ``POST .../paths-info/{rev}``
 - ``GET .../refs``, ``GET .../commits/{rev}``, ``POST|DELETE .../branch/{b}``,
@@ -39,15 +40,17 @@ repos, ``.gitignore`` filtering at preupload, ``expand`` details (last commit, s
 multipart LFS uploads, pagination (a listing is one page).
 
 Storage and atomicity are described in ``se_zoo.registry.storage``: blobs content-addressed by sha256,
-immutable commit files, refs replaced atomically, one lock per repository for commits. Uploads
-and downloads stream in fixed-size chunks, so memory does not grow with file size.
+immutable commit files, refs replaced atomically, one file lock per repository shared by every
+process on the root (``se_zoo.registry.locking``). Uploads and downloads stream in fixed-size
+chunks, so memory does not grow with file size. Every input is bounded (``se_zoo.registry.limits``)
+and work that grows with it runs in worker threads, off the event loop.
 
-Security: tokens are given with ``--token`` (write) or ``--tokens-file`` (see
+Security: tokens come from ``SE_ZOO_HUB_TOKEN`` (write) or a tokens file (see
 ``se_zoo.registry.cli``) and compared through their sha256, never stored, logged or echoed.
 Anyone may read public repositories; any valid token may read private ones, and a private
 repository is a 404 to everyone else; writes need a write token (401 without one, 403 with a read
 token). With no token configured the registry is read-only. LFS uploads go to URLs signed for one
-object with a per-process key that expire after an hour; the access log drops query strings so
+object with a key kept in the root (shared by its processes) that expire after an hour; the access log drops query strings so
 signatures never reach it. Repository ids, branch/tag names and file paths are validated (no
 ``..``, absolute paths, backslashes or empty segments), and every path on disk is built from
 validated names or hex digests, so nothing is written outside the root. Malformed requests get a
@@ -60,7 +63,6 @@ import json
 import logging
 import os
 import re
-import secrets
 import socket
 import threading
 import time
@@ -76,25 +78,44 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from .pullthrough import MirrorHook
-from .storage import (
-    CHUNK_SIZE,
-    DEFAULT_BRANCH,
+from . import limits
+from .bodies import (
+    RangeNotSatisfiable,
+    json_object,
+    ndjson_lines,
+    parse_range,
+    read_body,
+)
+from .cards import validate_yaml_request
+from .errors import (
     BadRequest,
     Conflict,
     EntryNotFound,
     Forbidden,
     HubError,
     RepoNotFound,
+    Unauthorized,
+)
+from .limits import (
+    MAX_BATCH_OBJECTS,
+    LimitError,
+    ascii_int,
+    check_count,
+)
+from .listing import list_models, model_summary
+from .names import validate_path, validate_ref_name, validate_repo_part, validate_sha256
+from .offload import ProcessOffload
+from .quota import check_upload
+from .storage import (
+    CHUNK_SIZE,
+    DEFAULT_BRANCH,
+    WEIGHT_SUFFIXES,
     Store,
     decode_base64,
-    lfs_pointer,
     upload_mode,
-    validate_path,
-    validate_ref_name,
-    validate_repo_part,
-    validate_sha256,
 )
+from .pullthrough import MirrorHook
+from .tree_index import tree_index
 from .upstream import Upstream
 from .web import WebPages
 from .xet.routes import CAS_ROOTS, TOKEN_KINDS, XetService
@@ -104,24 +125,8 @@ __all__ = ["HubServer", "create_app", "Registry"]
 logger = logging.getLogger(__name__)
 
 PERMISSIONS = ("read", "write")
-MAX_JSON_BODY = 16 * 1024 * 1024
-MAX_NDJSON_LINE = 32 * 1024 * 1024  # a regular file is at most 10 MiB, about 14 MiB in base64
-MAX_BATCH_OBJECTS = 1000
 UPLOAD_URL_TTL = 3600
 _OTHER_REPO_TYPES = ("datasets", "spaces", "kernels")
-_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
-
-
-class Unauthorized(HubError):
-    """No token, or a token the server does not know."""
-
-    status = 401
-
-
-class PayloadTooLarge(HubError):
-    """A JSON body or NDJSON line over the server's limits."""
-
-    status = 413
 
 
 def _token_digest(token: str) -> str:
@@ -130,8 +135,8 @@ def _token_digest(token: str) -> str:
 
 def _error_response(status: int, message: str, code: Optional[str] = None,
                     headers: Optional[Dict[str, str]] = None) -> JSONResponse:
-    # header values must be one line of latin-1; user input in messages is escaped to ASCII
-    safe = message.encode("ascii", "backslashreplace").decode().replace("\r", " ").replace("\n", " ")
+    # header values must be printable ASCII here; user input in messages is escaped (\n, \x1f, \xe9)
+    safe = message.encode("unicode_escape").decode("ascii")
     extra = {"X-Error-Message": safe, **(headers or {})}
     if code:
         extra["X-Error-Code"] = code
@@ -140,83 +145,6 @@ def _error_response(status: int, message: str, code: Optional[str] = None,
 
 def _flag(value: Optional[str]) -> bool:
     return value is not None and value.lower() in ("1", "true", "yes")
-
-
-async def _read_body(request: Request, limit: int = MAX_JSON_BODY) -> bytes:
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise PayloadTooLarge(f"Request body is larger than {limit} bytes.")
-    return bytes(body)
-
-
-async def _json_object(request: Request) -> Dict[str, Any]:
-    body = await _read_body(request)
-    if not body.strip():
-        return {}
-    try:
-        data = json.loads(body)
-    except ValueError:
-        raise BadRequest("Request body is not valid JSON.") from None
-    if not isinstance(data, dict):
-        raise BadRequest("Request body must be a JSON object.")
-    return data
-
-
-async def _ndjson_lines(request: Request) -> AsyncIterator[Dict[str, Any]]:
-    """The JSON objects of an NDJSON body, parsed line by line as the body arrives."""
-    buffer = bytearray()
-    async for chunk in request.stream():
-        scan_from = len(buffer)
-        buffer += chunk
-        while (end := buffer.find(b"\n", scan_from)) >= 0:
-            line = bytes(buffer[:end])
-            del buffer[: end + 1]
-            scan_from = 0
-            if line.strip():
-                yield _parse_ndjson_line(line)
-        if len(buffer) > MAX_NDJSON_LINE:
-            raise PayloadTooLarge(f"NDJSON line is longer than {MAX_NDJSON_LINE} bytes.")
-    if buffer.strip():
-        yield _parse_ndjson_line(bytes(buffer))
-
-
-def _parse_ndjson_line(line: bytes) -> Dict[str, Any]:
-    try:
-        item = json.loads(line)
-    except ValueError:
-        raise BadRequest("Commit payload has a line that is not valid JSON.") from None
-    if not isinstance(item, dict) or not isinstance(item.get("key"), str) or not isinstance(item.get("value"), dict):
-        raise BadRequest('Each commit payload line must be {"key": str, "value": object}.')
-    return item
-
-
-def _parse_range(header: Optional[str], size: int) -> Optional[Tuple[int, int]]:
-    """``(start, end)`` inclusive for a single satisfiable byte range, ``None`` to send the whole file.
-
-    Raises ``_RangeNotSatisfiable`` for a well-formed range outside the file. Malformed or multiple
-    ranges are ignored, as RFC 9110 allows.
-    """
-    match = _RANGE.fullmatch(header.strip()) if header else None
-    if match is None or match.group(1) == match.group(2) == "":
-        return None
-    first, last = match.groups()
-    if first == "":
-        start, end = max(size - int(last), 0), size - 1
-        if int(last) == 0:
-            raise _RangeNotSatisfiable()
-    else:
-        start, end = int(first), min(int(last), size - 1) if last else size - 1
-        if last and int(last) < start:
-            return None
-    if start >= size:
-        raise _RangeNotSatisfiable()
-    return start, end
-
-
-class _RangeNotSatisfiable(Exception):
-    pass
 
 
 class _DroppedConnection(Exception):
@@ -242,13 +170,21 @@ class Registry:
         tokens: Maps each accepted token to ``"read"`` or ``"write"``; empty or ``None`` makes the
             registry read-only.
         upstream: An ``se_zoo.registry.upstream.Upstream`` to pull missing repos through from, or None.
+        max_file_size: The largest file accepted, in bytes (the Hub's 50 GB by default).
+        quota: The most bytes one namespace may hold, or ``None`` for no quota.
 
     Raises:
-        ValueError: if a token is empty or has whitespace, or a permission is not read/write.
+        ValueError: if a token is empty or has whitespace, a permission is not read/write, or a
+            size limit is not a positive int.
     """
 
     def __init__(self, root: os.PathLike, tokens: Optional[Mapping[str, str]] = None,
-                 upstream: Optional[Upstream] = None):
+                 upstream: Optional[Upstream] = None,
+                 max_file_size: int = limits.DEFAULT_MAX_FILE_SIZE, quota: Optional[int] = None):
+        for value, what in ((max_file_size, "max_file_size"), (quota, "quota")):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
+                raise ValueError(f"{what} must be a positive number of bytes, got {value!r}.")
+        self.max_file_size, self.quota = max_file_size, quota
         self.store = Store(root)
         self._tokens: Dict[str, str] = {}
         for token, permission in (tokens or {}).items():
@@ -257,12 +193,18 @@ class Registry:
             if permission not in PERMISSIONS:
                 raise ValueError(f"tokens: permission must be one of {PERMISSIONS}, got {permission!r}.")
             self._tokens[_token_digest(token)] = permission
-        self._secret = secrets.token_bytes(32)
+        self._secret = self.store.signing_key()  # shared by every process serving this root
+        self._offload = ProcessOffload()
         self.web = WebPages(self.store, lambda token: self._tokens.get(_token_digest(token)),
-                            partial(self._model_summary, siblings=False))
+                            partial(model_summary, self.store, siblings=False))
         self._drop_after: Optional[int] = None
         self.mirror = MirrorHook(self.store, upstream, self._permission)
         self.xet = XetService(self)
+
+    def close(self) -> None:
+        """Release the store's temporary folder and stop the helper process."""
+        self._offload.close()
+        self.store.close()
 
     def drop_next_download(self, after_bytes: int) -> None:
         """Make the next file download close its connection after ``after_bytes`` bytes of body.
@@ -309,7 +251,12 @@ class Registry:
     async def handle(self, request: Request) -> Response:
         """Answer one request (the single Starlette endpoint; routing is done on the raw path)."""
         try:
+            too_many = limits.check_headers(request.scope["headers"])
+            if too_many:
+                return _error_response(431, too_many)
             return await self._route(request, _segments(request))
+        except LimitError as exc:
+            return _error_response(exc.status, str(exc))
         except ClientDisconnect:
             logger.info("Client disconnected during %s %s", request.method, request.url.path)
             return Response(status_code=400)
@@ -319,6 +266,12 @@ class Registry:
         except Exception:
             logger.exception("Internal error on %s %s", request.method, request.url.path)
             return _error_response(500, "Internal server error.")
+
+    async def asgi_fallback(self, scope: Dict[str, Any], receive: Callable, send: Callable) -> None:
+        """ASGI endpoint for requests Starlette's router does not match: answered by ``handle`` too."""
+        if scope["type"] == "http":
+            response = await self.handle(Request(scope, receive))
+            await response(scope, receive, send)
 
     async def _route(self, request: Request, segs: List[str]) -> Response:
         method = "GET" if request.method == "HEAD" else request.method
@@ -334,7 +287,7 @@ class Registry:
             case ("DELETE", ["api", "repos", "delete"]):
                 return await self._delete_repo(request)
             case ("GET", ["api", "models"]):
-                return self._list_models(request)
+                return await _off_loop(self._list_models, request)
             case (_, ["api", kind, *_]) if kind in _OTHER_REPO_TYPES:
                 raise BadRequest(f"Only model repositories are served here, not {kind}.")
             case (_, ["api", "models", repo]):
@@ -357,17 +310,17 @@ class Registry:
                         rest: List[str]) -> Response:
         match (method, rest):
             case ("GET", []):
-                return self._repo_info(request, namespace, name, None)
+                return await _off_loop(self._repo_info, request, namespace, name, None)
             case ("GET", ["revision", revision]):
-                return self._repo_info(request, namespace, name, revision)
+                return await _off_loop(self._repo_info, request, namespace, name, revision)
             case ("GET", ["tree", revision, *path]):
-                return self._tree(request, namespace, name, revision, "/".join(path))
+                return await _off_loop(self._tree, request, namespace, name, revision, "/".join(path))
             case ("POST", ["paths-info", revision]):
                 return await self._paths_info(request, namespace, name, revision)
             case ("GET", ["refs"]):
-                return self._refs(request, namespace, name)
+                return await _off_loop(self._refs, request, namespace, name)
             case ("GET", ["commits", revision]):
-                return self._commits(request, namespace, name, revision)
+                return await _off_loop(self._commits, request, namespace, name, revision)
             case ("POST" | "DELETE", ["branch", branch]):
                 return await self._branch(request, method, namespace, name, branch)
             case ("POST", ["tag", revision]):
@@ -394,25 +347,8 @@ class Registry:
                              "auth": {"type": "access_token", "accessToken": token_info}})
 
     async def _validate_yaml(self, request: Request) -> Response:
-        import yaml  # PyYAML is installed with timm, a dependency of se-zoo
-
-        content = (await _json_object(request)).get("content")
-        if not isinstance(content, str):
-            raise BadRequest("'content' must be the README text.")
-        lines = content.splitlines()
-        errors = []
-        if lines and lines[0].strip() == "---":
-            closing = next((i for i, line in enumerate(lines[1:], 1) if line.strip() == "---"), None)
-            if closing is None:
-                errors.append("The metadata block opened by '---' is never closed.")
-            else:
-                try:
-                    metadata = yaml.safe_load("\n".join(lines[1:closing]))
-                except yaml.YAMLError as exc:
-                    errors.append(f"The metadata block is not valid YAML: {exc}")
-                else:
-                    if metadata is not None and not isinstance(metadata, dict):
-                        errors.append("The metadata block must be a YAML mapping.")
+        body = await read_body(request, limits.MAX_YAML_BODY)
+        errors = await self._offload.run(validate_yaml_request, body)  # libyaml holds the GIL: not here
         if errors:
             return JSONResponse({"errors": [{"message": e} for e in errors], "warnings": []}, status_code=400,
                                 headers={"X-Error-Message": "Invalid metadata in README.md"})
@@ -429,7 +365,7 @@ class Registry:
 
     async def _create_repo(self, request: Request) -> Response:
         self._require_write(request)
-        data = await _json_object(request)
+        data = await json_object(request)
         namespace, name = self._repo_id_from_body(data)
         private = _private_from(data, default=False)
         repo = {"url": f"{_base_url(request)}/{namespace}/{name}", "name": f"{namespace}/{name}",
@@ -444,13 +380,13 @@ class Registry:
 
     async def _delete_repo(self, request: Request) -> Response:
         self._require_write(request)
-        namespace, name = self._repo_id_from_body(await _json_object(request))
+        namespace, name = self._repo_id_from_body(await json_object(request))
         await anyio.to_thread.run_sync(self.store.delete_repo, namespace, name)
         return JSONResponse({})
 
     async def _settings(self, request: Request, namespace: str, name: str) -> Response:
         self._require_write(request)
-        data = await _json_object(request)
+        data = await json_object(request)
         unknown = set(data) - {"private", "visibility"}
         if unknown:
             raise BadRequest(f"Unsupported settings {sorted(unknown)}: only 'private' and 'visibility' are served.")
@@ -459,98 +395,38 @@ class Registry:
             await anyio.to_thread.run_sync(self.store.set_private, namespace, name, _private_from(data, False))
         return JSONResponse({})
 
-    def _model_summary(self, namespace: str, name: str, meta: Dict[str, Any], commit: Dict[str, Any],
-                       siblings: bool, blobs: bool = False) -> Dict[str, Any]:
-        summary = {
-            "id": f"{namespace}/{name}", "modelId": f"{namespace}/{name}", "author": namespace,
-            "sha": commit["id"], "lastModified": commit["date"], "createdAt": meta["createdAt"],
-            "private": meta["private"], "disabled": False, "gated": False, "downloads": 0, "likes": 0, "tags": [],
-        }
-        if siblings:
-            summary["siblings"] = [
-                {"rfilename": path, **(_blob_fields(entry) if blobs else {})}
-                for path, entry in sorted(commit["files"].items())
-            ]
-        return summary
-
     def _list_models(self, request: Request) -> Response:
-        params = request.query_params
-        unsupported = set(params) - {"author", "search", "sort", "direction", "limit", "full", "expand", "cardData",
-                                     "config"}
-        if unsupported:
-            raise BadRequest(f"Unsupported list filters {sorted(unsupported)}: this registry filters by "
-                             "author and search only.")
-        sort = params.get("sort", "id")
-        if sort not in ("id", "lastModified", "createdAt"):
-            raise BadRequest(f"Unsupported sort {sort!r}: use id, lastModified or createdAt.")
-        limit = _int_param(params.get("limit"), "limit") if "limit" in params else None
         readable_private = self._permission(request) is not None
-        search = params.get("search", "").lower()
-        models = []
-        for namespace, name, meta in self.store.list_repos():
-            if (meta["private"] and not readable_private) or params.get("author", namespace) != namespace:
-                continue
-            if search and search not in f"{namespace}/{name}".lower():
-                continue
-            commit = self.store.commit_info(namespace, name, self.store.resolve(namespace, name, DEFAULT_BRANCH))
-            full = _flag(params.get("full")) or "siblings" in params.getlist("expand")
-            models.append(self._model_summary(namespace, name, meta, commit, siblings=full))
-        models.sort(key=lambda m: m[sort], reverse=params.get("direction") == "-1")
-        return JSONResponse(models[:limit] if limit is not None else models)
+        return JSONResponse(list_models(self.store, request.query_params, readable_private))
 
     def _repo_info(self, request: Request, namespace: str, name: str, revision: Optional[str]) -> Response:
         meta = self._readable(request, namespace, name)
         commit_id = self.store.resolve(namespace, name, revision or DEFAULT_BRANCH)
         commit = self.store.commit_info(namespace, name, commit_id)
         blobs = _flag(request.query_params.get("blobs"))
-        return JSONResponse(self._model_summary(namespace, name, meta, commit, siblings=True, blobs=blobs))
+        namespace, name = self.store.canonical_id(namespace, name)
+        return JSONResponse(model_summary(self.store, namespace, name, meta, commit, siblings=True, blobs=blobs))
 
     # files, refs and history
     def _tree(self, request: Request, namespace: str, name: str, revision: str, path: str) -> Response:
         self._readable(request, namespace, name)
         commit_id = self.store.resolve(namespace, name, revision)
-        files = self.store.commit_info(namespace, name, commit_id)["files"]
+        index = tree_index(self.store.commit_info(namespace, name, commit_id))
         if path:
             validate_path(path)
-        prefix = f"{path}/" if path else ""
-        recursive = _flag(request.query_params.get("recursive"))
-        entries: Dict[str, Dict[str, Any]] = {}
-        for file_path, entry in sorted(files.items()):
-            if not file_path.startswith(prefix):
-                continue
-            parts = file_path[len(prefix):].split("/")
-            depth = len(parts) if recursive else 1
-            for i in range(1, min(depth, len(parts) - 1) + 1):
-                folder = prefix + "/".join(parts[:i])
-                entries.setdefault(folder, _folder_entry(folder, files))
-            if recursive or len(parts) == 1:
-                entries[file_path] = _file_entry(file_path, entry)
-        if path and not entries:
-            raise EntryNotFound(f"Folder {path!r} not found at {commit_id}.", commit_id)
-        return JSONResponse(list(entries.values()))
+        try:
+            entries = index.listing(path, _flag(request.query_params.get("recursive")))
+        except KeyError:
+            raise EntryNotFound(f"Folder {path!r} not found at {commit_id}.", commit_id) from None
+        return JSONResponse(entries)
 
     async def _paths_info(self, request: Request, namespace: str, name: str, revision: str) -> Response:
         self._readable(request, namespace, name)
         commit_id = self.store.resolve(namespace, name, revision)
-        files = self.store.commit_info(namespace, name, commit_id)["files"]
-        body = await _read_body(request)
-        if "application/json" in request.headers.get("content-type", ""):
-            try:
-                paths = json.loads(body).get("paths", [])
-            except (ValueError, AttributeError):
-                raise BadRequest("Request body must be a JSON object with 'paths'.") from None
-        else:
-            paths = [v for k, v in parse_qsl(body.decode("utf-8", "replace")) if k == "paths"]
-        if not isinstance(paths, list):
-            raise BadRequest("'paths' must be a list of file paths.")
-        result = []
-        for path in paths:
-            path = validate_path(path.strip("/")) if isinstance(path, str) else validate_path(path)
-            if path in files:
-                result.append(_file_entry(path, files[path]))
-            elif any(p.startswith(path + "/") for p in files):
-                result.append(_folder_entry(path, files))
-        return JSONResponse(result)
+        body = await read_body(request)
+        is_json = "application/json" in request.headers.get("content-type", "")
+        commit = self.store.commit_info(namespace, name, commit_id)
+        return JSONResponse(await anyio.to_thread.run_sync(_paths_info_entries, commit, body, is_json))
 
     def _refs(self, request: Request, namespace: str, name: str) -> Response:
         self._readable(request, namespace, name)
@@ -582,7 +458,7 @@ class Registry:
         if method == "DELETE":
             await anyio.to_thread.run_sync(self.store.set_ref, namespace, name, "branches", branch, None, True)
             return JSONResponse({})
-        starting_point = (await _json_object(request)).get("startingPoint") or DEFAULT_BRANCH
+        starting_point = (await json_object(request)).get("startingPoint") or DEFAULT_BRANCH
         if not isinstance(starting_point, str):
             raise BadRequest("'startingPoint' must be a revision string.")
         target = self.store.resolve(namespace, name, starting_point)
@@ -591,7 +467,7 @@ class Registry:
 
     async def _create_tag(self, request: Request, namespace: str, name: str, revision: str) -> Response:
         self._require_write(request)
-        tag = (await _json_object(request)).get("tag")
+        tag = (await json_object(request)).get("tag")
         validate_ref_name(tag, "tag")
         target = self.store.resolve(namespace, name, revision)
         await anyio.to_thread.run_sync(self.store.set_ref, namespace, name, "tags", tag, target, False)
@@ -610,9 +486,10 @@ class Registry:
         _refuse_pull_requests(request)
         commit_id = self.store.resolve(namespace, name, revision)
         files = self.store.commit_info(namespace, name, commit_id)["files"]
-        announced = (await _json_object(request)).get("files")
+        announced = (await json_object(request)).get("files")
         if not isinstance(announced, list):
             raise BadRequest("'files' must be a list of {path, sample, size}.")
+        check_count(len(announced), limits.MAX_PREUPLOAD_FILES, "files in preupload")
         result = []
         for item in announced:
             if not isinstance(item, dict):
@@ -635,16 +512,19 @@ class Registry:
             self.store.resolve(namespace, name, branch)  # raises RevisionNotFound
         header: Optional[Dict[str, Any]] = None
         operations: List[Dict[str, Any]] = []
-        async for item in _ndjson_lines(request):
+        async for item in ndjson_lines(request):
             key, value = item["key"], item["value"]
             if header is None:
                 if key != "header":
                     raise BadRequest("The first line of a commit payload must be its header.")
                 header = value
                 continue
+            check_count(len(operations) + 1, limits.MAX_COMMIT_OPERATIONS, "operations in one commit")
             operations.append(await self._commit_operation(key, value))
         if header is None:
             raise BadRequest("Empty commit payload: expected a header line.")
+        regular = [op["size"] for op in operations if op["op"] == "add" and not op["lfs"]]
+        await anyio.to_thread.run_sync(check_upload, self.store, namespace, regular, self.max_file_size, self.quota)
         summary, parent = header.get("summary"), header.get("parentCommit")
         description = header.get("description") or ""
         if not isinstance(summary, str) or not summary.strip():
@@ -672,9 +552,9 @@ class Registry:
                 raise BadRequest(f"File {path!r}: only sha256 LFS objects are supported.")
             oid = validate_sha256(value.get("oid"))
             size = _size(value["size"]) if "size" in value else None
-            if not self.store.has_blob(oid, size):  # bytes uploaded through Xet become a blob here
-                await anyio.to_thread.run_sync(self.xet.store.materialize, oid, size)
-            if not self.store.has_blob(oid, size):
+            if not await anyio.to_thread.run_sync(self.store.has_blob, oid, size):  # sent through Xet?
+                await anyio.to_thread.run_sync(self.xet.materialize, oid, size)
+            if not await anyio.to_thread.run_sync(self.store.has_blob, oid, size):
                 raise BadRequest(f"File {path!r}: LFS object {oid} was not uploaded (or has another size).")
             if size is None:
                 size = self.store.blob_path(oid).stat().st_size
@@ -692,7 +572,7 @@ class Registry:
             case ("POST", ["verify"]):
                 self._require_write(request)
                 self.store.repo_meta(namespace, name)
-                data = await _json_object(request)
+                data = await json_object(request)
                 oid, size = validate_sha256(data.get("oid")), _size(data.get("size"))
                 if not self.store.has_blob(oid, size):
                     return _error_response(404, f"LFS object {oid} with {size} bytes was not uploaded.")
@@ -704,7 +584,7 @@ class Registry:
     async def _lfs_batch(self, request: Request, namespace: str, name: str) -> Response:
         self._require_write(request)
         self.store.repo_meta(namespace, name)
-        data = await _json_object(request)
+        data = await json_object(request)
         if data.get("operation") != "upload":
             raise BadRequest("Only the 'upload' operation is served; download files through /resolve.")
         if "basic" not in (data.get("transfers") or ["basic"]):
@@ -715,13 +595,14 @@ class Registry:
         if not isinstance(objects, list) or len(objects) > MAX_BATCH_OBJECTS:
             raise BadRequest(f"'objects' must be a list of at most {MAX_BATCH_OBJECTS} {{oid, size}}.")
         base, expires = _base_url(request), int(time.time()) + UPLOAD_URL_TTL
+        if not all(isinstance(obj, dict) for obj in objects):
+            raise BadRequest("Each LFS object must be {oid, size}.")
+        wanted = [(validate_sha256(obj.get("oid")), _size(obj.get("size"))) for obj in objects]
+        missing = await anyio.to_thread.run_sync(self._missing_blobs, namespace, wanted)
         answer = []
-        for obj in objects:
-            if not isinstance(obj, dict):
-                raise BadRequest("Each LFS object must be {oid, size}.")
-            oid, size = validate_sha256(obj.get("oid")), _size(obj.get("size"))
+        for oid, size in wanted:
             entry: Dict[str, Any] = {"oid": oid, "size": size}
-            if not self.store.has_blob(oid, size):
+            if (oid, size) in missing:
                 signature = self._sign(namespace, name, oid, size, expires)
                 objects_url = f"{base}/{namespace}/{name}.git/info/lfs/objects"
                 entry["actions"] = {
@@ -733,22 +614,38 @@ class Registry:
         return JSONResponse({"transfer": "basic", "objects": answer, "hash_algo": "sha256"},
                             media_type="application/vnd.git-lfs+json")
 
+    def _missing_blobs(self, namespace: str, wanted: List[Tuple[str, int]]) -> set:
+        """The ``(oid, size)`` pairs to upload, after checking the caps; stored ones are kept fresh."""
+        missing = {(oid, size) for oid, size in wanted
+                   if not (self.store.has_blob(oid, size) and self.store.mark_fresh(oid))}
+        check_upload(self.store, namespace, {oid: size for oid, size in missing}.values(), self.max_file_size,
+                     self.quota)
+        return missing
+
     def _sign(self, namespace: str, name: str, oid: str, size: int, expires: int) -> str:
         message = f"{namespace}/{name}\n{oid}\n{size}\n{expires}".encode()
         return hmac.new(self._secret, message, hashlib.sha256).hexdigest()
 
     async def _lfs_upload(self, request: Request, namespace: str, name: str, oid: str, size_text: str) -> Response:
-        oid, size = validate_sha256(oid), _int_param(size_text, "size")
-        expires = _int_param(request.query_params.get("expires"), "expires")
+        oid, size = validate_sha256(oid), ascii_int(size_text, "size")
+        expires = ascii_int(request.query_params.get("expires"), "expires")
         signature = request.query_params.get("signature", "")
         expected = self._sign(validate_repo_part(namespace, "namespace"), validate_repo_part(name, "name"),
                               oid, size, expires)
         if not hmac.compare_digest(signature, expected) or expires < time.time():
             raise Forbidden("Invalid or expired upload URL; ask the LFS batch endpoint for a new one.")
         self.store.repo_meta(namespace, name)
+        if not await anyio.to_thread.run_sync(self.store.has_blob, oid, size):
+            await anyio.to_thread.run_sync(check_upload, self.store, namespace, [size], self.max_file_size,
+                                           self.quota)
         with self.store.blob_writer(max_size=size) as writer:
+            pending = bytearray()  # hashing and writing in MiB pieces in a thread, not on the loop
             async for chunk in request.stream():
-                writer.write(chunk)
+                pending += chunk
+                if len(pending) >= CHUNK_SIZE:
+                    await anyio.to_thread.run_sync(writer.write, bytes(pending))
+                    pending.clear()
+            await anyio.to_thread.run_sync(writer.write, bytes(pending))
             await anyio.to_thread.run_sync(writer.commit, oid, size)
         return Response(status_code=200)
 
@@ -770,8 +667,8 @@ class Registry:
             return Response(status_code=302, headers={**headers, "Location": location})
         size = entry["size"]
         try:
-            byte_range = _parse_range(request.headers.get("range"), size)
-        except _RangeNotSatisfiable:
+            byte_range = parse_range(request.headers.get("range"), size)
+        except RangeNotSatisfiable:
             return _error_response(416, f"Range not satisfiable for a file of {size} bytes.",
                                    headers={"Content-Range": f"bytes */{size}"})
         start, end = byte_range or (0, size - 1)
@@ -781,6 +678,8 @@ class Registry:
         status = 206 if byte_range is not None else 200
         if request.method == "HEAD":
             return Response(status_code=status, headers=headers, media_type="application/octet-stream")
+        if start == 0 and path.endswith(WEIGHT_SUFFIXES):  # a download from the start, not a resumption
+            await anyio.to_thread.run_sync(self.store.count_download, namespace, name)
         body = self._file_chunks(self.store.blob_path(entry["sha256"]), start, end - start + 1)
         return StreamingResponse(body, status_code=status, headers=headers, media_type="application/octet-stream")
 
@@ -818,12 +717,6 @@ def _size(value: Any) -> int:
     return value
 
 
-def _int_param(value: Optional[str], what: str) -> int:
-    if value is None or not value.isdigit():
-        raise BadRequest(f"Invalid {what} {value!r}: expected a non-negative integer.")
-    return int(value)
-
-
 def _private_from(data: Dict[str, Any], default: bool) -> bool:
     visibility, private = data.get("visibility"), data.get("private")
     if visibility is not None:
@@ -842,36 +735,39 @@ def _refuse_pull_requests(request: Request) -> None:
         raise BadRequest("Pull requests are not supported by this registry; commit to a branch instead.")
 
 
-def _blob_fields(entry: Dict[str, Any]) -> Dict[str, Any]:
-    fields: Dict[str, Any] = {"size": entry["size"], "blobId": entry["oid"]}
-    if entry["lfs"]:
-        pointer_size = len(lfs_pointer(entry["sha256"], entry["size"]))
-        fields["lfs"] = {"sha256": entry["sha256"], "size": entry["size"], "pointerSize": pointer_size}
-    return fields
+async def _off_loop(handler: Callable[..., Response], *args: Any) -> Response:
+    """Run a blocking handler (disk reads, work that grows with the repository) in a worker thread."""
+    return await anyio.to_thread.run_sync(partial(handler, *args))
 
 
-def _file_entry(path: str, entry: Dict[str, Any]) -> Dict[str, Any]:
-    item: Dict[str, Any] = {"type": "file", "path": path, "oid": entry["oid"], "size": entry["size"]}
-    if entry["lfs"]:
-        pointer_size = len(lfs_pointer(entry["sha256"], entry["size"]))
-        item["lfs"] = {"oid": entry["sha256"], "size": entry["size"], "pointerSize": pointer_size}
-    return item
+def _paths_info_entries(commit: Dict[str, Any], body: bytes, is_json: bool) -> List[Dict[str, Any]]:
+    """paths-info's answer: one entry per asked path (in a JSON or form body) that ``commit`` holds."""
+    if is_json:
+        try:
+            paths = json.loads(body).get("paths", [])
+        except (ValueError, AttributeError):
+            raise BadRequest("Request body must be a JSON object with 'paths'.") from None
+    else:
+        paths = [v for k, v in parse_qsl(body.decode("utf-8", "replace")) if k == "paths"]
+    if not isinstance(paths, list):
+        raise BadRequest("'paths' must be a list of file paths.")
+    check_count(len(paths), limits.MAX_PATHS_INFO, "paths in paths-info")
+    index = tree_index(commit)
+    result = []
+    for path in paths:
+        path = validate_path(path.strip("/")) if isinstance(path, str) else validate_path(path)
+        if path in index.files or path in index.folders:
+            result.append(index.entry(path))
+    return result
 
 
-def _folder_entry(folder: str, files: Dict[str, Dict[str, Any]]) -> Dict[str, Any]:
-    prefix = folder + "/"
-    listing = "".join(f"{p}\0{e['oid']}\n" for p, e in sorted(files.items()) if p.startswith(prefix))
-    return {"type": "directory", "path": folder, "oid": hashlib.sha1(listing.encode()).hexdigest()}
-
-
-def create_app(root: os.PathLike, tokens: Optional[Mapping[str, str]] = None,
-               upstream: Optional[Upstream] = None) -> Starlette:
+def create_app(root: os.PathLike, tokens: Optional[Mapping[str, str]] = None, **options: Any) -> Starlette:
     """The registry as an ASGI application.
 
     Args:
         root: Directory of the store; created if missing.
         tokens: Maps each accepted token to ``"read"`` or ``"write"``; ``None`` makes it read-only.
-        upstream: An ``Upstream`` to pull through from (see ``se_zoo.registry.pullthrough``), or None.
+        **options: ``upstream``, ``max_file_size`` and ``quota``, passed to ``Registry``.
 
     Returns:
         A Starlette app; its ``state.registry`` is the ``Registry`` serving it.
@@ -879,9 +775,10 @@ def create_app(root: os.PathLike, tokens: Optional[Mapping[str, str]] = None,
     Raises:
         ValueError: if a token or permission is invalid.
     """
-    registry = Registry(root, tokens, upstream)
+    registry = Registry(root, tokens, **options)
     methods = ["GET", "HEAD", "POST", "PUT", "DELETE"]
     app = Starlette(routes=[Route("/{path:path}", registry.handle, methods=methods)])
+    app.router.default = registry.asgi_fallback  # paths the route's pattern cannot match (e.g. a newline)
     app.state.registry = registry
     return app
 
@@ -909,10 +806,12 @@ class HubServer:
         host: Address to listen on.
         port: Port to listen on; 0 picks a free one.
         log_level: uvicorn's log level (``"info"`` logs each request, without query strings).
-        upstream: An ``Upstream`` to pull through from (see ``se_zoo.registry.pullthrough``), or None.
+        workers: Server processes sharing the socket and the root (``run`` only; see
+            ``se_zoo.registry.workers``).
+        **options: ``upstream``, ``max_file_size`` and ``quota`` (see ``Registry``).
 
     Raises:
-        ValueError: if a token or permission is invalid.
+        ValueError: if a token, permission, limit or worker count is invalid.
         OSError: if the address cannot be bound.
 
     Example::
@@ -922,11 +821,17 @@ class HubServer:
     """
 
     def __init__(self, root: os.PathLike, tokens: Optional[Mapping[str, str]] = None, host: str = "127.0.0.1",
-                 port: int = 0, log_level: str = "warning", upstream: Optional[Upstream] = None):
-        self.app = create_app(root, tokens, upstream)
+                 port: int = 0, log_level: str = "warning", workers: int = 1, **options: Any):
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise ValueError(f"workers must be an int >= 1, got {workers!r}.")
+        self._workers = workers
+        self._make_app = partial(create_app, root, tokens, **options)
+        self.app = self._make_app()  # also checks tokens and options before any worker starts
         self.registry: Registry = self.app.state.registry
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self._socket = socket.socket(family, socket.SOCK_STREAM)
+        # proto=IPPROTO_TCP makes asyncio set TCP_NODELAY on accepted connections; without it a
+        # kept-alive client waits ~40 ms per request (Nagle's algorithm against delayed ACKs)
+        self._socket = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             self._socket.bind((host, port))
@@ -935,21 +840,43 @@ class HubServer:
             raise
         bound_port = self._socket.getsockname()[1]
         self.endpoint = f"http://[{host}]:{bound_port}" if family == socket.AF_INET6 else f"http://{host}:{bound_port}"
-        self._config = uvicorn.Config(self.app, log_level=log_level, lifespan="off", timeout_graceful_shutdown=5)
+        self._log_level = log_level
+        self._config = self._uvicorn_config(self.app)
         access_logger = logging.getLogger("uvicorn.access")
         if not any(isinstance(f, _QueryStringFilter) for f in access_logger.filters):
             access_logger.addFilter(_QueryStringFilter())
         self._server: Optional[_Server] = None
         self._thread: Optional[threading.Thread] = None
 
-    def run(self, on_ready: Optional[Callable[[], None]] = None) -> None:
+    def _uvicorn_config(self, app: Starlette) -> uvicorn.Config:
+        # h11 with a cap on the request head: header bytes are bounded before the app sees them
+        return uvicorn.Config(app, log_level=self._log_level, lifespan="off", timeout_graceful_shutdown=5,
+                              http="h11", h11_max_incomplete_event_size=limits.HEADER_BYTES)
+
+    def run(self, on_ready: Optional[Callable[[], None]] = None) -> int:
         """Serve in the foreground until interrupted (SIGINT/SIGTERM) or ``stop()``.
 
         Args:
             on_ready: Called once the server accepts connections.
+
+        Returns:
+            The exit status: 0, or 1 if a worker process died.
         """
+        if self._workers > 1:
+            from .workers import run_workers
+
+            self._socket.listen(2048)  # before forking: connections queue until a worker accepts
+            return run_workers(self._workers, self._serve_worker, on_ready)
         self._server = _Server(self._config, on_ready)
         self._server.run(sockets=[self._socket])
+        return 0
+
+    def _serve_worker(self) -> None:
+        app = self._make_app()  # its own store: own temporary folder, own lock
+        try:
+            _Server(self._uvicorn_config(app), None).run(sockets=[self._socket])
+        finally:
+            app.state.registry.close()
 
     def start(self, timeout: float = 30.0) -> "HubServer":
         """Serve from a background thread; returns once the server accepts connections.
@@ -973,6 +900,7 @@ class HubServer:
             self._thread.join(timeout=30)
             self._thread = None
         self._socket.close()
+        self.registry.close()
 
     def __enter__(self) -> "HubServer":
         return self

@@ -3,187 +3,79 @@
 Layout under the root directory::
 
     blobs/<aa>/<sha256>        file contents named by their sha256 (``aa`` = first two hex digits)
-    tmp/                       uploads in progress; same filesystem as blobs/, emptied at start-up
+    tmp/<token>/               one process's uploads in progress (same filesystem as blobs/),
+    tmp/<token>.lock           held by that process while it lives (``se_zoo.registry.locking``)
+    locks/                     cross-process file locks (one per repository, one for blobs)
+    signing.key                the key upload URLs are signed with, shared by every process
     repos/<namespace>/<name>/
         repo.json              {"private": bool, "createdAt": str}
         refs.json              {"branches": {name: commit}, "tags": {name: commit}}
         commits/<id>.json      one immutable commit: parents, message, date and its whole file tree
+        downloads.json         {"downloads": n}: downloads of the repository's weights files
 
 Every file is written to a temporary name in its final directory, fsynced and moved into place with
 ``os.replace``, so a reader sees the old version or the new one, never a torn one. A blob is moved
 into ``blobs/`` only after its sha256 and size were checked; a commit is written before the ref that
 points at it, and the ref update is the single step that publishes it. A process killed at any point
 therefore leaves no partial commit and no blob a later read could return, only stray files in
-``tmp/`` (removed at the next start) or an unreferenced commit file (never served: commits are
-reached through refs, or by an id a client only learns once a ref published it).
+``tmp/`` (removed by the next process that starts), unreferenced blobs or an unreferenced commit
+file (never served: commits are reached through refs, or by an id a client only learns once a ref
+published it). ``se-zoo hub fsck --gc`` removes the unreferenced blobs (``se_zoo.registry.fsck``).
+
+Several processes may share one root: refs and repository changes are serialized by file locks
+(``se_zoo.registry.locking``), and each process only ever removes its own temporary files.
+Repository ids are unique case-insensitively, as on the Hub: ``Org/Model`` and ``org/model`` name
+the same repository, stored under the spelling it was created with.
 """
 import base64
 import hashlib
 import json
 import os
-import re
+import secrets
 import shutil
-import threading
 import uuid
-from contextlib import contextmanager
 from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, BinaryIO, Dict, Iterator, List, Optional, Tuple
+from typing import Any, BinaryIO, Dict, Iterable, Iterator, List, Optional, Set, Tuple
+
+from .errors import (  # noqa: F401 (re-exported: the store's public errors)
+    BadRequest,
+    Conflict,
+    EntryNotFound,
+    Forbidden,
+    HubError,
+    PreconditionFailed,
+    RepoNotFound,
+    RevisionNotFound,
+)
+from .locking import (
+    ProcessTmp,
+    blob_lock,
+    file_lock,
+    remove_dead_temporaries,
+    repo_lock,
+)
+from .names import (  # noqa: F401 (re-exported)
+    COMMIT_ID,
+    REPO_PART,
+    refuse_path_conflict,
+    validate_path,
+    validate_ref_name,
+    validate_repo_part,
+    validate_sha256,
+)
 
 LFS_THRESHOLD = 10 * 1024 * 1024  # larger files are stored as LFS, like the Hub does
 DEFAULT_BRANCH = "main"
 CHUNK_SIZE = 1024 * 1024
 
-_REPO_PART = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9_])?")
-_REF_PART = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")
-_SHA256 = re.compile(r"[0-9a-f]{64}")
-_COMMIT_ID = re.compile(r"[0-9a-f]{40}")
-
-
-class HubError(Exception):
-    """A request the registry refuses; ``status`` and ``code`` are what the HTTP layer sends."""
-
-    status = 400
-    code: Optional[str] = None
-
-
-class BadRequest(HubError):
-    """Malformed or invalid input."""
-
-
-class RepoNotFound(HubError):
-    """The repository does not exist (or the caller may not see it)."""
-
-    status, code = 404, "RepoNotFound"
-
-
-class RevisionNotFound(HubError):
-    """The branch, tag or commit does not exist in the repository."""
-
-    status, code = 404, "RevisionNotFound"
-
-
-class EntryNotFound(HubError):
-    """The file does not exist at the resolved commit (``commit`` tells which)."""
-
-    status, code = 404, "EntryNotFound"
-
-    def __init__(self, message: str, commit: Optional[str] = None):
-        super().__init__(message)
-        self.commit = commit
-
-
-class Conflict(HubError):
-    """The repository, branch or tag already exists."""
-
-    status = 409
-
-
-class Forbidden(HubError):
-    """The operation is not allowed on this object (e.g. deleting the default branch)."""
-
-    status = 403
-
-
-class PreconditionFailed(HubError):
-    """The branch moved since the commit the client based its change on."""
-
-    status = 412
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pth", ".pt", ".ckpt", ".onnx", ".h5", ".msgpack", ".gguf")
 
 
 def now_iso() -> str:
     """The current UTC time in the Hub's format, e.g. ``2024-01-31T12:00:00.000000Z``."""
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def validate_repo_part(value: str, what: str) -> str:
-    """Check one half of a repo id (``namespace`` or ``name``).
-
-    Args:
-        value: The namespace or the repository name.
-        what: ``"namespace"`` or ``"name"``, for the error message.
-
-    Returns:
-        ``value`` unchanged.
-
-    Raises:
-        BadRequest: if ``value`` has characters outside ``[A-Za-z0-9._-]``, ``--`` or ``..``,
-            starts or ends with ``.`` or ``-``, ends with ``.git``, or is over 96 characters.
-    """
-    if (
-        not isinstance(value, str)
-        or not _REPO_PART.fullmatch(value)
-        or "--" in value
-        or ".." in value
-        or value.endswith(".git")
-    ):
-        raise BadRequest(
-            f"Invalid repo {what} {value!r}: expected 1-96 characters among [A-Za-z0-9._-], "
-            "not starting or ending with '.' or '-', without '--', '..' or a '.git' suffix."
-        )
-    return value
-
-
-def validate_path(path: str) -> str:
-    """Check a file path inside a repository.
-
-    Args:
-        path: A relative POSIX path such as ``"weights/model.safetensors"``.
-
-    Returns:
-        ``path`` unchanged.
-
-    Raises:
-        BadRequest: if the path is empty, absolute, has a backslash, a control character, an empty,
-            ``.``, ``..`` or ``.git`` segment, or is over 1000 characters.
-    """
-    if not isinstance(path, str) or not path or len(path) > 1000:
-        raise BadRequest(f"Invalid file path {path!r}: expected a non-empty relative path of at most 1000 characters.")
-    if "\\" in path or any(ord(ch) < 32 or ord(ch) == 127 for ch in path):
-        raise BadRequest(f"Invalid file path {path!r}: backslashes and control characters are not allowed.")
-    if any(part in ("", ".", "..", ".git") for part in path.split("/")):
-        raise BadRequest(f"Invalid file path {path!r}: absolute paths and empty, '.', '..' or '.git' segments "
-                         "are not allowed.")
-    return path
-
-
-def validate_ref_name(name: str, what: str = "branch") -> str:
-    """Check a branch or tag name.
-
-    Args:
-        name: The name, e.g. ``"main"``, ``"v1.0"`` or ``"feature/x"``.
-        what: ``"branch"`` or ``"tag"``, for the error message.
-
-    Returns:
-        ``name`` unchanged.
-
-    Raises:
-        BadRequest: if a ``/``-separated segment is empty, starts with something other than a letter,
-            digit or ``_``, has characters outside ``[A-Za-z0-9._-]``, if the name contains ``..``,
-            ends with ``.lock``, starts with ``refs/``, looks like a commit id or is over 200 characters.
-    """
-    if (
-        not isinstance(name, str)
-        or not 0 < len(name) <= 200
-        or not all(_REF_PART.fullmatch(part) for part in name.split("/"))
-        or ".." in name
-        or name.endswith(".lock")
-        or name.startswith("refs/")
-        or _COMMIT_ID.fullmatch(name)
-    ):
-        raise BadRequest(
-            f"Invalid {what} name {name!r}: expected '/'-separated segments of [A-Za-z0-9._-], each starting "
-            "with a letter, digit or '_', without '..', a '.lock' suffix or a 'refs/' prefix, and not a commit id."
-        )
-    return name
-
-
-def validate_sha256(oid: Any) -> str:
-    """Check a lowercase hex sha256 and return it; raise ``BadRequest`` otherwise."""
-    if not isinstance(oid, str) or not _SHA256.fullmatch(oid):
-        raise BadRequest(f"Invalid sha256 {oid!r}: expected 64 lowercase hex digits.")
-    return oid
 
 
 def git_blob_oid(data: bytes) -> str:
@@ -225,6 +117,11 @@ def atomic_write(path: Path, data: bytes) -> None:
     _fsync_dir(path.parent)
 
 
+def iso_to_timestamp(value: str) -> float:
+    """Seconds since the epoch of a date written by ``now_iso``."""
+    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc).timestamp()
+
+
 def _dump(obj: Any) -> bytes:
     return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
 
@@ -241,7 +138,7 @@ class BlobWriter:
         self._max_size = max_size
         self._hash = hashlib.sha256()
         self.size = 0
-        self._path = store.root / "tmp" / f"{uuid.uuid4().hex}.part"
+        self._path = store.tmp.path / f"{uuid.uuid4().hex}.part"
         self._file: BinaryIO = open(self._path, "wb")
 
     def write(self, chunk: bytes) -> None:
@@ -274,7 +171,9 @@ class BlobWriter:
         os.fsync(self._file.fileno())
         self._file.close()
         final = self._store.blob_path(sha)
-        if not final.exists():
+        if final.exists():
+            os.utime(final)  # fresh again: garbage collection leaves it to the commit that follows
+        else:
             final.parent.mkdir(parents=True, exist_ok=True)
             os.replace(self._path, final)
             _fsync_dir(final.parent)
@@ -295,8 +194,8 @@ class BlobWriter:
 class Store:
     """Repositories, commits, refs and blobs under one root directory (see the module docstring).
 
-    Methods that change a repository take that repository's lock; they block (disk I/O and fsync),
-    so an async caller runs them in a worker thread.
+    Methods that change a repository take that repository's lock (shared by every process on the
+    root); they block (disk I/O and fsync), so an async caller runs them in a worker thread.
 
     Args:
         root: The directory to keep everything in; created if missing.
@@ -304,15 +203,28 @@ class Store:
 
     def __init__(self, root: os.PathLike):
         self.root = Path(root).resolve()
-        for sub in ("blobs", "tmp", "repos"):
+        for sub in ("blobs", "tmp", "repos", "locks"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
-        for stale in (self.root / "tmp").iterdir():  # uploads cut short by a previous process
-            if stale.is_dir():
-                shutil.rmtree(stale, ignore_errors=True)
-            else:
-                stale.unlink(missing_ok=True)
-        self._locks: Dict[Tuple[str, str], threading.Lock] = {}
-        self._locks_guard = threading.Lock()
+        remove_dead_temporaries(self.root / "tmp")  # left by processes that are gone, never live ones
+        self.tmp = ProcessTmp(self.root / "tmp")
+
+    def close(self) -> None:
+        """Remove this process's temporary folder and release its lock."""
+        self.tmp.release()
+
+    def signing_key(self) -> bytes:
+        """The key upload URLs are signed with, created once per root and shared by its processes."""
+        path = self.root / "signing.key"
+        if not path.exists():
+            staged = self.tmp.path / "signing.key"
+            staged.write_bytes(secrets.token_bytes(32))
+            os.chmod(staged, 0o600)
+            try:
+                os.link(staged, path)  # fails if another process created it first: use theirs
+            except FileExistsError:
+                pass
+            staged.unlink()
+        return path.read_bytes()
 
     # blobs
     def blob_path(self, sha256: str) -> Path:
@@ -326,6 +238,19 @@ class Store:
         except FileNotFoundError:
             return False
         return size is None or stored_size == size
+
+    def mark_fresh(self, sha256: str) -> bool:
+        """Touch a stored blob so garbage collection spares it for its grace period.
+
+        Returns:
+            Whether the blob is stored.
+        """
+        with blob_lock(self.root):
+            try:
+                os.utime(self.blob_path(sha256))
+            except FileNotFoundError:
+                return False
+        return True
 
     def blob_writer(self, max_size: Optional[int] = None) -> BlobWriter:
         """A new ``BlobWriter`` that refuses more than ``max_size`` bytes."""
@@ -346,14 +271,20 @@ class Store:
 
     # repositories
     def _repo_dir(self, namespace: str, name: str) -> Path:
-        return self.root / "repos" / validate_repo_part(namespace, "namespace") / validate_repo_part(name, "name")
+        """The repository's directory, found case-insensitively (its spelling at creation wins)."""
+        repos = self.root / "repos"
+        ns_dir = _find_dir(repos, validate_repo_part(namespace, "namespace"))
+        validate_repo_part(name, "name")
+        if ns_dir is None:
+            return repos / namespace / name
+        return _find_dir(ns_dir, name) or ns_dir / name
 
-    @contextmanager
-    def _locked(self, namespace: str, name: str) -> Iterator[None]:
-        with self._locks_guard:
-            lock = self._locks.setdefault((namespace, name), threading.Lock())
-        with lock:
-            yield
+    def canonical_id(self, namespace: str, name: str) -> Tuple[str, str]:
+        """The repository's id as spelled at creation; raises ``RepoNotFound``."""
+        repo_dir = self._repo_dir(namespace, name)
+        if not (repo_dir / "repo.json").exists():
+            raise RepoNotFound(f"Repository {namespace}/{name} not found.")
+        return repo_dir.parent.name, repo_dir.name
 
     def repo_meta(self, namespace: str, name: str) -> Dict[str, Any]:
         """``{"private": bool, "createdAt": str}`` of a repository; raises ``RepoNotFound``."""
@@ -367,9 +298,16 @@ class Store:
         found = []
         for repo_json in sorted((self.root / "repos").glob("*/*/repo.json")):
             namespace, name = repo_json.parent.parent.name, repo_json.parent.name
-            if _REPO_PART.fullmatch(namespace) and _REPO_PART.fullmatch(name):
-                found.append((namespace, name, json.loads(repo_json.read_bytes())))
+            if REPO_PART.fullmatch(namespace) and REPO_PART.fullmatch(name):
+                try:
+                    found.append((namespace, name, json.loads(repo_json.read_bytes())))
+                except FileNotFoundError:
+                    continue  # deleted meanwhile
         return found
+
+    def repo_dirs(self) -> List[Path]:
+        """The directory of every repository (for integrity checks and garbage collection)."""
+        return [p.parent for p in sorted((self.root / "repos").glob("*/*/repo.json"))]
 
     def create_repo(self, namespace: str, name: str, private: bool) -> None:
         """Create a repository whose ``main`` branch holds an empty initial commit.
@@ -379,45 +317,86 @@ class Store:
 
         Raises:
             BadRequest: if the id is invalid.
-            Conflict: if the repository exists.
+            Conflict: if the repository exists (under any spelling of its id).
         """
-        final = self._repo_dir(namespace, name)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        staging = final.parent / f".create-{uuid.uuid4().hex}"
-        try:
-            (staging / "commits").mkdir(parents=True)
-            created = now_iso()
-            commit = self._new_commit(staging, [], {}, "initial commit", "", created)
-            atomic_write(staging / "repo.json", _dump({"private": bool(private), "createdAt": created}))
-            atomic_write(staging / "refs.json", _dump({"branches": {DEFAULT_BRANCH: commit}, "tags": {}}))
-            with self._locked(namespace, name):
-                try:
-                    os.rename(staging, final)
-                except OSError:
-                    if final.exists():
-                        raise Conflict(f"Repository {namespace}/{name} already exists.") from None
-                    raise
-            _fsync_dir(final.parent)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-
-    def delete_repo(self, namespace: str, name: str) -> None:
-        """Delete a repository (its blobs stay in the store); raises ``RepoNotFound``."""
-        self.repo_meta(namespace, name)
-        trash = self.root / "tmp" / f"deleted-{uuid.uuid4().hex}"
-        with self._locked(namespace, name):
+        with repo_lock(self.root, namespace, name):
+            # one directory per namespace, whatever spellings concurrent creations use
+            with file_lock(self.root / "locks" / "namespaces" / f"{namespace.lower()}.lock"):
+                final = self._repo_dir(namespace, name)
+                final.parent.mkdir(parents=True, exist_ok=True)
+            if final.exists():
+                raise Conflict(f"Repository {final.parent.name}/{final.name} already exists.")
+            staging = final.parent / f".create-{uuid.uuid4().hex}"
             try:
-                os.rename(self._repo_dir(namespace, name), trash)
-            except FileNotFoundError:
-                raise RepoNotFound(f"Repository {namespace}/{name} not found.") from None
-        shutil.rmtree(trash, ignore_errors=True)
+                (staging / "commits").mkdir(parents=True)
+                created = now_iso()
+                commit = self._new_commit(staging, [], {}, "initial commit", "", created)
+                atomic_write(staging / "repo.json", _dump({"private": bool(private), "createdAt": created}))
+                atomic_write(staging / "refs.json", _dump({"branches": {DEFAULT_BRANCH: commit}, "tags": {}}))
+                os.rename(staging, final)
+                _fsync_dir(final.parent)
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
+
+    def delete_repo(self, namespace: str, name: str) -> List[str]:
+        """Delete a repository and the blobs no other repository uses.
+
+        A blob is kept if another repository's commit references it, or if it was uploaded or
+        committed again after this repository's last commit (someone else is about to use it).
+
+        Returns:
+            The sha256 of the blobs removed.
+
+        Raises:
+            RepoNotFound: if the repository does not exist.
+        """
+        trash = self.tmp.path / f"deleted-{uuid.uuid4().hex}"
+        with repo_lock(self.root, namespace, name):
+            repo_dir = self._repo_dir(namespace, name)
+            if not (repo_dir / "repo.json").exists():
+                raise RepoNotFound(f"Repository {namespace}/{name} not found.")
+            os.rename(repo_dir, trash)
+        try:
+            commits = list(_commit_files(trash))
+            candidates = blobs_referenced_by(commits)
+            last_use = max((iso_to_timestamp(_read_commit(c)["date"]) for c in commits), default=0.0)
+            freed = []
+            with blob_lock(self.root):
+                candidates -= blobs_referenced_by(c for d in self.repo_dirs() for c in _commit_files(d))
+                for sha in sorted(candidates):
+                    path = self.blob_path(sha)
+                    try:
+                        if path.stat().st_mtime <= last_use:
+                            path.unlink()
+                            freed.append(sha)
+                    except FileNotFoundError:
+                        continue
+            return freed
+        finally:
+            shutil.rmtree(trash, ignore_errors=True)
 
     def set_private(self, namespace: str, name: str, private: bool) -> None:
         """Change the visibility of a repository; raises ``RepoNotFound``."""
-        with self._locked(namespace, name):
+        with repo_lock(self.root, namespace, name):
             meta = self.repo_meta(namespace, name)
             meta["private"] = bool(private)
             atomic_write(self._repo_dir(namespace, name) / "repo.json", _dump(meta))
+
+    def count_download(self, namespace: str, name: str) -> None:
+        """Add one to the repository's download count (its weights files fetched from the start)."""
+        path = self._repo_dir(namespace, name) / "downloads.json"
+        with file_lock(self.root / "locks" / "downloads" / namespace.lower() / f"{name.lower()}.lock"):
+            if not path.parent.exists():
+                return  # deleted meanwhile
+            count = self.downloads(namespace, name) + 1
+            atomic_write(path, _dump({"downloads": count}))
+
+    def downloads(self, namespace: str, name: str) -> int:
+        """How many times the repository's weights files were downloaded."""
+        try:
+            return json.loads((self._repo_dir(namespace, name) / "downloads.json").read_bytes())["downloads"]
+        except FileNotFoundError:
+            return 0
 
     # refs and commits
     def refs(self, namespace: str, name: str) -> Dict[str, Dict[str, str]]:
@@ -440,7 +419,7 @@ class Store:
         if revision in refs["tags"]:
             return refs["tags"][revision]
         commits = self._repo_dir(namespace, name) / "commits"
-        if _COMMIT_ID.fullmatch(revision) and (commits / f"{revision}.json").exists():
+        if COMMIT_ID.fullmatch(revision) and (commits / f"{revision}.json").exists():
             return revision
         raise RevisionNotFound(f"Revision {revision!r} not found in {namespace}/{name}.")
 
@@ -487,39 +466,37 @@ class Store:
             RepoNotFound, RevisionNotFound: if the repository or the branch do not exist.
             BadRequest: if an added blob is missing.
             EntryNotFound: if a deleted file or folder does not exist.
+            Conflict: if a path would be both a file and a folder.
             PreconditionFailed: if ``branch`` moved away from ``parent``.
         """
-        repo_dir = self._repo_dir(namespace, name)
-        with self._locked(namespace, name):
+        with repo_lock(self.root, namespace, name):
+            repo_dir = self._repo_dir(namespace, name)
             refs = self.refs(namespace, name)
             if branch not in refs["branches"]:
                 raise RevisionNotFound(f"Branch {branch!r} not found in {namespace}/{name}; create it first.")
             head = refs["branches"][branch]
             if parent is not None and parent != head:
                 raise PreconditionFailed(f"Branch {branch!r} is at {head}, not at the parent commit {parent}.")
-            files = dict(self.commit_info(namespace, name, head)["files"])
-            for op in operations:
-                path = op["path"]
-                if op["op"] == "add":
-                    if not self.has_blob(op["sha256"], op["size"]):
-                        raise BadRequest(f"Content of {path!r} (sha256 {op['sha256']}) was not uploaded.")
-                    oid = (git_blob_oid(lfs_pointer(op["sha256"], op["size"])) if op["lfs"]
-                           else self._git_oid_of_blob(op["sha256"], op["size"]))
-                    files[path] = {"sha256": op["sha256"], "size": op["size"], "oid": oid, "lfs": op["lfs"]}
-                elif op["op"] == "delete":
-                    if files.pop(path, None) is None:
-                        raise EntryNotFound(f"Cannot delete {path!r}: a file with this name doesn't exist.")
-                else:
-                    prefix = path.rstrip("/") + "/"
-                    doomed = [p for p in files if p.startswith(prefix)]
-                    if not doomed:
-                        raise EntryNotFound(f"Cannot delete folder {path!r}: it doesn't exist.")
-                    for p in doomed:
-                        del files[p]
+            self._mark_blobs([op for op in operations if op["op"] == "add"])
+            files = _apply(dict(self.commit_info(namespace, name, head)["files"]), operations, self._add_entry)
+            refuse_path_conflict(files, [op["path"] for op in operations if op["op"] == "add"])
             commit = self._new_commit(repo_dir, [head], files, title, message, now_iso())
             refs["branches"][branch] = commit
             atomic_write(repo_dir / "refs.json", _dump(refs))
             return commit
+
+    def _add_entry(self, op: Dict[str, Any]) -> Dict[str, Any]:
+        oid = (git_blob_oid(lfs_pointer(op["sha256"], op["size"])) if op["lfs"]
+               else self._git_oid_of_blob(op["sha256"], op["size"]))
+        return {"sha256": op["sha256"], "size": op["size"], "oid": oid, "lfs": op["lfs"]}
+
+    def _mark_blobs(self, adds: List[Dict[str, Any]]) -> None:
+        # under the blob lock, so garbage collection cannot remove a blob between check and commit
+        with blob_lock(self.root):
+            for op in adds:
+                if not self.has_blob(op["sha256"], op["size"]):
+                    raise BadRequest(f"Content of {op['path']!r} (sha256 {op['sha256']}) was not uploaded.")
+                os.utime(self.blob_path(op["sha256"]))
 
     def set_ref(self, namespace: str, name: str, kind: str, ref: str, target: Optional[str],
                 must_exist: bool) -> None:
@@ -538,7 +515,7 @@ class Store:
             RevisionNotFound: if the ref is deleted but does not exist.
             Forbidden: if the default branch would be deleted.
         """
-        with self._locked(namespace, name):
+        with repo_lock(self.root, namespace, name):
             refs = self.refs(namespace, name)
             exists = ref in refs[kind]
             label = "Tag" if kind == "tags" else "Branch"
@@ -577,7 +554,7 @@ class Store:
         """
         final = self._repo_dir(namespace, name)
         refs = {"branches": dict(refs.get("branches", {})), "tags": dict(refs.get("tags", {}))}
-        with self._locked(namespace, name):
+        with repo_lock(self.root, namespace, name):
             if not (final / "repo.json").exists():  # assembled aside: complete, with its refs, or absent
                 final.parent.mkdir(parents=True, exist_ok=True)
                 staging = final.parent / f".adopt-{uuid.uuid4().hex}"
@@ -606,6 +583,57 @@ class Store:
             updated = {kind: {**stored[kind], **refs[kind]} for kind in ("branches", "tags")}
             if updated != stored:
                 atomic_write(final / "refs.json", _dump(updated))
+
+
+def _apply(files: Dict[str, Any], operations: List[Dict[str, Any]], add_entry: Any) -> Dict[str, Any]:
+    """``files`` with ``operations`` applied in order; ``add_entry(op)`` builds an added file's entry."""
+    for op in operations:
+        path = op["path"]
+        if op["op"] == "add":
+            files[path] = add_entry(op)
+        elif op["op"] == "delete":
+            if files.pop(path, None) is None:
+                raise EntryNotFound(f"Cannot delete {path!r}: a file with this name doesn't exist.")
+        else:
+            prefix = path.rstrip("/") + "/"
+            doomed = [p for p in files if p.startswith(prefix)]
+            if not doomed:
+                raise EntryNotFound(f"Cannot delete folder {path!r}: it doesn't exist.")
+            for p in doomed:
+                del files[p]
+    return files
+
+
+def _find_dir(parent: Path, name: str) -> Optional[Path]:
+    """``parent / name`` if it is a directory, else the one directory whose name matches ignoring case."""
+    exact = parent / name
+    if exact.is_dir():
+        return exact
+    lower = name.lower()
+    try:
+        with os.scandir(parent) as entries:
+            for entry in entries:
+                if entry.name.lower() == lower and not entry.name.startswith(".") and entry.is_dir():
+                    return Path(entry.path)
+    except FileNotFoundError:
+        pass
+    return None
+
+
+def _commit_files(repo_dir: Path) -> Iterator[Path]:
+    return (repo_dir / "commits").glob("*.json")
+
+
+def blobs_referenced_by(commit_files: Iterable[Path]) -> Set[str]:
+    """The sha256 of every blob the given commit files reference (unreadable ones are skipped)."""
+    found: Set[str] = set()
+    for path in commit_files:
+        try:
+            found.update(entry["sha256"] for entry in _read_commit(path)["files"].values())
+        except (FileNotFoundError, ValueError, KeyError, TypeError):
+            continue
+    return found
+
 
 @lru_cache(maxsize=256)
 def _read_commit(path: Path) -> Dict[str, Any]:

@@ -22,7 +22,7 @@ import anyio
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from ..storage import BadRequest, EntryNotFound, Forbidden, HubError
+from ..errors import BadRequest, EntryNotFound, Forbidden, HubError, PayloadTooLarge
 from .shard import MAX_SHARD_SIZE, build_dedup_shard, parse_shard
 from .store import XetStore
 from .tokens import XetGrant, XetTokens
@@ -35,12 +35,6 @@ TOKEN_KINDS = ("xet-write-token", "xet-read-token")
 CAS_ROOTS = ("v1", "v2")
 FETCH_URL_TTL = 3600
 _HEX = frozenset("0123456789abcdef")
-
-
-class PayloadTooLarge(HubError):
-    """A xorb or shard over the format's size limit."""
-
-    status = 413
 
 
 def _hex_hash(value: str, what: str) -> str:
@@ -67,9 +61,23 @@ class XetService:
     def __init__(self, registry: "Registry"):
         self.registry = registry
         self.store = XetStore(registry.store.root, registry.store)
-        self.tokens = XetTokens()
+        # the store's key is shared by every process serving the root, so any worker accepts a token
+        self.tokens = XetTokens(hmac.new(registry._secret, b"xet tokens", hashlib.sha256).digest())
         self.received_bytes = 0
         self.announce_downloads = False
+
+    def materialize(self, sha256: str, size: Optional[int]) -> bool:
+        """Rebuild a Xet-uploaded file as a blob (``XetStore.materialize``) within the file size limit.
+
+        Raises:
+            PayloadTooLarge: if ``size`` is over the registry's maximum file size.
+            BadRequest: if the rebuilt bytes do not hash to ``sha256``.
+        """
+        limit = getattr(self.registry, "max_file_size", None)
+        if limit is not None and size is not None and size > limit:
+            raise PayloadTooLarge(f"A file of {size} bytes is over this registry's maximum file size of "
+                                  f"{limit} bytes (--max-file-size).")
+        return self.store.materialize(sha256, size)
 
     # token exchange
     def token(self, request: Request, namespace: str, name: str, kind: str, revision: str) -> Response:
@@ -137,7 +145,7 @@ class XetService:
         return Response(build_dedup_shard([info]), media_type="application/octet-stream")
 
     async def _upload_xorb(self, request: Request, prefix: str, xorb: str) -> Response:
-        spool = self.registry.store.root / "tmp" / f"xorb-{uuid.uuid4().hex}"  # tmp/ is emptied at start-up
+        spool = self.registry.store.tmp.path / f"xorb-{uuid.uuid4().hex}"  # removed with a dead process's tmp
         try:
             with open(spool, "wb") as body:
                 size = 0

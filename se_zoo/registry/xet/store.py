@@ -8,8 +8,8 @@ Layout under ``<root>/xet/``::
     sha256/<aa>/<sha256>      the Xet hash of the file with this sha256 (how a commit finds its bytes)
     chunks/<aa>/<hash>        the xorb holding this chunk, for the chunks clients ask the dedup query about
 
-Hashes are in Xet hex form (``hashing.hash_hex``). Every file is written to ``<root>/tmp/`` (emptied
-at start-up), fsynced and renamed into place; a xorb's body is renamed before its index, and the index
+Hashes are in Xet hex form (``hashing.hash_hex``). Every file is written to the process's folder under ``<root>/tmp/``
+(removed once the process is gone), fsynced and renamed into place; a xorb's body is renamed before its index, and the index
 is what makes the xorb exist, so a crash leaves nothing half-visible. Content is verified before
 anything is written: xorbs against their hash, shards against the stored xorbs, reconstructed files
 against the sha256 the commit names.
@@ -36,12 +36,12 @@ class XetStore:
     Args:
         root: The registry root.
         store: The registry's blob store, where ``materialize`` puts rebuilt files; may be omitted by
-            callers that only inspect the Xet data (building a ``Store`` empties ``<root>/tmp``).
+            callers that only inspect the Xet data, and cannot write then.
     """
 
     def __init__(self, root: Path, store: Optional[Store] = None):
         self.store = store
-        self.tmp = Path(root) / "tmp"
+        self.tmp = store.tmp.path if store is not None else None  # this process's temporary folder
         self.root = Path(root) / "xet"
         for sub in ("xorbs", "files", "sha256", "chunks"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)

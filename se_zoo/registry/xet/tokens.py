@@ -1,8 +1,7 @@
 """Short-lived Xet access tokens: scoped to one repository, one mode (read/write) and an expiry.
 
 A token is ``<payload>.<signature>``: the payload is base64url JSON ``{"repo", "mode", "exp"[, "commit"]}``
-and the signature its HMAC-SHA256 under a per-process key, so tokens need no storage and die with
-the process (clients fetch a new one through the token endpoint when the CAS refuses theirs).
+and the signature its HMAC-SHA256 under the registry's key, so tokens need no storage.
 """
 import base64
 import hashlib
@@ -40,10 +39,14 @@ def _b64(data: bytes) -> str:
 
 
 class XetTokens:
-    """Issues and checks Xet tokens with a key of its own."""
+    """Issues and checks Xet tokens.
 
-    def __init__(self) -> None:
-        self._key = secrets.token_bytes(32)
+    Args:
+        key: The signing key; a random one (valid for this object only) if omitted.
+    """
+
+    def __init__(self, key: Optional[bytes] = None) -> None:
+        self._key = key or secrets.token_bytes(32)
 
     def _sign(self, payload: str) -> str:
         return hmac.new(self._key, payload.encode(), hashlib.sha256).hexdigest()

@@ -1,0 +1,131 @@
+"""The registry's input limits and the checks that enforce them, in one place.
+
+Every handler whose work grows with its input is bounded by one of the caps below; a request over a
+cap gets a 413 (size) or 400 (shape) whose message names the cap, so a client knows what to change.
+The numbers are chosen to stay well above what the official client sends for real repositories.
+"""
+import re
+import unicodedata
+from typing import Any, Optional
+
+MAX_JSON_BODY = 2 * 1024 * 1024  # a JSON request body (preupload, batch, paths-info, ...)
+MAX_NDJSON_LINE = 32 * 1024 * 1024  # a regular file is at most 10 MiB, about 14 MiB in base64
+MAX_BATCH_OBJECTS = 1000  # objects in one LFS batch request
+MAX_PATHS_INFO = 1000  # paths in one paths-info request
+MAX_PREUPLOAD_FILES = 1000  # files announced in one preupload request (the client sends 256)
+MAX_COMMIT_OPERATIONS = 100_000  # operations in one commit
+MAX_YAML_CONTENT = 1024 * 1024  # README text sent to validate-yaml
+MAX_YAML_BODY = 8 * 1024 * 1024  # its JSON request body (escapes make it larger than the text)
+MAX_YAML_METADATA = 256 * 1024  # its '---' metadata block
+MAX_YAML_ALIASES = 100  # '*alias' references in a metadata block (alias expansion is the costly part)
+MAX_HEADERS = 100  # request headers (uvicorn caps their total size, see HEADER_BYTES)
+HEADER_BYTES = 64 * 1024  # request headers in all (h11 in uvicorn also caps a head still arriving)
+MAX_INT_DIGITS = 19  # numeric query/path parameters: up to 10**19 - 1, no unicode digits
+DEFAULT_MAX_FILE_SIZE = 50 * 1000**3  # the Hub's cap for one LFS file
+
+_ASCII_INT = re.compile(r"[0-9]{1,%d}" % MAX_INT_DIGITS)
+# explicit directional formatting characters (Unicode bidi algorithm, "Trojan Source")
+_BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+_SIZE_UNITS = {"": 1, "B": 1, "KB": 1000, "MB": 1000**2, "GB": 1000**3, "TB": 1000**4,
+               "KIB": 1024, "MIB": 1024**2, "GIB": 1024**3, "TIB": 1024**4}
+
+
+class LimitError(ValueError):
+    """An input over a cap or of the wrong shape; ``status`` is the HTTP status to answer."""
+
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.status = status
+
+    def __reduce__(self):  # keep the status when raised in the helper process
+        return (type(self), (str(self), self.status))
+
+
+def ascii_int(value: Optional[str], what: str) -> int:
+    """Parse a non-negative integer written in ASCII digits.
+
+    Args:
+        value: The text, e.g. a query parameter (``None`` when absent).
+        what: The parameter's name, for the error message.
+
+    Returns:
+        The integer.
+
+    Raises:
+        LimitError: if ``value`` is missing, has anything but ``0-9`` (``str.isdigit`` would accept
+            ``'²'``) or more than ``MAX_INT_DIGITS`` digits.
+    """
+    if value is None or not _ASCII_INT.fullmatch(value):
+        shown = value if value is None or len(value) <= 40 else value[:40] + "..."
+        raise LimitError(f"Invalid {what} {shown!r}: expected a non-negative integer of at most "
+                         f"{MAX_INT_DIGITS} ASCII digits.")
+    return int(value)
+
+
+def check_count(count: int, cap: int, what: str) -> None:
+    """Raise ``LimitError`` (400) if ``count`` items exceed ``cap``; the message names both."""
+    if count > cap:
+        raise LimitError(f"Too many {what}: {count} given, the limit is {cap} per request.")
+
+
+def check_size(size: int, cap: int, what: str) -> None:
+    """Raise ``LimitError`` (413) if ``size`` bytes exceed ``cap``; the message names both."""
+    if size > cap:
+        raise LimitError(f"{what} is {size} bytes, over the limit of {cap} bytes.", status=413)
+
+
+def check_headers(headers: Any) -> Optional[str]:
+    """The reason to refuse a request's headers (too many, or too large in all), or ``None``.
+
+    uvicorn's h11 cap bounds what is buffered while a request head arrives; a head that arrives
+    whole is checked here.
+
+    Args:
+        headers: The ASGI ``scope["headers"]`` list of ``(name, value)`` pairs.
+    """
+    if len(headers) > MAX_HEADERS:
+        return f"Too many request headers: {len(headers)} given, the limit is {MAX_HEADERS}."
+    size = sum(len(name) + len(value) + 4 for name, value in headers)
+    if size > HEADER_BYTES:
+        return f"Request headers are {size} bytes, over the limit of {HEADER_BYTES} bytes."
+    return None
+
+
+def unsafe_character(text: str) -> Optional[str]:
+    """The first character of ``text`` a name may not contain, described, or ``None``.
+
+    Refused: control characters (Unicode category ``Cc``), surrogates and explicit bidirectional
+    formatting characters, which make a name display as something else than it is.
+    """
+    for ch in text:
+        category = unicodedata.category(ch)
+        if category in ("Cc", "Cs") or ch in _BIDI_CONTROLS:
+            return f"U+{ord(ch):04X} ({unicodedata.name(ch, category)})"
+    return None
+
+
+def is_nfc(text: str) -> bool:
+    """Whether ``text`` is in Unicode normalization form C (so one name has one spelling)."""
+    return unicodedata.is_normalized("NFC", text)
+
+
+def parse_size(text: str) -> int:
+    """Parse a byte size such as ``"50GB"``, ``"512MiB"`` or ``"1000"``.
+
+    Args:
+        text: Digits followed by an optional unit among B, KB, MB, GB, TB (powers of 1000) and
+            KiB, MiB, GiB, TiB (powers of 1024), case-insensitive.
+
+    Returns:
+        The size in bytes.
+
+    Raises:
+        ValueError: if the text is not of that form (the message names it).
+    """
+    match = re.fullmatch(r"\s*([0-9]{1,15})\s*([A-Za-z]{0,3})\s*", text or "")
+    unit = match.group(2).upper() if match else None
+    if match is None or unit not in _SIZE_UNITS:
+        raise ValueError(f"Invalid size {text!r}: expected digits and an optional unit among "
+                         "B, KB, MB, GB, TB, KiB, MiB, GiB, TiB (e.g. 50GB).")
+    return int(match.group(1)) * _SIZE_UNITS[unit]
+
