@@ -525,6 +525,7 @@ class Registry:
             raise BadRequest("Empty commit payload: expected a header line.")
         regular = [op["size"] for op in operations if op["op"] == "add" and not op["lfs"]]
         await anyio.to_thread.run_sync(check_upload, self.store, namespace, regular, self.max_file_size, self.quota)
+        await self.xet.materialize(namespace, operations)  # files sent through Xet become blobs
         summary, parent = header.get("summary"), header.get("parentCommit")
         description = header.get("description") or ""
         if not isinstance(summary, str) or not summary.strip():
@@ -552,9 +553,9 @@ class Registry:
                 raise BadRequest(f"File {path!r}: only sha256 LFS objects are supported.")
             oid = validate_sha256(value.get("oid"))
             size = _size(value["size"]) if "size" in value else None
-            if not await anyio.to_thread.run_sync(self.store.has_blob, oid, size):  # sent through Xet?
-                await anyio.to_thread.run_sync(self.xet.materialize, oid, size)
             if not await anyio.to_thread.run_sync(self.store.has_blob, oid, size):
+                if (xet_size := self.xet.uploaded_size(oid, size)) is not None:  # rebuilt in _commit
+                    return {"op": "add", "path": path, "sha256": oid, "size": xet_size, "lfs": True, "xet": True}
                 raise BadRequest(f"File {path!r}: LFS object {oid} was not uploaded (or has another size).")
             if size is None:
                 size = self.store.blob_path(oid).stat().st_size

@@ -23,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from ..errors import BadRequest, EntryNotFound, Forbidden, HubError, PayloadTooLarge
+from ..quota import check_upload
 from .shard import MAX_SHARD_SIZE, build_dedup_shard, parse_shard
 from .store import XetStore
 from .tokens import XetGrant, XetTokens
@@ -66,18 +67,32 @@ class XetService:
         self.received_bytes = 0
         self.announce_downloads = False
 
-    def materialize(self, sha256: str, size: Optional[int]) -> bool:
-        """Rebuild a Xet-uploaded file as a blob (``XetStore.materialize``) within the file size limit.
+    def uploaded_size(self, sha256: str, size: Optional[int]) -> Optional[int]:
+        """The size of the file with this sha256 uploaded through Xet (``None`` if none, or of another size)."""
+        file_hex = self.store.file_for_sha256(sha256)
+        entry = self.store.file_entry(file_hex) if file_hex else None
+        if entry is None or (size is not None and entry["size"] != size):
+            return None
+        return entry["size"]
+
+    async def materialize(self, namespace: str, operations: List[Dict[str, Any]]) -> None:
+        """Rebuild as blobs the commit's files that came through Xet (those marked ``"xet"``).
+
+        The namespace's file size and quota limits apply as for LFS uploads. The marks are removed.
 
         Raises:
-            PayloadTooLarge: if ``size`` is over the registry's maximum file size.
-            BadRequest: if the rebuilt bytes do not hash to ``sha256``.
+            PayloadTooLarge: if a file breaks the registry's maximum file size or the namespace quota.
+            BadRequest: if rebuilt bytes do not hash to the sha256 the commit names (nothing stored).
         """
-        limit = getattr(self.registry, "max_file_size", None)
-        if limit is not None and size is not None and size > limit:
-            raise PayloadTooLarge(f"A file of {size} bytes is over this registry's maximum file size of "
-                                  f"{limit} bytes (--max-file-size).")
-        return self.store.materialize(sha256, size)
+        pending = [op for op in operations if op.pop("xet", False)]
+        if not pending:
+            return
+        registry = self.registry
+        await anyio.to_thread.run_sync(check_upload, registry.store, namespace, [op["size"] for op in pending],
+                                       registry.max_file_size, registry.quota)
+        for op in pending:
+            if not await anyio.to_thread.run_sync(self.store.materialize, op["sha256"], op["size"]):
+                raise BadRequest(f"File {op['path']!r}: its Xet upload is no longer registered; upload it again.")
 
     # token exchange
     def token(self, request: Request, namespace: str, name: str, kind: str, revision: str) -> Response:

@@ -42,9 +42,7 @@ class XetStore:
     def __init__(self, root: Path, store: Optional[Store] = None):
         self.store = store
         self.tmp = store.tmp.path if store is not None else None  # this process's temporary folder
-        self.root = Path(root) / "xet"
-        for sub in ("xorbs", "files", "sha256", "chunks"):
-            (self.root / sub).mkdir(parents=True, exist_ok=True)
+        self.root = Path(root) / "xet"  # created by the first Xet upload
 
     # paths
     def _path(self, kind: str, hex_hash: str, suffix: str = "") -> Path:
