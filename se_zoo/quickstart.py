@@ -168,8 +168,7 @@ def quickstart(
         counts = export_digits(workdir / "digits")
         print(f"digits exported: {counts['train']} train / {counts['val']} val images", flush=True)
 
-        env = dict(os.environ, HF_ENDPOINT=endpoint, HF_TOKEN=token, HF_HOME=str(workdir / "hf_home"),
-                   HF_HUB_DISABLE_XET="1" if server else os.environ.get("HF_HUB_DISABLE_XET", "0"))
+        env = dict(os.environ, HF_ENDPOINT=endpoint, HF_TOKEN=token, HF_HOME=str(workdir / "hf_home"))
         env.pop("HF_HUB_OFFLINE", None)
         report_path = workdir / "report.json"
         cmd = [sys.executable, "-m", "se_zoo.quickstart", "--worker", str(workdir), namespace,

@@ -1,6 +1,7 @@
 """Usage: take the ``hub_server`` fixture; create repos under ``f"{hub_server.namespace}/NAME"``.
 The huggingface_hub client (and timm's ``hf-hub:``) then talks to a local registry with a write token,
-a fresh HF cache in tmp_path and Xet off; ``hub_server.read_token`` is a read-only token.
+a fresh HF cache in tmp_path and the client's defaults (uploads go through Xet);
+``hub_server.read_token`` is a read-only token.
 
 One registry serves the whole session from a background thread; each test gets its own namespace.
 ``spawn_hub_server`` runs one in a subprocess for tests that kill it or measure its memory.
@@ -46,7 +47,7 @@ def point_client_at(monkeypatch: pytest.MonkeyPatch, endpoint: str, token: Optio
     hub_cache = hf_home / "hub"
     env = {
         "HF_ENDPOINT": endpoint, "HF_HOME": str(hf_home), "HF_HUB_CACHE": str(hub_cache),
-        "HF_HUB_OFFLINE": "0", "HF_HUB_DISABLE_XET": "1", "HF_HUB_DISABLE_TELEMETRY": "1",
+        "HF_HUB_OFFLINE": "0", "HF_HUB_DISABLE_TELEMETRY": "1",
         "HF_HUB_DISABLE_PROGRESS_BARS": "1", "HF_HUB_DISABLE_IMPLICIT_TOKEN": "0",
     }
     for key, value in env.items():
@@ -63,7 +64,7 @@ def point_client_at(monkeypatch: pytest.MonkeyPatch, endpoint: str, token: Optio
         "HF_ASSETS_CACHE": str(hf_home / "assets"), "HF_XET_CACHE": str(hf_home / "xet"),
         "HF_TOKEN_PATH": str(hf_home / "token"), "HF_STORED_TOKENS_PATH": str(hf_home / "stored_tokens"),
         "AGENT_HARNESSES_PATH": str(hf_home / ".agent_harnesses.json"),
-        "HF_HUB_OFFLINE": False, "HF_HUB_DISABLE_XET": True, "HF_HUB_DISABLE_TELEMETRY": True,
+        "HF_HUB_OFFLINE": False, "HF_HUB_DISABLE_TELEMETRY": True,
         "HF_HUB_DISABLE_PROGRESS_BARS": True, "HF_HUB_DISABLE_IMPLICIT_TOKEN": False,
     }
     for name, value in patched.items():

@@ -18,6 +18,7 @@ from huggingface_hub import (
     CommitOperationCopy,
     CommitOperationDelete,
     HfApi,
+    constants,
     get_hf_file_metadata,
     hf_hub_download,
     hf_hub_url,
@@ -274,19 +275,25 @@ def test_path_traversal_and_malformed_requests_rejected(hub_server, monkeypatch)
         CommitOperationAdd(path_in_repo="../x", path_or_fileobj=b"x")
 
 
-def test_logs_hold_no_tokens_or_upload_signatures(hub_server, caplog):
+def test_logs_hold_no_tokens_or_upload_signatures(hub_server, caplog, monkeypatch, tmp_path):
     repo_id = _new_repo(hub_server, "logs")
     access = logging.getLogger("uvicorn.access")  # does not propagate to the root logger
     access.addHandler(caplog.handler)
+    hub_server.registry.xet.announce_downloads = True  # Xet downloads fetch xorbs through signed URLs
     try:
         with caplog.at_level(logging.INFO, logger="uvicorn.access"):
+            HfApi().upload_file(path_or_fileobj=b"\0xet" * 100, path_in_repo="x.bin", repo_id=repo_id)
+            hf_hub_download(repo_id, "x.bin", cache_dir=tmp_path / "cache")
+            monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)  # the plain LFS path: a signed PUT
             HfApi().upload_file(path_or_fileobj=b"\0binary" * 100, path_in_repo="w.bin", repo_id=repo_id)
             with pytest.raises(HfHubHTTPError):
                 HfApi(token="hf_wrong_token_in_header").model_info(repo_id)
     finally:
         access.removeHandler(caplog.handler)
+        hub_server.registry.xet.announce_downloads = False
     assert f"PUT /{repo_id}.git/info/lfs/objects/" in caplog.text  # the signed upload was logged...
-    assert "signature" not in caplog.text and "expires" not in caplog.text  # ...without its query string
+    assert "GET /v1/fetch/" in caplog.text  # ...and so were the signed xorb fetches...
+    assert "signature" not in caplog.text and "expires" not in caplog.text  # ...without their query strings
     assert hub_server.token not in caplog.text and "hf_wrong_token_in_header" not in caplog.text
 
 

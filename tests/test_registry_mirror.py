@@ -20,7 +20,7 @@ import pytest
 import safetensors.torch
 import timm
 import torch
-from huggingface_hub import HfApi, constants, hf_hub_download, snapshot_download
+from huggingface_hub import HfApi, hf_hub_download, snapshot_download
 from huggingface_hub.errors import HfHubHTTPError
 from timm.models import save_for_hf
 
@@ -188,7 +188,7 @@ def test_pull_through_loads_upstream_weights_and_keeps_working_offline(timm_root
     code = ("import timm, torch, sys; m = timm.create_model('se_zoo_resnet50.a1_in1k', pretrained=True); "
             "torch.save(m.state_dict(), sys.argv[1])")
     env = {**os.environ, "HF_ENDPOINT": downstream.endpoint, "HF_HOME": str(tmp_path / "fresh_home"),
-           "HF_HUB_DISABLE_XET": "1", "PYTHONPATH": os.pathsep.join(sys.path), "OMP_NUM_THREADS": "1"}
+           "PYTHONPATH": os.pathsep.join(sys.path), "OMP_NUM_THREADS": "1"}
     env.pop("HF_TOKEN", None)
     done = subprocess.run([sys.executable, "-c", code, str(tmp_path / "sd.pt")], env=env, capture_output=True,
                           text=True, timeout=600)
@@ -270,18 +270,14 @@ def test_upstream_announcing_xet_still_downloads_through_the_mirror(tmp_path, mo
     spy = {"xet": True}
     with _serve(tmp_path / "up", spy=spy) as upstream, \
             _serve(tmp_path / "down", upstream=upstream.endpoint) as downstream:
-        # the client, Xet enabled, does react to what this upstream announces ...
+        # the client (Xet is on by default) does react to what this upstream announces ...
         point_client_at(monkeypatch, upstream.endpoint, None, tmp_path / "direct_home")
-        monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", False)
-        monkeypatch.delenv("HF_HUB_DISABLE_XET")
         with pytest.raises(HfHubHTTPError, match="xet-read-token"):
             hf_hub_download(repo_id, "big.bin")
         head = httpx2.head(f"{upstream.endpoint}/{repo_id}/resolve/main/big.bin")
         assert head.headers.get("x-xet-hash")
         # ... and through the mirror gets plain HTTP downloads, with no Xet field or header
         point_client_at(monkeypatch, downstream.endpoint, None, tmp_path / "hf_home")
-        monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", False)
-        monkeypatch.delenv("HF_HUB_DISABLE_XET")
         assert Path(hf_hub_download(repo_id, "big.bin")).read_bytes() == data
         snapshot = Path(snapshot_download(repo_id, cache_dir=tmp_path / "snapshots"))  # lists the tree first
         assert (snapshot / "big.bin").read_bytes() == data and (snapshot / "config.json").exists()

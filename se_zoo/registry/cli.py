@@ -17,7 +17,7 @@ them in the process list):
 - ``--token T`` still works, for throw-away local use.
 
 Without any token the registry is read-only. Point clients at it with ``HF_ENDPOINT=<printed
-URL>`` and ``HF_TOKEN=<token>`` (plus ``HF_HUB_DISABLE_XET=1`` to upload). The server lives in
+URL>`` and ``HF_TOKEN=<token>``; uploads work with the client's defaults (Xet). The server lives in
 ``se_zoo.registry.server`` and needs the ``se-zoo[server]`` extra.
 ``--upstream URL`` makes it a pull-through mirror; ``se-zoo hub mirror`` and ``se-zoo hub import``
 copy repositories and bundles (see ``se_zoo.registry.mirror_cli`` and docs/air-gapped.md).

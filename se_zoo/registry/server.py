@@ -4,13 +4,14 @@ The official ``huggingface_hub`` client, and therefore timm's ``hf-hub:`` loadin
 unchanged::
 
     SE_ZOO_HUB_TOKEN="$WRITE_TOKEN" se-zoo hub serve --root /srv/hub   # prints http://127.0.0.1:PORT
-    export HF_ENDPOINT=http://127.0.0.1:PORT HF_TOKEN="$WRITE_TOKEN" HF_HUB_DISABLE_XET=1
+    export HF_ENDPOINT=http://127.0.0.1:PORT HF_TOKEN="$WRITE_TOKEN"
     hf upload my-org/my-model ./checkpoint_dir
     python -c "import timm; timm.create_model('hf-hub:my-org/my-model', pretrained=True)"
 
-``HF_HUB_DISABLE_XET=1`` is needed for uploads only: when the ``hf_xet`` package is installed the
-client uploads through Xet storage without asking the server, and this registry speaks the plain
-LFS protocol. Downloads need nothing: the server never announces Xet, so the client uses HTTP.
+With ``hf_xet`` installed the client uploads through Xet storage without asking the server; the
+registry serves that protocol too (token exchange and CAS v1, see ``se_zoo.registry.xet.routes``) and
+turns each Xet-uploaded file into a normal blob at commit. Downloads use HTTP unless
+``registry.xet.announce_downloads`` is set.
 
 API subset (model repositories; ``repo_type`` dataset/space/kernel gets a 400):
 
@@ -22,7 +23,8 @@ API subset (model repositories; ``repo_type`` dataset/space/kernel gets a 400):
 - ``GET /api/models/{id}/tree/{rev}[/{path}]`` (``recursive``), ``POST .../paths-info/{rev}``
 - ``GET .../refs``, ``GET .../commits/{rev}``, ``POST|DELETE .../branch/{b}``,
   ``POST .../tag/{rev}`` and ``DELETE .../tag/{t}``
-- the commit path: ``POST .../preupload/{rev}`` -> ``POST /{id}.git/info/lfs/objects/batch``
+- ``GET .../xet-write-token/{rev}``, ``GET .../xet-read-token/{rev}`` and the Xet CAS API under ``/v1/``
+- the commit path: ``POST .../preupload/{rev}`` -> Xet upload, or ``POST /{id}.git/info/lfs/objects/batch``
   (``basic`` transfer) -> ``PUT`` to the signed URL it returns (sha256 and size verified while
   receiving) -> ``POST /{id}.git/info/lfs/objects/verify`` -> ``POST .../commit/{branch}`` (NDJSON)
 - ``HEAD|GET /{id}/resolve/{rev}/{path}``: ``X-Repo-Commit``, ``ETag`` (git blob id, or sha256 for
@@ -116,6 +118,7 @@ from .pullthrough import MirrorHook
 from .tree_index import tree_index
 from .upstream import Upstream
 from .web import WebPages
+from .xet.routes import CAS_ROOTS, TOKEN_KINDS, XetService
 
 __all__ = ["HubServer", "create_app", "Registry"]
 
@@ -196,6 +199,7 @@ class Registry:
                             partial(model_summary, self.store, siblings=False))
         self._drop_after: Optional[int] = None
         self.mirror = MirrorHook(self.store, upstream, self._permission)
+        self.xet = XetService(self)
 
     def close(self) -> None:
         """Release the store's temporary folder and stop the helper process."""
@@ -296,6 +300,8 @@ class Registry:
                 return await self._lfs(request, method, namespace, repo_git[: -len(".git")], rest)
             case ("GET", [namespace, name, "resolve", revision, *path]) if path:
                 return await self._resolve(request, namespace, name, revision, "/".join(path))
+            case (_, [root, *_]) if root in CAS_ROOTS:
+                return await self.xet.cas(request, method, segs)
             case ("GET" | "POST", _) if (page := self.web.page(method, segs)) is not None:
                 return await page(request)
         return _error_response(404, f"No route for {request.method} {request.url.path}.")
@@ -327,6 +333,8 @@ class Registry:
                 return await self._commit(request, namespace, name, revision)
             case ("PUT", ["settings"]):
                 return await self._settings(request, namespace, name)
+            case ("GET", [kind, revision]) if kind in TOKEN_KINDS:
+                return self.xet.token(request, namespace, name, kind, revision)
         return _error_response(404, f"No route for {request.method} {request.url.path}.")
 
     # account and repositories
@@ -517,6 +525,7 @@ class Registry:
             raise BadRequest("Empty commit payload: expected a header line.")
         regular = [op["size"] for op in operations if op["op"] == "add" and not op["lfs"]]
         await anyio.to_thread.run_sync(check_upload, self.store, namespace, regular, self.max_file_size, self.quota)
+        await self.xet.materialize(namespace, operations)  # files sent through Xet become blobs
         summary, parent = header.get("summary"), header.get("parentCommit")
         description = header.get("description") or ""
         if not isinstance(summary, str) or not summary.strip():
@@ -545,6 +554,8 @@ class Registry:
             oid = validate_sha256(value.get("oid"))
             size = _size(value["size"]) if "size" in value else None
             if not await anyio.to_thread.run_sync(self.store.has_blob, oid, size):
+                if (xet_size := self.xet.uploaded_size(oid, size)) is not None:  # rebuilt in _commit
+                    return {"op": "add", "path": path, "sha256": oid, "size": xet_size, "lfs": True, "xet": True}
                 raise BadRequest(f"File {path!r}: LFS object {oid} was not uploaded (or has another size).")
             if size is None:
                 size = self.store.blob_path(oid).stat().st_size
@@ -651,6 +662,7 @@ class Registry:
         headers = {"X-Repo-Commit": commit_id, "ETag": f'"{etag}"', "Accept-Ranges": "bytes"}
         if entry["lfs"]:
             headers.update({"X-Linked-Etag": f'"{etag}"', "X-Linked-Size": str(entry["size"])})
+            headers.update(self.xet.download_headers(request, namespace, name, commit_id, entry))
         if revision != commit_id:
             location = f"/{namespace}/{name}/resolve/{commit_id}/{quote(path)}"
             return Response(status_code=302, headers={**headers, "Location": location})
