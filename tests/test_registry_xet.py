@@ -21,6 +21,7 @@ import torch
 from huggingface_hub import HfApi, constants, get_hf_file_metadata, hf_hub_download, hf_hub_url, snapshot_download
 
 from hub_fixture import spawn_hub_server
+from se_zoo.registry.fsck import fsck
 from se_zoo.registry.xet import check_xet
 from se_zoo.registry.xet.hashing import chunk_hash, file_hash, hash_from_hex, hash_hex, xorb_hash
 from se_zoo.registry.xet.shard import HEADER_TAG, parse_shard
@@ -422,6 +423,8 @@ def test_kill_during_a_xet_upload_leaves_the_previous_commit(tmp_path):
         report = check_xet(root, grace_seconds=0, remove=True)
         assert report.problems == []
         assert check_xet(root, grace_seconds=0).clean
+        assert fsck(root, gc=True, grace=0).problems == []  # `se-zoo hub fsck --gc` clean
+        assert fsck(root, grace=0).garbage == []
     finally:
         restarted.process.kill()
 

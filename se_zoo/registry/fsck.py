@@ -25,8 +25,9 @@ from typing import List, Set
 from .locking import STALE_AFTER, blob_lock, remove_dead_temporaries
 from .names import COMMIT_ID, REPO_PART
 from .storage import CHUNK_SIZE, _dump, blobs_referenced_by
+from .xet.gc import check_xet
 
-IGNORED_DIRS = ("xet",)  # Xet CAS data (<root>/xet/) is kept by its own module
+IGNORED_DIRS = ("xet",)  # Xet CAS data (<root>/xet/): checked by se_zoo.registry.xet.gc, called below
 STORE_ENTRIES = ("blobs", "tmp", "repos", "locks", "signing.key")  # what se_zoo.registry.storage keeps
 
 
@@ -79,6 +80,8 @@ def fsck(root: Path, gc: bool = False, grace: float = STALE_AFTER) -> FsckReport
         if gc:
             report.removed.append(str(path))
     _collect_staging(root, gc, grace, report)
+    if (root / "xet").is_dir():
+        _check_xet(root, referenced, gc, grace, report)
     report.notes += [f"{p.name} at the root is neither the store's nor in IGNORED_DIRS; left alone"
                      for p in sorted(root.iterdir()) if p.name not in STORE_ENTRIES + IGNORED_DIRS]
     return report
@@ -185,3 +188,12 @@ def _collect_staging(root: Path, gc: bool, grace: float, report: FsckReport) -> 
             else:
                 path.unlink(missing_ok=True)
             report.removed.append(str(path.relative_to(root)))
+
+
+def _check_xet(root: Path, referenced: Set[str], gc: bool, grace: float, report: FsckReport) -> None:
+    """Fold the Xet data's check (xorbs, shards, file reconstructions) into ``report``."""
+    xet = check_xet(root, live_sha256=referenced, grace_seconds=grace, remove=gc)
+    report.problems += [f"xet: {p}" for p in xet.problems]
+    report.garbage += [str(p) for p in xet.garbage]
+    if gc:
+        report.removed += [str(p) for p in xet.garbage]
