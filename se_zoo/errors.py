@@ -6,7 +6,7 @@ mix-in :class:`UserError` lets the ``se-zoo`` command line print them as one lin
 while every other exception keeps its traceback. Torch-free, imports nothing.
 """
 
-__all__ = ["UserError", "InvalidArgument", "InputNotFound", "OutputExists"]
+__all__ = ["UserError", "InvalidArgument", "InputNotFound", "OutputExists", "DeviceUnavailable"]
 
 
 class UserError(Exception):
@@ -23,3 +23,7 @@ class InputNotFound(UserError, FileNotFoundError):
 
 class OutputExists(UserError, FileExistsError):
     """An output location already holds something that must not be overwritten."""
+
+
+class DeviceUnavailable(UserError, RuntimeError):
+    """A device the caller asked for (``cuda``) is not available on this machine."""

@@ -1,4 +1,4 @@
-"""``se-zoo quickstart``: the whole model-zoo loop, offline, in about two minutes.
+"""The whole model-zoo loop (``se-zoo quickstart``), offline, in about two minutes.
 
 Playing both sides of a model zoo on scikit-learn's bundled digits:
 
@@ -16,7 +16,6 @@ The Hub work runs in a child process whose environment points huggingface_hub
 at the registry (``HF_ENDPOINT``, ``HF_TOKEN``, a private ``HF_HOME``), exactly
 as a user's own process would be configured.
 """
-import argparse
 import json
 import os
 import secrets
@@ -27,7 +26,9 @@ import tempfile
 from pathlib import Path
 from typing import Any, Dict, Optional
 
-__all__ = ["quickstart", "add_arguments", "run"]
+from .errors import InvalidArgument
+
+__all__ = ["quickstart"]
 
 PUBLISHED = "se-resnet18-digits-0-4"
 FINE_TUNED = "se-resnet18-digits"
@@ -122,7 +123,7 @@ def quickstart(
     """
     for name, value in (("epochs", epochs), ("finetune_epochs", finetune_epochs)):
         if value < 1:
-            raise ValueError(f"{name} must be >= 1, got {value}")
+            raise InvalidArgument(f"{name} must be >= 1, got {value}")
     from .data import export_digits
 
     workdir = Path(tempfile.mkdtemp(prefix="se-zoo-quickstart-"))
@@ -139,7 +140,7 @@ def quickstart(
         else:
             token = token or os.environ.get("HF_TOKEN")
             if not token:
-                raise ValueError(f"endpoint {endpoint!r} needs a write token: pass --token or set HF_TOKEN")
+                raise InvalidArgument(f"endpoint {endpoint!r} needs a write token: pass --token or set HF_TOKEN")
             if namespace is None:
                 from huggingface_hub import HfApi
 
@@ -164,28 +165,6 @@ def quickstart(
         if server is not None:
             server.stop()
         shutil.rmtree(workdir, ignore_errors=True)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add ``se-zoo quickstart`` arguments to ``parser``."""
-    parser.add_argument("--root", help="registry directory for the local server (default: temporary)")
-    parser.add_argument("--endpoint", default=None,
-                        help="use this Hub instead of a local registry (default: HF_ENDPOINT if set, "
-                             "else a local registry)")
-    parser.add_argument("--token", default=None, help="write token for --endpoint (default: HF_TOKEN)")
-    parser.add_argument("--namespace", default=None, help="user/organisation for the two repos")
-    parser.add_argument("--epochs", type=int, default=5, help="publisher training epochs")
-    parser.add_argument("--finetune-epochs", type=int, default=5, help="consumer fine-tuning epochs")
-    parser.add_argument("--json", action="store_true", help="also print the report as JSON")
-
-
-def run(args: argparse.Namespace) -> int:
-    """Run the quickstart; returns the exit status."""
-    report = quickstart(root=args.root, endpoint=args.endpoint or os.environ.get("HF_ENDPOINT") or None, token=args.token, namespace=args.namespace,
-                        epochs=args.epochs, finetune_epochs=args.finetune_epochs)
-    if args.json:
-        print(json.dumps(report, indent=2))
-    return 0
 
 
 if __name__ == "__main__" and sys.argv[1:2] == ["--worker"]:

@@ -1,12 +1,10 @@
-"""``se-zoo validate``: loss, top-1 and top-5 accuracy of a model on a dataset split.
+"""Loss, top-1 and top-5 accuracy of a model on a dataset split.
 
 Preprocessing comes from the model's pretrained config through timm's
 ``resolve_data_config`` / ``create_transform``, as in timm's own validation
 script. Under ``torchrun`` each process evaluates a disjoint shard and the sums
 are reduced, so every sample counts exactly once.
 """
-import argparse
-import json
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence, Union
 
@@ -99,9 +97,10 @@ def validate(
 
     from . import distributed
     from .data import class_names, create_split, shard
+    from .errors import InvalidArgument
 
     if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size!r}")
+        raise InvalidArgument(f"batch_size must be >= 1, got {batch_size!r}")
     env = distributed.setup(device)
     try:
         name = model if isinstance(model, str) else type(model).__name__
@@ -115,7 +114,7 @@ def validate(
         ds = create_split(data, split, dataset=dataset, classes=classes)
         names = class_names(ds)
         if names is not None and len(names) != model.num_classes:
-            raise ValueError(f"the model has {model.num_classes} classes but {data} split {split!r} has "
+            raise InvalidArgument(f"the model has {model.num_classes} classes but {data} split {split!r} has "
                              f"{len(names)}; pass classes to pick {model.num_classes} of them")
         data_config = resolve_data_config({"img_size": img_size, "crop_pct": crop_pct}, model=model)
         ds.transform = create_transform(**data_config)
@@ -130,36 +129,3 @@ def validate(
     finally:
         distributed.teardown(env)
 
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add ``se-zoo validate`` arguments to ``parser``."""
-    parser.add_argument("--model", required=True, help="model name, name.tag, hf-hub:ID or local-dir:DIR")
-    parser.add_argument("--data", required=True, help="dataset root (ImageFolder: DIR/<split>/<class>/<image>)")
-    parser.add_argument("--split", default="val", help="split to evaluate")
-    parser.add_argument("--dataset", default="", help="timm dataset name (default: ImageFolder tree)")
-    parser.add_argument("--classes", type=lambda s: s.split(","), default=None,
-                        help="comma-separated class folders, in label order (default: the model's label "
-                             "names, else every class)")
-    parser.add_argument("--batch-size", type=int, default=256, help="images per batch and process")
-    parser.add_argument("--img-size", type=int, default=None, help="input size (default: the model's)")
-    parser.add_argument("--crop-pct", type=float, default=None, help="center-crop fraction (default: the model's)")
-    parser.add_argument("--workers", type=int, default=2, help="data-loading worker processes")
-    parser.add_argument("--device", choices=("cpu", "cuda"), default=None, help="default: CUDA when available")
-    parser.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
-
-
-def run(args: argparse.Namespace) -> int:
-    """Validate and print the metrics (rank 0 only under torchrun); returns the exit status."""
-    import os
-
-    metrics = validate(args.model, args.data, split=args.split, dataset=args.dataset, classes=args.classes,
-                       batch_size=args.batch_size, img_size=args.img_size, crop_pct=args.crop_pct,
-                       workers=args.workers, device=args.device)
-    if int(os.environ.get("RANK", "0") or 0) != 0:
-        return 0
-    if args.json:
-        print(json.dumps(metrics))
-    else:
-        print(f"{metrics['model']} on {args.data} [{metrics['split']}], {metrics['count']} images: "
-              f"loss {metrics['loss']:.4f}  top-1 {metrics['top1']:.2f}%  top-5 {metrics['top5']:.2f}%")
-    return 0

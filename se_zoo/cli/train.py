@@ -6,7 +6,7 @@ import os
 from dataclasses import MISSING, fields
 from typing import Any, Tuple
 
-from ..train import TrainConfig
+from ..train_config import TrainConfig
 
 
 def _kwarg(text: str) -> Tuple[str, Any]:
