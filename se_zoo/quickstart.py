@@ -24,7 +24,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 from .errors import InvalidArgument
 
@@ -130,34 +130,16 @@ def quickstart(
     server = None
     try:
         if endpoint is None:
-            from .registry.server import HubServer
-
-            token = secrets.token_hex(16)
-            registry = Path(root) if root else workdir / "registry"
-            server = HubServer(registry, {token: "write"}).start()
+            server, token = _local_registry(Path(root) if root else workdir / "registry")
             endpoint, namespace = server.endpoint, namespace or "quickstart"
-            print(f"local Hub-compatible registry at {endpoint} (root {registry})", flush=True)
         else:
-            token = token or os.environ.get("HF_TOKEN")
-            if not token:
-                raise InvalidArgument(f"endpoint {endpoint!r} needs a write token: pass --token or set HF_TOKEN")
-            if namespace is None:
-                from huggingface_hub import HfApi
-
-                namespace = HfApi(endpoint=endpoint, token=token).whoami()["name"]
+            token, namespace = _remote_login(endpoint, token, namespace)
         counts = export_digits(workdir / "digits")
         print(f"digits exported: {counts['train']} train / {counts['val']} val images", flush=True)
-
         env = dict(os.environ, HF_ENDPOINT=endpoint, HF_TOKEN=token, HF_HOME=str(workdir / "hf_home"),
                    HF_HUB_DISABLE_XET="1" if server else os.environ.get("HF_HUB_DISABLE_XET", "0"))
         env.pop("HF_HUB_OFFLINE", None)
-        report_path = workdir / "report.json"
-        cmd = [sys.executable, "-m", "se_zoo.quickstart", "--worker", str(workdir), namespace,
-               str(epochs), str(finetune_epochs), str(report_path)]
-        child = subprocess.run(cmd, env=env)
-        if child.returncode != 0:
-            raise RuntimeError(f"quickstart step failed (exit status {child.returncode}); see the output above")
-        report = json.loads(report_path.read_text())
+        report = _run_worker(workdir, namespace, epochs, finetune_epochs, env)
         report["endpoint"] = endpoint
         _print_report(report, endpoint)
         return report
@@ -165,6 +147,40 @@ def quickstart(
         if server is not None:
             server.stop()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _local_registry(registry: Path):
+    """Start the local registry on a free loopback port; the server and its fresh write token."""
+    from .registry.server import HubServer
+
+    token = secrets.token_hex(16)
+    server = HubServer(registry, {token: "write"}).start()
+    print(f"local Hub-compatible registry at {server.endpoint} (root {registry})", flush=True)
+    return server, token
+
+
+def _remote_login(endpoint: str, token: Optional[str], namespace: Optional[str]) -> Tuple[str, str]:
+    """The write token for a remote Hub (``token`` or ``HF_TOKEN``) and the namespace (default: its user)."""
+    token = token or os.environ.get("HF_TOKEN")
+    if not token:
+        raise InvalidArgument(f"endpoint {endpoint!r} needs a write token: pass --token or set HF_TOKEN")
+    if namespace is None:
+        from huggingface_hub import HfApi
+
+        namespace = HfApi(endpoint=endpoint, token=token).whoami()["name"]
+    return token, namespace
+
+
+def _run_worker(workdir: Path, namespace: str, epochs: int, finetune_epochs: int,
+                env: Dict[str, str]) -> Dict[str, Any]:
+    """Run :func:`_worker` in a child process configured by ``env``; returns its report."""
+    report_path = workdir / "report.json"
+    cmd = [sys.executable, "-m", "se_zoo.quickstart", "--worker", str(workdir), namespace,
+           str(epochs), str(finetune_epochs), str(report_path)]
+    child = subprocess.run(cmd, env=env)
+    if child.returncode != 0:
+        raise RuntimeError(f"quickstart step failed (exit status {child.returncode}); see the output above")
+    return json.loads(report_path.read_text())
 
 
 if __name__ == "__main__" and sys.argv[1:2] == ["--worker"]:

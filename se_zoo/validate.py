@@ -6,7 +6,7 @@ script. Under ``torchrun`` each process evaluates a disjoint shard and the sums
 are reduced, so every sample counts exactly once.
 """
 from pathlib import Path
-from typing import Any, Dict, Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence, Union
 
 __all__ = ["evaluate", "validate"]
 
@@ -51,6 +51,15 @@ def evaluate(model, loader, env=None, amp_dtype=None) -> Dict[str, float]:
     if count == 0:
         raise ValueError("loader must yield at least one image, got none")
     return {"loss": loss / count, "top1": 100.0 * top1 / count, "top5": 100.0 * topk / count, "count": int(count)}
+
+
+def _label_folders(model, data: str, split: str) -> Optional[List[str]]:
+    """The model's ``label_names`` when each names a class folder of ``data/split``, else None."""
+    label_names = model.pretrained_cfg.get("label_names")
+    if not isinstance(label_names, (list, tuple)) or not label_names:
+        return None
+    folders = {p.name for p in (Path(data) / split).glob("*") if p.is_dir()}
+    return list(label_names) if set(map(str, label_names)) <= folders else None
 
 
 def validate(
@@ -107,15 +116,13 @@ def validate(
         if isinstance(model, str):
             model = timm.create_model(model, pretrained=True)
         model.to(env.device)
-        label_names = model.pretrained_cfg.get("label_names")
-        if classes is None and not dataset and isinstance(label_names, (list, tuple)) and label_names:
-            folders = {p.name for p in (Path(data) / split).glob("*") if p.is_dir()}
-            classes = list(label_names) if set(map(str, label_names)) <= folders else None
+        if classes is None and not dataset:
+            classes = _label_folders(model, data, split)
         ds = create_split(data, split, dataset=dataset, classes=classes)
         names = class_names(ds)
         if names is not None and len(names) != model.num_classes:
             raise InvalidArgument(f"the model has {model.num_classes} classes but {data} split {split!r} has "
-                             f"{len(names)}; pass classes to pick {model.num_classes} of them")
+                                  f"{len(names)}; pass classes to pick {model.num_classes} of them")
         data_config = resolve_data_config({"img_size": img_size, "crop_pct": crop_pct}, model=model)
         ds.transform = create_transform(**data_config)
         loader = torch.utils.data.DataLoader(
