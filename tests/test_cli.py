@@ -81,3 +81,9 @@ def test_python_m_runs_the_same_cli():
                            "2"], capture_output=True, text=True, timeout=300)
     assert done.returncode == 1
     assert done.stderr == "se-zoo data: error: val_fraction must be in (0, 1), got 2.0\n"
+
+
+def test_missing_hub_model_is_one_line(hub_server, capsys):
+    repo = f"{hub_server.namespace}/missing"
+    assert main(["info", f"hf-hub:{repo}"]) == 1
+    assert capsys.readouterr().err.startswith(f"se-zoo info: error: no repository {repo} at {hub_server.endpoint}")

@@ -59,12 +59,27 @@ def user_errors() -> Iterator[None]:
         raise CliError(_first_line(exc)) from None
 
 
-@contextmanager
-def hub_errors(repo_id: str, revision: Optional[str] = None) -> Iterator[None]:
-    """Re-raise huggingface_hub's errors of ``se-zoo push`` / ``pull`` as one-line :class:`CliError`.
+def hub_repo(model: Optional[str], push_to: Optional[str] = None) -> Optional[str]:
+    """The one Hub repo a command works with, to name in :func:`hub_errors`' messages.
 
     Args:
-        repo_id: The repo the command works on, for the messages.
+        model: A model name as typed; only ``hf-hub:ORG/NAME[@REV]`` names a repo.
+        push_to: A repo id the command pushes to.
+
+    Returns:
+        ``ORG/NAME`` when exactly one repo is involved, else None (messages then quote the Hub).
+    """
+    repos = {r for r in (model[len("hf-hub:"):].partition("@")[0] if model and model.startswith("hf-hub:")
+                         else None, push_to) if r}
+    return repos.pop() if len(repos) == 1 else None
+
+
+@contextmanager
+def hub_errors(repo_id: Optional[str], revision: Optional[str] = None) -> Iterator[None]:
+    """Re-raise huggingface_hub's errors as one-line :class:`CliError`.
+
+    Args:
+        repo_id: The repo the command works on, for the messages (None: the Hub's own message).
         revision: The revision asked for, for the messages.
 
     Raises:
@@ -79,18 +94,22 @@ def hub_errors(repo_id: str, revision: Optional[str] = None) -> Iterator[None]:
     endpoint = constants.ENDPOINT
     try:
         yield
-    except RepositoryNotFoundError:
+    except RepositoryNotFoundError as exc:
+        if repo_id is None:
+            raise CliError(f"{endpoint}: {_first_line(exc)}") from None
         raise CliError(f"no repository {repo_id} at {endpoint} (or it is private and HF_TOKEN "
                        "does not grant access)") from None
-    except RevisionNotFoundError:
+    except RevisionNotFoundError as exc:
+        if repo_id is None:
+            raise CliError(f"{endpoint}: {_first_line(exc)}") from None
         raise CliError(f"{repo_id} has no revision {revision!r} at {endpoint}") from None
     except RemoteEntryNotFoundError as exc:
-        raise CliError(f"{repo_id}: {_first_line(exc)}") from None
+        raise CliError(f"{repo_id or endpoint}: {_first_line(exc)}") from None
     except HfHubHTTPError as exc:
         status = exc.response.status_code
         if status in (401, 403):
             raise CliError(f"{endpoint} refused the request ({status}): set HF_TOKEN to a token "
-                           f"with write access to {repo_id}") from None
+                           f"with access to {repo_id or 'the repo'}") from None
         raise CliError(f"{endpoint} answered {status}: {exc.server_message or _first_line(exc)}") from None
     except (OfflineModeIsEnabled, LocalEntryNotFoundError) as exc:
         raise CliError(_first_line(exc)) from None

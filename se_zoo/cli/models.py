@@ -1,6 +1,8 @@
 """``se-zoo info``: create a model and print its summary."""
 import argparse
 
+from ._errors import hub_errors, hub_repo
+
 
 def add_info(parser: argparse.ArgumentParser) -> None:
     """Add the ``se-zoo info`` arguments to ``parser``."""
@@ -14,7 +16,8 @@ def run_info(args: argparse.Namespace) -> int:
     """Print the summary of ``args.model``; returns the exit status."""
     from ..info import model_summary
 
-    summary = model_summary(args.model, img_size=args.img_size, pretrained=args.pretrained)
+    with hub_errors(hub_repo(args.model)):
+        summary = model_summary(args.model, img_size=args.img_size, pretrained=args.pretrained)
     for key, value in summary.items():
         print(f"{key:>13}: {value:,}" if isinstance(value, int) else f"{key:>13}: {value}")
     return 0

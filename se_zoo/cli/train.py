@@ -7,6 +7,7 @@ from dataclasses import MISSING, fields
 from typing import Any, Tuple
 
 from ..train_config import TrainConfig
+from ._errors import hub_errors, hub_repo
 
 
 def _kwarg(text: str) -> Tuple[str, Any]:
@@ -80,7 +81,8 @@ def run_train(args: argparse.Namespace) -> int:
     values["scale"], values["ratio"] = tuple(values["scale"]), tuple(values["ratio"])
     primary = int(os.environ.get("RANK", "0") or 0) == 0
     logging.basicConfig(level=logging.INFO if primary else logging.WARNING, format="%(message)s")
-    result = train(TrainConfig(**values))
+    with hub_errors(hub_repo(values["model"], values["push_to_hub"])):
+        result = train(TrainConfig(**values))
     if primary:
         print(f"best top-1 {result.best_top1:.2f}% at epoch {result.best_epoch}; model in {result.output}")
         if result.push is not None:

@@ -3,6 +3,8 @@ import argparse
 import json
 import os
 
+from ._errors import hub_errors, hub_repo
+
 
 def add_validate(parser: argparse.ArgumentParser) -> None:
     """Add the ``se-zoo validate`` arguments to ``parser``."""
@@ -26,9 +28,10 @@ def run_validate(args: argparse.Namespace) -> int:
     """Validate and print the metrics (rank 0 only under torchrun); returns the exit status."""
     from ..validate import validate
 
-    metrics = validate(args.model, args.data, split=args.split, dataset=args.dataset, classes=args.classes,
-                       batch_size=args.batch_size, img_size=args.img_size, crop_pct=args.crop_pct,
-                       workers=args.workers, device=args.device)
+    with hub_errors(hub_repo(args.model)):
+        metrics = validate(args.model, args.data, split=args.split, dataset=args.dataset, classes=args.classes,
+                           batch_size=args.batch_size, img_size=args.img_size, crop_pct=args.crop_pct,
+                           workers=args.workers, device=args.device)
     if int(os.environ.get("RANK", "0") or 0) != 0:
         return 0
     if args.json:
