@@ -1,24 +1,24 @@
 """The settings of a training run (:class:`TrainConfig`), and which of them a resumed run must keep."""
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, Dict, List, Optional, Tuple
 
 from .errors import InvalidArgument
 
-__all__ = ["TrainConfig", "resume_fields", "check_config"]
+__all__ = ["TrainConfig", "KEPT", "FREE", "resume_fields", "check_config"]
 
 
-def _kept(default: Any = MISSING, **kwargs: Any):
-    """A :class:`TrainConfig` field a resumed run must keep: ``metadata={"resume": True}``."""
-    return field(default=default, metadata={"resume": True}, **kwargs)
+# Every TrainConfig field says whether a resumed run must keep it (tests/test_train.py checks each does).
+KEPT = {"resume": True}  # a resumed run must give the value the run started with
+FREE = {"resume": False}  # may change on resume: paths, worker counts, stop_after, ...
 
 
 @dataclass
 class TrainConfig:
     """Everything one training run needs; the ``se-zoo train`` flags map one to one.
 
-    Fields made with ``_kept`` carry ``metadata={"resume": True}``: a resumed run
-    must give them the values it was started with (:func:`resume_fields`); the
-    others (paths, worker counts, ``stop_after``, ...) may change.
+    Each field's metadata says whether a resumed run must give it the value the
+    run started with (``KEPT``, ``{"resume": True}``; see :func:`resume_fields`)
+    or may change it (``FREE``).
 
     Attributes:
         model: ``name``, ``name.tag``, ``hf-hub:ID`` or ``local-dir:DIR``.
@@ -65,45 +65,45 @@ class TrainConfig:
         progress: Show a progress bar per epoch (rank 0).
     """
 
-    model: str = _kept()
-    data: str
-    output: Optional[str] = None
-    dataset: str = _kept("")
-    train_split: str = "train"
-    val_split: str = "val"
-    classes: Optional[List[str]] = _kept(None)
-    num_classes: Optional[int] = _kept(None)
-    pretrained: bool = False
-    model_kwargs: Dict[str, Any] = _kept(default_factory=dict)
-    img_size: Optional[int] = _kept(None)
-    crop_pct: Optional[float] = _kept(None)
-    epochs: int = _kept(8)
-    batch_size: int = _kept(64)
-    opt: str = _kept("adamw")
-    lr: float = _kept(2e-3)
-    weight_decay: float = _kept(0.05)
-    sched: str = _kept("cosine")
-    warmup_epochs: int = _kept(1)
-    min_lr: float = _kept(1e-5)
-    smoothing: float = _kept(0.1)
-    mixup: float = _kept(0.0)
-    cutmix: float = _kept(0.0)
-    scale: Tuple[float, float] = _kept((0.5, 1.0))
-    ratio: Tuple[float, float] = _kept((0.75, 4.0 / 3.0))
-    hflip: float = _kept(0.0)
-    no_aug: bool = _kept(False)
-    model_ema: bool = _kept(False)
-    model_ema_decay: float = _kept(0.998)
-    sync_bn: bool = _kept(False)
-    channels_last: bool = _kept(False)
-    amp: bool = _kept(True)
-    seed: int = _kept(42)
-    workers: int = 2
-    device: Optional[str] = None
-    resume: Optional[str] = None
-    stop_after: Optional[int] = None
-    push_to_hub: Optional[str] = None
-    progress: bool = True
+    model: str = field(metadata=KEPT)
+    data: str = field(metadata=FREE)
+    output: Optional[str] = field(default=None, metadata=FREE)
+    dataset: str = field(default="", metadata=KEPT)
+    train_split: str = field(default="train", metadata=FREE)
+    val_split: str = field(default="val", metadata=FREE)
+    classes: Optional[List[str]] = field(default=None, metadata=KEPT)
+    num_classes: Optional[int] = field(default=None, metadata=KEPT)
+    pretrained: bool = field(default=False, metadata=FREE)
+    model_kwargs: Dict[str, Any] = field(default_factory=dict, metadata=KEPT)
+    img_size: Optional[int] = field(default=None, metadata=KEPT)
+    crop_pct: Optional[float] = field(default=None, metadata=KEPT)
+    epochs: int = field(default=8, metadata=KEPT)
+    batch_size: int = field(default=64, metadata=KEPT)
+    opt: str = field(default="adamw", metadata=KEPT)
+    lr: float = field(default=2e-3, metadata=KEPT)
+    weight_decay: float = field(default=0.05, metadata=KEPT)
+    sched: str = field(default="cosine", metadata=KEPT)
+    warmup_epochs: int = field(default=1, metadata=KEPT)
+    min_lr: float = field(default=1e-5, metadata=KEPT)
+    smoothing: float = field(default=0.1, metadata=KEPT)
+    mixup: float = field(default=0.0, metadata=KEPT)
+    cutmix: float = field(default=0.0, metadata=KEPT)
+    scale: Tuple[float, float] = field(default=(0.5, 1.0), metadata=KEPT)
+    ratio: Tuple[float, float] = field(default=(0.75, 4.0 / 3.0), metadata=KEPT)
+    hflip: float = field(default=0.0, metadata=KEPT)
+    no_aug: bool = field(default=False, metadata=KEPT)
+    model_ema: bool = field(default=False, metadata=KEPT)
+    model_ema_decay: float = field(default=0.998, metadata=KEPT)
+    sync_bn: bool = field(default=False, metadata=KEPT)
+    channels_last: bool = field(default=False, metadata=KEPT)
+    amp: bool = field(default=True, metadata=KEPT)
+    seed: int = field(default=42, metadata=KEPT)
+    workers: int = field(default=2, metadata=FREE)
+    device: Optional[str] = field(default=None, metadata=FREE)
+    resume: Optional[str] = field(default=None, metadata=FREE)
+    stop_after: Optional[int] = field(default=None, metadata=FREE)
+    push_to_hub: Optional[str] = field(default=None, metadata=FREE)
+    progress: bool = field(default=True, metadata=FREE)
 
 
 def resume_fields() -> Tuple[str, ...]:
