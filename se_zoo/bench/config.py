@@ -57,6 +57,11 @@ class BenchConfig:
 
 
 def check_int(name: str, value: object, minimum: int) -> int:
+    """Return ``value`` if it is an integer (not a bool) >= ``minimum``.
+
+    Raises:
+        InvalidArgument: naming ``name``, the minimum and the value otherwise.
+    """
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise InvalidArgument(f"{name} must be an integer >= {minimum}, got {value!r}")
     return value
