@@ -35,7 +35,7 @@ class _TimmImportHook:
             except Exception as exc:  # never break timm because of se-zoo
                 import warnings
                 warnings.warn(f"se-zoo auto-registration failed: {exc!r}; "
-                              f"import se_zoo explicitly to see the error", RuntimeWarning)
+                              f"import se_zoo explicitly to see the error", RuntimeWarning, stacklevel=2)
 
         spec.loader.exec_module = exec_module
         return spec

@@ -1,4 +1,4 @@
-"""Datasets for ``se-zoo train`` / ``validate``, and ``se-zoo data``: export a small real dataset offline.
+"""Datasets for training and validation, and a small real dataset exported offline (``se-zoo data``).
 
 Training data is anything timm's :func:`timm.data.create_dataset` reads; the
 default is an ImageFolder tree ``DIR/train/<class>/*`` and ``DIR/val/<class>/*``.
@@ -6,10 +6,11 @@ default is an ImageFolder tree ``DIR/train/<class>/*`` and ``DIR/val/<class>/*``
 handwritten digits (1,797 8×8 grayscale images, 10 classes; no download), with
 a fixed stratified train/val split.
 """
-import argparse
 import os
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Union
+
+from .errors import InputNotFound, InvalidArgument, OutputExists
 
 __all__ = ["export_digits", "create_split", "class_names", "shard"]
 
@@ -36,7 +37,7 @@ def export_digits(directory: Union[str, os.PathLike], val_fraction: float = 0.2,
         FileExistsError: if ``directory/train`` or ``directory/val`` already holds files.
     """
     if not 0.0 < val_fraction < 1.0:
-        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction!r}")
+        raise InvalidArgument(f"val_fraction must be in (0, 1), got {val_fraction!r}")
     import numpy as np
     from PIL import Image
 
@@ -44,12 +45,13 @@ def export_digits(directory: Union[str, os.PathLike], val_fraction: float = 0.2,
         from sklearn.datasets import load_digits
         from sklearn.model_selection import train_test_split
     except ImportError as exc:
-        raise ModuleNotFoundError("the digits come with scikit-learn: pip install 'se-zoo[data]'") from exc
+        raise ModuleNotFoundError("the digits come with scikit-learn: pip install 'se-zoo[data]'",
+                                  name="sklearn") from exc
 
     directory = Path(directory)
     for split in ("train", "val"):
         if (directory / split).is_dir() and any((directory / split).iterdir()):
-            raise FileExistsError(f"{directory / split} already holds files; choose an empty directory")
+            raise OutputExists(f"{directory / split} already holds files; choose an empty directory")
     digits = load_digits()
     pixels = np.rint(digits.images * (255.0 / 16.0)).astype(np.uint8)
     indices = np.arange(len(digits.target))
@@ -94,7 +96,7 @@ def create_split(
     class_map = None
     if not dataset:
         if not (root / split).is_dir():
-            raise FileNotFoundError(
+            raise InputNotFound(
                 f"data must be a folder with a {split!r} sub-folder (DIR/{split}/<class>/<image>), "
                 f"got {str(root)!r}")
         if classes is not None:
@@ -102,11 +104,11 @@ def create_split(
             present = {p.name for p in (root / split).iterdir() if p.is_dir()}
             missing = [c for c in classes if c not in present]
             if not classes or len(set(classes)) != len(classes) or missing:
-                raise ValueError(f"classes must be distinct folder names of {root / split} "
+                raise InvalidArgument(f"classes must be distinct folder names of {root / split} "
                                  f"({', '.join(sorted(present))}), got {classes!r}")
             class_map = {name: i for i, name in enumerate(classes)}
     elif classes is not None:
-        raise ValueError(f"classes works with folder datasets only, got dataset={dataset!r}")
+        raise InvalidArgument(f"classes works with folder datasets only, got dataset={dataset!r}")
     return create_dataset(dataset, root=str(root), split=split, class_map=class_map,
                           is_training=split == "train")
 
@@ -133,19 +135,3 @@ def shard(dataset, rank: int, world_size: int):
         return dataset
     return Subset(dataset, range(rank, len(dataset), world_size))
 
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add ``se-zoo data`` arguments to ``parser``."""
-    sub = parser.add_subparsers(dest="dataset_name", required=True, metavar="DATASET")
-    digits = sub.add_parser("digits", help="scikit-learn's handwritten digits (1,797 8x8 images, 10 classes)",
-                            description="Export scikit-learn's bundled digits as an ImageFolder tree.")
-    digits.add_argument("directory", metavar="DIR", help="where to write DIR/train/<digit>/ and DIR/val/<digit>/")
-    digits.add_argument("--val-fraction", type=float, default=0.2, help="share of each class in val/")
-    digits.add_argument("--seed", type=int, default=0, help="seed of the stratified split")
-
-
-def run(args: argparse.Namespace) -> int:
-    """Export the dataset ``args`` names; returns the exit status."""
-    counts = export_digits(args.directory, val_fraction=args.val_fraction, seed=args.seed)
-    print(f"wrote {counts['train']} train and {counts['val']} val images to {args.directory}")
-    return 0

@@ -13,6 +13,8 @@ from typing import Optional
 import torch
 import torch.distributed as dist
 
+from .errors import DeviceUnavailable, InvalidArgument
+
 __all__ = ["DistEnv", "setup", "teardown", "all_reduce_sum", "all_gather_stack", "barrier"]
 
 
@@ -51,7 +53,7 @@ def _env_int(name: str, default: int) -> int:
     if not value:
         return default
     if not value.isdigit():
-        raise ValueError(f"environment variable {name} must be a non-negative integer, got {value!r}")
+        raise InvalidArgument(f"environment variable {name} must be a non-negative integer, got {value!r}")
     return int(value)
 
 
@@ -72,9 +74,9 @@ def setup(device: Optional[str] = None) -> DistEnv:
         RuntimeError: if ``device="cuda"`` and CUDA is unavailable.
     """
     if device not in (None, "cpu", "cuda"):
-        raise ValueError(f"device must be None, 'cpu' or 'cuda', got {device!r}")
+        raise InvalidArgument(f"device must be None, 'cpu' or 'cuda', got {device!r}")
     if device == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device='cuda' was requested but CUDA is not available")
+        raise DeviceUnavailable("device='cuda' was requested but CUDA is not available")
     use_cuda = torch.cuda.is_available() if device is None else device == "cuda"
     local_rank = _env_int("LOCAL_RANK", 0)
     world_size = _env_int("WORLD_SIZE", 1)

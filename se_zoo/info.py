@@ -1,5 +1,4 @@
-"""``se-zoo info``: create a model and print a short summary."""
-import argparse
+"""A model's summary (``se-zoo info``): architecture, parameters, SE blocks, output shape."""
 from typing import Any, Dict
 
 
@@ -35,17 +34,3 @@ def model_summary(name: str, img_size: int = 224, **kwargs: Any) -> Dict[str, An
         "output_shape": tuple(out.shape),
     }
 
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add ``se-zoo info`` arguments to ``parser``."""
-    parser.add_argument("model", help="model name, name.tag, hf-hub:ID or local-dir:DIR")
-    parser.add_argument("--pretrained", action="store_true", help="load the pretrained weights")
-    parser.add_argument("--img-size", type=int, default=224, help="input size for the forward check")
-
-
-def run(args: argparse.Namespace) -> int:
-    """Print the summary of ``args.model``; returns the exit status."""
-    summary = model_summary(args.model, img_size=args.img_size, pretrained=args.pretrained)
-    for key, value in summary.items():
-        print(f"{key:>13}: {value:,}" if isinstance(value, int) else f"{key:>13}: {value}")
-    return 0

@@ -1,4 +1,4 @@
-"""``se-zoo quickstart``: the whole model-zoo loop, offline, in about two minutes.
+"""The whole model-zoo loop (``se-zoo quickstart``), offline, in about two minutes.
 
 Playing both sides of a model zoo on scikit-learn's bundled digits:
 
@@ -17,7 +17,6 @@ The Hub work runs in a child process whose environment points huggingface_hub
 at the registry (``HF_ENDPOINT``, ``HF_TOKEN``, a private ``HF_HOME``), exactly
 as a user's own process would be configured.
 """
-import argparse
 import json
 import os
 import secrets
@@ -27,9 +26,11 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
-__all__ = ["quickstart", "add_arguments", "run"]
+from .errors import InvalidArgument
+
+__all__ = ["quickstart"]
 
 PUBLISHED = "se-resnet18-digits-0-4"
 FINE_TUNED = "se-resnet18-digits"
@@ -140,43 +141,26 @@ def quickstart(
     """
     for name, value in (("epochs", epochs), ("finetune_epochs", finetune_epochs)):
         if value < 1:
-            raise ValueError(f"{name} must be >= 1, got {value}")
+            raise InvalidArgument(f"{name} must be >= 1, got {value}")
     if serve and endpoint is not None:
-        raise ValueError(f"serve keeps the local registry running, so it needs endpoint=None, got {endpoint!r} "
-                         "(unset HF_ENDPOINT or drop --endpoint)")
+        raise InvalidArgument(f"serve keeps the local registry running, so it needs endpoint=None, got {endpoint!r} "
+                              "(unset HF_ENDPOINT or drop --endpoint)")
     from .data import export_digits
 
     workdir = Path(tempfile.mkdtemp(prefix="se-zoo-quickstart-"))
     server = None
     try:
         if endpoint is None:
-            from .registry.server import HubServer
-
-            token = secrets.token_hex(16)
-            registry = Path(root) if root else workdir / "registry"
-            server = HubServer(registry, {token: "write"}).start()
+            server, token = _local_registry(Path(root) if root else workdir / "registry")
             endpoint, namespace = server.endpoint, namespace or "quickstart"
-            print(f"local Hub-compatible registry at {endpoint} (root {registry})", flush=True)
         else:
-            token = token or os.environ.get("HF_TOKEN")
-            if not token:
-                raise ValueError(f"endpoint {endpoint!r} needs a write token: pass --token or set HF_TOKEN")
-            if namespace is None:
-                from huggingface_hub import HfApi
-
-                namespace = HfApi(endpoint=endpoint, token=token).whoami()["name"]
+            token, namespace = _remote_login(endpoint, token, namespace)
         counts = export_digits(workdir / "digits")
         print(f"digits exported: {counts['train']} train / {counts['val']} val images", flush=True)
 
         env = dict(os.environ, HF_ENDPOINT=endpoint, HF_TOKEN=token, HF_HOME=str(workdir / "hf_home"))
         env.pop("HF_HUB_OFFLINE", None)
-        report_path = workdir / "report.json"
-        cmd = [sys.executable, "-m", "se_zoo.quickstart", "--worker", str(workdir), namespace,
-               str(epochs), str(finetune_epochs), str(report_path)]
-        child = subprocess.run(cmd, env=env)
-        if child.returncode != 0:
-            raise RuntimeError(f"quickstart step failed (exit status {child.returncode}); see the output above")
-        report = json.loads(report_path.read_text())
+        report = _run_worker(workdir, namespace, epochs, finetune_epochs, env)
         report["endpoint"] = endpoint
         _print_report(report, endpoint)
         if serve:
@@ -188,29 +172,38 @@ def quickstart(
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add ``se-zoo quickstart`` arguments to ``parser``."""
-    parser.add_argument("--root", help="registry directory for the local server (default: temporary)")
-    parser.add_argument("--endpoint", default=None,
-                        help="use this Hub instead of a local registry (default: HF_ENDPOINT if set, "
-                             "else a local registry)")
-    parser.add_argument("--token", default=None, help="write token for --endpoint (default: HF_TOKEN)")
-    parser.add_argument("--namespace", default=None, help="user/organisation for the two repos")
-    parser.add_argument("--epochs", type=int, default=5, help="publisher training epochs")
-    parser.add_argument("--finetune-epochs", type=int, default=5, help="consumer fine-tuning epochs")
-    parser.add_argument("--json", action="store_true", help="also print the report as JSON")
-    parser.add_argument("--serve", action="store_true",
-                        help="keep the local registry running after the report and print the models' web pages "
-                             "(until Ctrl-C)")
+def _local_registry(registry: Path):
+    """Start the local registry on a free loopback port; the server and its fresh write token."""
+    from .registry.server import HubServer
+
+    token = secrets.token_hex(16)
+    server = HubServer(registry, {token: "write"}).start()
+    print(f"local Hub-compatible registry at {server.endpoint} (root {registry})", flush=True)
+    return server, token
 
 
-def run(args: argparse.Namespace) -> int:
-    """Run the quickstart; returns the exit status."""
-    report = quickstart(root=args.root, endpoint=args.endpoint or os.environ.get("HF_ENDPOINT") or None, token=args.token, namespace=args.namespace,
-                        epochs=args.epochs, finetune_epochs=args.finetune_epochs, serve=args.serve)
-    if args.json:
-        print(json.dumps(report, indent=2))
-    return 0
+def _remote_login(endpoint: str, token: Optional[str], namespace: Optional[str]) -> Tuple[str, str]:
+    """The write token for a remote Hub (``token`` or ``HF_TOKEN``) and the namespace (default: its user)."""
+    token = token or os.environ.get("HF_TOKEN")
+    if not token:
+        raise InvalidArgument(f"endpoint {endpoint!r} needs a write token: pass --token or set HF_TOKEN")
+    if namespace is None:
+        from huggingface_hub import HfApi
+
+        namespace = HfApi(endpoint=endpoint, token=token).whoami()["name"]
+    return token, namespace
+
+
+def _run_worker(workdir: Path, namespace: str, epochs: int, finetune_epochs: int,
+                env: Dict[str, str]) -> Dict[str, Any]:
+    """Run :func:`_worker` in a child process configured by ``env``; returns its report."""
+    report_path = workdir / "report.json"
+    cmd = [sys.executable, "-m", "se_zoo.quickstart", "--worker", str(workdir), namespace,
+           str(epochs), str(finetune_epochs), str(report_path)]
+    child = subprocess.run(cmd, env=env)
+    if child.returncode != 0:
+        raise RuntimeError(f"quickstart step failed (exit status {child.returncode}); see the output above")
+    return json.loads(report_path.read_text())
 
 
 if __name__ == "__main__" and sys.argv[1:2] == ["--worker"]:

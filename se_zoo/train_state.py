@@ -1,4 +1,4 @@
-"""Resumable training state stored as safetensors + JSON, never pickle.
+"""Resumable training state stored as safetensors + JSON, never pickle, and the RNG states it carries.
 
 A training state is a nested structure of dicts, lists, tuples, scalars and
 tensors (model / optimizer / scheduler / EMA state dicts, RNG states, counters).
@@ -15,13 +15,23 @@ tensors (model / optimizer / scheduler / EMA state dicts, RNG states, counters).
 optimizers and schedulers receives the same keys and types it produced.
 """
 import json
+import logging
 import os
+import random
 from pathlib import Path
 from typing import Any, Dict, Union
 
+import numpy as np
 import torch
 
-__all__ = ["STATE_DIRNAME", "save_train_state", "load_train_state", "find_train_state"]
+from .distributed import all_gather_stack
+from .errors import InputNotFound, InvalidArgument
+
+__all__ = [
+    "STATE_DIRNAME", "save_train_state", "load_train_state", "find_train_state", "capture_rng", "restore_rng",
+]
+
+_logger = logging.getLogger(__name__)
 
 STATE_DIRNAME = "train_state"
 _JSON_NAME = "state.json"
@@ -117,7 +127,7 @@ def find_train_state(path: Union[str, os.PathLike]) -> Path:
     for candidate in (path / STATE_DIRNAME, path, path.parent):
         if (candidate / _JSON_NAME).is_file() and (candidate / _TENSORS_NAME).is_file():
             return candidate
-    raise FileNotFoundError(
+    raise InputNotFound(
         f"resume must name a training output folder or its {STATE_DIRNAME}/ folder "
         f"(holding {_JSON_NAME} and {_TENSORS_NAME}), got {str(path)!r}")
 
@@ -142,11 +152,62 @@ def load_train_state(path: Union[str, os.PathLike], device: Union[str, torch.dev
     directory = find_train_state(path)
     document = json.loads((directory / _JSON_NAME).read_text())
     if document.get("format") != _FORMAT or document.get("version") != _VERSION:
-        raise ValueError(f"{directory / _JSON_NAME} must be a {_FORMAT} v{_VERSION} file, got format "
+        raise InvalidArgument(f"{directory / _JSON_NAME} must be a {_FORMAT} v{_VERSION} file, got format "
                          f"{document.get('format')!r} v{document.get('version')!r}")
     tensors = load_file(directory / _TENSORS_NAME, device=str(device))
     try:
         return _decode(document["state"], tensors)
     except KeyError as exc:
-        raise ValueError(f"{directory / _JSON_NAME} names tensor {exc.args[0]!r}, "
+        raise InvalidArgument(f"{directory / _JSON_NAME} names tensor {exc.args[0]!r}, "
                          f"missing from {_TENSORS_NAME}") from None
+
+
+def capture_rng(env) -> Dict[str, Any]:
+    """Every process's torch / numpy / Python (and CUDA) RNG state, stacked in rank order.
+
+    A collective: every process of the group must call it.
+
+    Args:
+        env: The process's :class:`~se_zoo.distributed.DistEnv`.
+
+    Returns:
+        ``world_size`` and one tensor per generator, indexed by rank; a part of
+        a training state for :func:`save_train_state`.
+    """
+    _, np_key, np_pos, np_has_gauss, np_gauss = np.random.get_state()
+    _, py_internal, py_gauss = random.getstate()
+    local = {
+        "torch": torch.get_rng_state(),
+        "numpy_key": torch.from_numpy(np_key.astype(np.int64)),
+        "numpy_extra": torch.tensor([np_pos, np_has_gauss, np_gauss], dtype=torch.float64),
+        "python": torch.tensor(py_internal, dtype=torch.int64),
+        "python_gauss": torch.tensor([py_gauss is not None, py_gauss or 0.0], dtype=torch.float64),
+    }
+    if env.device.type == "cuda":
+        local["cuda"] = torch.cuda.get_rng_state(env.device)
+    return {"world_size": env.world_size, **{k: all_gather_stack(v, env) for k, v in local.items()}}
+
+
+def restore_rng(state: Dict[str, Any], env) -> None:
+    """Set this process's generators to its row of a :func:`capture_rng` state.
+
+    With another process count the streams are left as seeded (a warning says
+    the run will not repeat the original exactly).
+
+    Args:
+        state: What :func:`capture_rng` returned (possibly saved and loaded).
+        env: The process's :class:`~se_zoo.distributed.DistEnv`.
+    """
+    if state["world_size"] != env.world_size:
+        _logger.warning("resuming with %d processes instead of %d: the RNG streams restart from the seed, so "
+                        "the run will not repeat the original exactly", env.world_size, state["world_size"])
+        return
+    r = env.rank
+    torch.set_rng_state(state["torch"][r].to(torch.uint8))
+    pos, has_gauss, gauss = state["numpy_extra"][r].tolist()
+    np.random.set_state(("MT19937", state["numpy_key"][r].numpy().astype(np.uint32),
+                         int(pos), int(has_gauss), gauss))
+    has_py_gauss, py_gauss = state["python_gauss"][r].tolist()
+    random.setstate((3, tuple(state["python"][r].tolist()), py_gauss if has_py_gauss else None))
+    if env.device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"][r].to(torch.uint8), env.device)

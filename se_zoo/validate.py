@@ -1,14 +1,12 @@
-"""``se-zoo validate``: loss, top-1 and top-5 accuracy of a model on a dataset split.
+"""Loss, top-1 and top-5 accuracy of a model on a dataset split.
 
 Preprocessing comes from the model's pretrained config through timm's
 ``resolve_data_config`` / ``create_transform``, as in timm's own validation
 script. Under ``torchrun`` each process evaluates a disjoint shard and the sums
 are reduced, so every sample counts exactly once.
 """
-import argparse
-import json
 from pathlib import Path
-from typing import Any, Dict, Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence, Union
 
 __all__ = ["evaluate", "validate"]
 
@@ -55,6 +53,15 @@ def evaluate(model, loader, env=None, amp_dtype=None) -> Dict[str, float]:
     return {"loss": loss / count, "top1": 100.0 * top1 / count, "top5": 100.0 * topk / count, "count": int(count)}
 
 
+def _label_folders(model, data: str, split: str) -> Optional[List[str]]:
+    """The model's ``label_names`` when each names a class folder of ``data/split``, else None."""
+    label_names = model.pretrained_cfg.get("label_names")
+    if not isinstance(label_names, (list, tuple)) or not label_names:
+        return None
+    folders = {p.name for p in (Path(data) / split).glob("*") if p.is_dir()}
+    return list(label_names) if set(map(str, label_names)) <= folders else None
+
+
 def validate(
         model: Union[str, Any],
         data: str,
@@ -99,24 +106,23 @@ def validate(
 
     from . import distributed
     from .data import class_names, create_split, shard
+    from .errors import InvalidArgument
 
     if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size!r}")
+        raise InvalidArgument(f"batch_size must be >= 1, got {batch_size!r}")
     env = distributed.setup(device)
     try:
         name = model if isinstance(model, str) else type(model).__name__
         if isinstance(model, str):
             model = timm.create_model(model, pretrained=True)
         model.to(env.device)
-        label_names = model.pretrained_cfg.get("label_names")
-        if classes is None and not dataset and isinstance(label_names, (list, tuple)) and label_names:
-            folders = {p.name for p in (Path(data) / split).glob("*") if p.is_dir()}
-            classes = list(label_names) if set(map(str, label_names)) <= folders else None
+        if classes is None and not dataset:
+            classes = _label_folders(model, data, split)
         ds = create_split(data, split, dataset=dataset, classes=classes)
         names = class_names(ds)
         if names is not None and len(names) != model.num_classes:
-            raise ValueError(f"the model has {model.num_classes} classes but {data} split {split!r} has "
-                             f"{len(names)}; pass classes to pick {model.num_classes} of them")
+            raise InvalidArgument(f"the model has {model.num_classes} classes but {data} split {split!r} has "
+                                  f"{len(names)}; pass classes to pick {model.num_classes} of them")
         data_config = resolve_data_config({"img_size": img_size, "crop_pct": crop_pct}, model=model)
         ds.transform = create_transform(**data_config)
         loader = torch.utils.data.DataLoader(
@@ -130,36 +136,3 @@ def validate(
     finally:
         distributed.teardown(env)
 
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add ``se-zoo validate`` arguments to ``parser``."""
-    parser.add_argument("--model", required=True, help="model name, name.tag, hf-hub:ID or local-dir:DIR")
-    parser.add_argument("--data", required=True, help="dataset root (ImageFolder: DIR/<split>/<class>/<image>)")
-    parser.add_argument("--split", default="val", help="split to evaluate")
-    parser.add_argument("--dataset", default="", help="timm dataset name (default: ImageFolder tree)")
-    parser.add_argument("--classes", type=lambda s: s.split(","), default=None,
-                        help="comma-separated class folders, in label order (default: the model's label "
-                             "names, else every class)")
-    parser.add_argument("--batch-size", type=int, default=256, help="images per batch and process")
-    parser.add_argument("--img-size", type=int, default=None, help="input size (default: the model's)")
-    parser.add_argument("--crop-pct", type=float, default=None, help="center-crop fraction (default: the model's)")
-    parser.add_argument("--workers", type=int, default=2, help="data-loading worker processes")
-    parser.add_argument("--device", choices=("cpu", "cuda"), default=None, help="default: CUDA when available")
-    parser.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
-
-
-def run(args: argparse.Namespace) -> int:
-    """Validate and print the metrics (rank 0 only under torchrun); returns the exit status."""
-    import os
-
-    metrics = validate(args.model, args.data, split=args.split, dataset=args.dataset, classes=args.classes,
-                       batch_size=args.batch_size, img_size=args.img_size, crop_pct=args.crop_pct,
-                       workers=args.workers, device=args.device)
-    if int(os.environ.get("RANK", "0") or 0) != 0:
-        return 0
-    if args.json:
-        print(json.dumps(metrics))
-    else:
-        print(f"{metrics['model']} on {args.data} [{metrics['split']}], {metrics['count']} images: "
-              f"loss {metrics['loss']:.4f}  top-1 {metrics['top1']:.2f}%  top-5 {metrics['top5']:.2f}%")
-    return 0

@@ -1,16 +1,19 @@
 """``se-zoo bench``: candidates, bookkeeping of the interleaved run, outputs. No timing assertions."""
+import importlib.util
 import json
 import statistics
+from pathlib import Path
 
 import pytest
 import timm
 import torch
 
 import se_zoo
-from se_zoo import bench
 from se_zoo.bench import (
-    PLAIN_EQUIVALENTS, BenchConfig, Candidate, bench_imports, bench_layer, bench_models, format_table,
-    model_candidates)
+    PLAIN_EQUIVALENTS, BenchConfig, Candidate, bench_layer, bench_models, format_table, model_candidates)
+from se_zoo.bench import candidates as bench_candidates
+from se_zoo.bench import memory as bench_memory
+from se_zoo.bench import timing as bench_timing
 from se_zoo.cli import COMMANDS, main
 from se_zoo.layers import SqueezeExcite
 
@@ -20,12 +23,23 @@ TINY_ARGS = ["--batch-size", "2", "--img-size", "32", "--iters", "1", "--warmup"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
+def _load_script(name):
+    path = Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+bench_imports_script = _load_script("bench_imports")
+
+
 def _paired(numerators, denominators):
     return statistics.median(n / d for n, d in zip(numerators, denominators))
 
 
 def test_bench_is_a_cli_command():
-    assert ("bench", "se_zoo.bench", "benchmark se-zoo against timm") in COMMANDS
+    assert ("bench", "se_zoo.cli.bench", "benchmark se-zoo against timm") in COMMANDS
 
 
 def test_candidates_resnet():
@@ -74,22 +88,22 @@ def test_replace_se_with_timm_layer_and_identity():
     from timm.models._efficientnet_blocks import SqueezeExcite as TimmSE
 
     cfg = BenchConfig(channels_last=False)
-    ours = bench._build(Candidate("a", "se-zoo", "se_zoo_mobilenetv2_050"), cfg)
-    theirs = bench._build(Candidate("b", "timm", "se_zoo_mobilenetv2_050", se="timm"), cfg)
-    plain = bench._build(Candidate("c", "plain", "se_zoo_mobilenetv2_050", se="none"), cfg)
+    ours = bench_candidates._build(Candidate("a", "se-zoo", "se_zoo_mobilenetv2_050"), cfg)
+    theirs = bench_candidates._build(Candidate("b", "timm", "se_zoo_mobilenetv2_050", se="timm"), cfg)
+    plain = bench_candidates._build(Candidate("c", "plain", "se_zoo_mobilenetv2_050", se="none"), cfg)
     n_se = sum(isinstance(m, SqueezeExcite) for m in ours.modules())
     assert n_se == sum(isinstance(m, TimmSE) for m in theirs.modules()) > 0
     assert not any(isinstance(m, SqueezeExcite) for m in theirs.modules())
     assert not any(isinstance(m, (SqueezeExcite, TimmSE)) for m in plain.modules())
-    bench._randomize_norms(ours)
-    bench._copy_weights(ours, theirs)
+    bench_candidates._randomize_norms(ours)
+    bench_candidates._copy_weights(ours, theirs)
     x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
         torch.testing.assert_close(theirs(x), ours(x), rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="se must be"):
-        bench._build(Candidate("d", "timm", "resnet18", se="other"), cfg)
+        bench_candidates._build(Candidate("d", "timm", "resnet18", se="other"), cfg)
     with pytest.raises(ValueError, match="no SE layer"):
-        bench._build(Candidate("d", "timm", "resnet18", se="none"), cfg)
+        bench_candidates._build(Candidate("d", "timm", "resnet18", se="none"), cfg)
 
 
 def _check_model_result(result, names):
@@ -124,19 +138,19 @@ def test_bench_models_resnet_and_mobilenet():
 
 def test_bench_models_training_step_updates_weights():
     cfg = BenchConfig(**{**TINY, "train": True, "repeats": 1, "warmup": 0})
-    model = bench._build(Candidate("a", "se-zoo", "se_zoo_resnet18"), cfg)
-    x, target = bench._inputs(cfg)
+    model = bench_candidates._build(Candidate("a", "se-zoo", "se_zoo_resnet18"), cfg)
+    x, target = bench_timing._inputs(cfg)
     before = model.fc.weight.detach().clone()
-    bench._make_step(model, cfg, x, target)()
+    bench_timing._make_step(model, cfg, x, target)()
     assert model.training and not torch.equal(model.fc.weight, before)
     _check_model_result(bench_models(["se_zoo_resnet18"], cfg), ["se_zoo_resnet18"])
 
 
-@pytest.mark.skipif(not bench._cpu_memory_supported(), reason="needs Linux with glibc")
+@pytest.mark.skipif(not bench_memory._cpu_memory_supported(), reason="needs Linux with glibc")
 def test_cpu_peak_memory_grows_with_batch():
     candidate = Candidate("resnet18", "plain", "resnet18")
-    small = bench._cpu_peak_memory(candidate, BenchConfig(batch_size=1, img_size=64, warmup=1))
-    large = bench._cpu_peak_memory(candidate, BenchConfig(batch_size=16, img_size=64, warmup=1))
+    small = bench_memory._cpu_peak_memory(candidate, BenchConfig(batch_size=1, img_size=64, warmup=1))
+    large = bench_memory._cpu_peak_memory(candidate, BenchConfig(batch_size=16, img_size=64, warmup=1))
     assert 0 < small < large
 
 
@@ -162,8 +176,9 @@ def test_bench_layer():
 
 
 def test_bench_imports_bookkeeping(monkeypatch):
-    monkeypatch.setattr(bench, "_IMPORTS", (("python", "pass"), ("timm", "import json"), ("se_zoo", "import csv")))
-    result = bench_imports(repeats=2)
+    monkeypatch.setattr(bench_imports_script, "_IMPORTS",
+                        (("python", "pass"), ("timm", "import json"), ("se_zoo", "import csv")))
+    result = bench_imports_script.bench_imports(repeats=2)
     cands = {c["label"]: c for c in result["candidates"]}
     bare = cands["python"]["samples_ms"]
     cost = {k: [t - b for t, b in zip(c["samples_ms"], bare)] for k, c in cands.items()}
@@ -175,7 +190,7 @@ def test_bench_imports_bookkeeping(monkeypatch):
 
 @pytest.mark.slow
 def test_bench_imports_real():
-    result = bench_imports(repeats=1)
+    result = bench_imports_script.bench_imports(repeats=1)
     assert [c["label"] for c in result["candidates"]] == ["python", "timm", "se_zoo"]
     assert all(c["import_ms"] > 0 for c in result["candidates"][1:])
 

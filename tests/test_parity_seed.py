@@ -9,7 +9,7 @@ class SE(nn.Module):
     # The seed document's class, statement for statement; its debugging
     # ``print(x.size())`` and its comments are left out.
     def __init__(self, c1, c2, r=16):
-        super(SE, self).__init__()
+        super(SE, self).__init__()  # noqa: UP008  (the seed document's spelling)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.l1 = nn.Linear(c1, c1 // r, bias=False)
         self.relu = nn.ReLU(inplace=True)

@@ -132,7 +132,7 @@ import sys, urllib.request
 from se_zoo.cli import build_parser
 from se_zoo.registry.cli import tokens_from
 from se_zoo.registry.server import HubServer
-args = build_parser(only="hub").parse_args(["hub", "serve", "--root", {str(tmp_path / "root")!r}])
+args = build_parser().parse_args(["hub", "serve", "--root", {str(tmp_path / "root")!r}])
 with HubServer(args.root, tokens_from(args, {{}})).start() as server:
     assert urllib.request.urlopen(server.endpoint + "/api/models").status == 200
 print(sorted(m for m in ("torch", "timm", "se_zoo.models", "se_zoo.hub") if m in sys.modules))

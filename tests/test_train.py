@@ -223,3 +223,14 @@ def test_digits_recipe_reaches_98_percent(digits, tmp_path):
     result = train(TrainConfig(model="se_zoo_resnet18", data=str(digits), output=str(tmp_path / "r18"),
                                img_size=32, progress=False))
     assert result.best_top1 >= 98.0, result.history
+
+
+def test_every_setting_says_whether_a_resumed_run_must_keep_it():
+    from dataclasses import fields
+
+    from se_zoo.train_config import resume_fields
+
+    undecided = [f.name for f in fields(TrainConfig) if "resume" not in f.metadata]
+    assert not undecided, f"mark these TrainConfig fields metadata=KEPT or FREE: {undecided}"
+    assert {"model", "lr", "seed", "scale"} <= set(resume_fields())
+    assert not {"data", "output", "workers", "stop_after", "resume"} & set(resume_fields())

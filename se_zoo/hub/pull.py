@@ -20,6 +20,7 @@ from typing import Any, Optional, Tuple, Union
 
 from torch import nn
 
+from ..errors import InvalidArgument
 from ..models._integrity import SAFE_WEIGHTS_NAME, IntegrityError, catalog_pins, load_weights, read_verified
 
 __all__ = ["PICKLE_WEIGHTS_NAME", "PullResult", "pull", "from_pretrained"]
@@ -104,7 +105,7 @@ def pull(
         path = hf_hub_download(repo_id, filename, revision=revision, cache_dir=cache_dir)
     except RemoteEntryNotFoundError:
         if not allow_pickle:
-            raise ValueError(f"{repo_id} has no {SAFE_WEIGHTS_NAME}; pass allow_pickle=True (se-zoo pull "
+            raise InvalidArgument(f"{repo_id} has no {SAFE_WEIGHTS_NAME}; pass allow_pickle=True (se-zoo pull "
                              f"--allow-pickle) to load its {PICKLE_WEIGHTS_NAME}, a pickle, with "
                              "torch.load(weights_only=True)") from None
         filename = PICKLE_WEIGHTS_NAME

@@ -6,6 +6,7 @@ from typing import Any, Optional, Tuple, Union
 
 from torch import nn
 
+from ..errors import InputNotFound
 from ..models._integrity import SAFE_WEIGHTS_NAME
 from .card import card_fields_from_readme, model_card
 from .save import CONFIG_NAME, METRICS_NAME, README_NAME, save_pretrained, sha256_file
@@ -41,7 +42,7 @@ def _stage_directory(source: Path, staging: Path, repo_id: str, card: dict) -> T
 
     missing = [name for name in (SAFE_WEIGHTS_NAME, CONFIG_NAME) if not (source / name).is_file()]
     if missing:
-        raise FileNotFoundError(f"{source} must hold {SAFE_WEIGHTS_NAME} and {CONFIG_NAME} (as written by "
+        raise InputNotFound(f"{source} must hold {SAFE_WEIGHTS_NAME} and {CONFIG_NAME} (as written by "
                                 f"save_pretrained), missing {', '.join(missing)}")
     weights_sha256 = sha256_file(source / SAFE_WEIGHTS_NAME)
     if (source / README_NAME).is_file():

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Sequence, Union
 
 import torch
+from huggingface_hub.constants import CONFIG_NAME
+from huggingface_hub.constants import REPOCARD_NAME as README_NAME
 from torch import nn
 
 from ..models._integrity import SAFE_WEIGHTS_NAME
@@ -24,19 +26,16 @@ from .card import model_card
 
 __all__ = ["CONFIG_NAME", "METRICS_NAME", "README_NAME", "save_pretrained", "sha256_file"]
 
-CONFIG_NAME = "config.json"
-README_NAME = "README.md"
 METRICS_NAME = "metrics.jsonl"  # the per-epoch log `se-zoo train` writes next to the model
 _DROP_RATES = ("drop_rate", "drop_path_rate", "drop_block_rate")
 
 
 def sha256_file(path: Union[str, Path]) -> str:
-    """The sha256 hex digest of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
+    """The sha256 hex digest of a file, read in chunks (huggingface_hub's ``sha_fileobj``)."""
+    from huggingface_hub.utils.sha import sha_fileobj
+
     with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return sha_fileobj(f).hex()
 
 
 def _tensors_for_save(state_dict: Mapping[str, torch.Tensor]) -> Dict[str, torch.Tensor]:

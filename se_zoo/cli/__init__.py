@@ -1,0 +1,72 @@
+"""The ``se-zoo`` command line: every argument parser of the project, and the error policy.
+
+One module per command group; each ``add_<command>(parser)`` adds the command's
+arguments and sets ``run`` to the function that calls the library with typed
+values. The command modules import the library inside their ``run`` functions
+only, so ``se-zoo --help`` and ``se-zoo hub serve --help`` never import torch.
+
+Errors: a :class:`CliError` (and the library's own :class:`se_zoo.errors.UserError`,
+Hub not-found / auth errors, sha256 mismatches, unknown model names, missing
+optional packages, all converted by :func:`se_zoo.cli._errors.user_errors`) prints
+``se-zoo COMMAND: error: MESSAGE`` on one line and exits with status 1; argparse's
+usage errors exit with 2. Any other exception is a bug and keeps its traceback.
+"""
+import argparse
+import importlib
+import sys
+from typing import List, Optional, Sequence, Tuple
+
+from ._errors import CliError, user_errors
+
+__all__ = ["COMMANDS", "CliError", "build_parser", "main"]
+
+# (command, module defining add_<command>, one-line help)
+COMMANDS: List[Tuple[str, str, str]] = [
+    ("quickstart", "se_zoo.cli.quickstart", "train, publish, pull and fine-tune on a local registry, offline"),
+    ("info", "se_zoo.cli.models", "create a model and print its summary"),
+    ("push", "se_zoo.cli.transfer", "push a model or a saved directory to a Hub repo"),
+    ("pull", "se_zoo.cli.transfer", "download a Hub repo, verify its weights' sha256 and load it"),
+    ("hub", "se_zoo.cli.hub", "run the local Hub-compatible registry"),
+    ("train", "se_zoo.cli.train", "train or fine-tune a model (one process or many under torchrun)"),
+    ("validate", "se_zoo.cli.validate", "print a model's loss, top-1 and top-5 on a dataset split"),
+    ("data", "se_zoo.cli.data", "export a small dataset as an ImageFolder tree (se-zoo data digits DIR)"),
+    ("bench", "se_zoo.cli.bench", "benchmark se-zoo against timm"),
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every command.
+
+    Returns:
+        An ``argparse.ArgumentParser`` whose parsed namespace has ``command`` (the
+        command's name) and ``run`` (the function to call with the namespace).
+    """
+    parser = argparse.ArgumentParser(prog="se-zoo", description="Squeeze-and-Excitation networks for timm.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, module_name, help_text in COMMANDS:
+        cmd = sub.add_parser(name, help=help_text, description=help_text)
+        getattr(importlib.import_module(module_name), f"add_{name}")(cmd)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point of the ``se-zoo`` console script and of ``python -m se_zoo.cli``.
+
+    Args:
+        argv: Arguments without the program name; defaults to ``sys.argv[1:]``.
+
+    Returns:
+        The exit status: 0 on success, 1 for an error the user can fix (one line
+        on stderr), 130 on Ctrl-C; argparse exits with 2 on usage errors. Other
+        exceptions propagate with their traceback.
+    """
+    args = build_parser().parse_args(argv)
+    try:
+        with user_errors():
+            return int(args.run(args) or 0)
+    except CliError as exc:
+        print(f"se-zoo {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("se-zoo: interrupted", file=sys.stderr)
+        return 130
