@@ -67,7 +67,7 @@ def test_fsck_reports_and_gc_removes_only_garbage(hub, tmp_path):
     assert (root / "xet" / "chunk").read_bytes() == b"xet data" and "xet" in IGNORED_DIRS
     assert (root / "unknown.txt").exists()
     assert any(p.suffix == ".lock" for p in (root / "tmp").iterdir())  # the live server's lock stays
-    assert api.hf_hub_download("org/kept", "k.bin") and Path(api.hf_hub_download("org/kept", "k.bin")).read_bytes() == kept
+    assert Path(api.hf_hub_download("org/kept", "k.bin")).read_bytes() == kept
 
 
 class _Hub:

@@ -1,4 +1,7 @@
-"""``python -m se_zoo.registry``: the registry's own command line (``serve``, ``fsck``, ``mirror``, ``import``), torch-free."""
+"""``python -m se_zoo.registry``: the registry's own command line, torch-free.
+
+Sub-commands: ``serve``, ``fsck``, ``mirror`` and ``import`` (see ``se_zoo.registry.cli``).
+"""
 import argparse
 import sys
 

@@ -8,7 +8,7 @@ from starlette.requests import Request
 from .errors import BadRequest, PayloadTooLarge
 from .limits import MAX_INT_DIGITS, MAX_JSON_BODY, MAX_NDJSON_LINE
 
-_RANGE = re.compile(r"bytes=([0-9]{0,%d})-([0-9]{0,%d})" % (MAX_INT_DIGITS, MAX_INT_DIGITS))
+_RANGE = re.compile(rf"bytes=([0-9]{{0,{MAX_INT_DIGITS}}})-([0-9]{{0,{MAX_INT_DIGITS}}})")
 
 
 async def read_body(request: Request, limit: int = MAX_JSON_BODY) -> bytes:

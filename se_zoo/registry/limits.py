@@ -23,7 +23,7 @@ HEADER_BYTES = 64 * 1024  # request headers in all (h11 in uvicorn also caps a h
 MAX_INT_DIGITS = 19  # numeric query/path parameters: up to 10**19 - 1, no unicode digits
 DEFAULT_MAX_FILE_SIZE = 50 * 1000**3  # the Hub's cap for one LFS file
 
-_ASCII_INT = re.compile(r"[0-9]{1,%d}" % MAX_INT_DIGITS)
+_ASCII_INT = re.compile(rf"[0-9]{{1,{MAX_INT_DIGITS}}}")
 # explicit directional formatting characters (Unicode bidi algorithm, "Trojan Source")
 _BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 _SIZE_UNITS = {"": 1, "B": 1, "KB": 1000, "MB": 1000**2, "GB": 1000**3, "TB": 1000**4,

@@ -50,8 +50,8 @@ Security: tokens come from ``SE_ZOO_HUB_TOKEN`` (write) or a tokens file (see
 Anyone may read public repositories; any valid token may read private ones, and a private
 repository is a 404 to everyone else; writes need a write token (401 without one, 403 with a read
 token). With no token configured the registry is read-only. LFS uploads go to URLs signed for one
-object with a key kept in the root (shared by its processes) that expire after an hour; the access log drops query strings so
-signatures never reach it. Repository ids, branch/tag names and file paths are validated (no
+object with a key kept in the root (shared by its processes) that expire after an hour; the access
+log drops query strings so signatures never reach it. Repository ids, branch/tag names and file paths are validated (no
 ``..``, absolute paths, backslashes or empty segments), and every path on disk is built from
 validated names or hex digests, so nothing is written outside the root. Malformed requests get a
 4xx JSON ``{"error": ...}`` with ``X-Error-Code``/``X-Error-Message`` headers as the Hub sends; an

@@ -8,9 +8,9 @@ Layout under ``<root>/xet/``::
     sha256/<aa>/<sha256>      the Xet hash of the file with this sha256 (how a commit finds its bytes)
     chunks/<aa>/<hash>        the xorb holding this chunk, for the chunks clients ask the dedup query about
 
-Hashes are in Xet hex form (``hashing.hash_hex``). Every file is written to the process's folder under ``<root>/tmp/``
-(removed once the process is gone), fsynced and renamed into place; a xorb's body is renamed before its index, and the index
-is what makes the xorb exist, so a crash leaves nothing half-visible. Content is verified before
+Hashes are in Xet hex form (``hashing.hash_hex``). Every file is written to the process's folder
+under ``<root>/tmp/`` (removed once the process is gone), fsynced and renamed into place; a xorb's
+body is renamed before its index, and the index is what makes the xorb exist, so a crash leaves nothing half-visible. Content is verified before
 anything is written: xorbs against their hash, shards against the stored xorbs, reconstructed files
 against the sha256 the commit names.
 """
@@ -199,7 +199,8 @@ class XetStore:
             leaves += [(r.hash, r.size) for r in chunks]
             terms.append([xorb_hex, term.start, term.end, size])
         if not terms or hash_hex(file_hash(leaves)) != name:
-            raise BadRequest(f"File {name}: its terms' chunks hash to {hash_hex(file_hash(leaves))}, not to the file hash.")
+            raise BadRequest(f"File {name}: its terms' chunks hash to {hash_hex(file_hash(leaves))}, "
+                             "not to the file hash.")
         sha256 = hash_hex(info.sha256) if info.sha256 is not None else None
         return {"sha256": sha256, "size": sum(t[3] for t in terms), "terms": terms}
 
@@ -244,7 +245,8 @@ class XetStore:
             try:
                 writer.commit(sha256, entry["size"])
             except BadRequest as exc:
-                raise BadRequest(f"The Xet upload registered for sha256 {sha256} rebuilds to other bytes: {exc}") from None
+                raise BadRequest(f"The Xet upload registered for sha256 {sha256} rebuilds to other bytes: "
+                                 f"{exc}") from None
         return True
 
     def files(self) -> Iterator[str]:
