@@ -11,8 +11,8 @@ Layout under ``<root>/xet/``::
 Hashes are in Xet hex form (``hashing.hash_hex``). Every file is written to the process's folder
 under ``<root>/tmp/`` (removed once the process is gone), fsynced and renamed into place; a xorb's
 body is renamed before its index, and the index is what makes the xorb exist, so a crash leaves
-nothing half-visible. Content is verified before anything is written: xorbs against their hash, shards against the stored xorbs, reconstructed files
-against the sha256 the commit names.
+nothing half-visible. Content is verified before anything is written: xorbs against their hash,
+shards against the stored xorbs, reconstructed files against the sha256 the commit names.
 """
 import json
 import os
