@@ -30,6 +30,7 @@ from se_zoo.models import _catalog
 from se_zoo.models._integrity import IntegrityError
 from se_zoo.registry.fsck import fsck
 from se_zoo.registry.bundle import BundleError, BundleWriter, import_bundle
+from se_zoo.registry.errors import RemoteRefused
 from se_zoo.registry.server import HubServer
 from se_zoo.registry.transfer import RegistrySink, StoreSink, mirror_repos
 from se_zoo.registry.upstream import Upstream
@@ -399,7 +400,7 @@ def test_mirror_into_running_registry_keeps_commit_ids_and_private_repos_need_a_
             info = httpx2.get(f"{iso.endpoint}/api/models/{repo_id}",
                               headers={"Authorization": f"Bearer {READ_TOKEN}"}).json()
             assert info["sha"] == up_commit and info["private"] is True
-            with pytest.raises(RuntimeError, match="read-only"):
+            with pytest.raises(RemoteRefused, match="read-only"):
                 RegistrySink(iso.endpoint, READ_TOKEN).adopt(repo_id, None, up_commit, {}, True, "x")
         # pull-through: a private upstream repo only for callers holding a token of the registry
         with _serve(tmp_path / "pt", upstream=upstream.endpoint) as pt:

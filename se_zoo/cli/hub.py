@@ -1,7 +1,7 @@
 """``se-zoo hub``: the local registry's commands, delegated to the torch-free :mod:`se_zoo.registry.cli`.
 
 The registry owns its sub-commands and flags (``serve``, ...); this module only
-mounts them under ``se-zoo hub`` and reports a bad ``--tokens-file`` as one line.
+mounts them under ``se-zoo hub`` and reports the errors its user can fix as one line.
 """
 import argparse
 
@@ -20,13 +20,12 @@ def run_hub(args: argparse.Namespace) -> int:
     """Run the registry sub-command ``args`` names; returns the exit status.
 
     Raises:
-        CliError: if ``--tokens-file`` cannot be read or is malformed.
+        CliError: for input the user can fix (``se_zoo.registry.errors.CommandError``).
     """
     from ..registry import cli as registry_cli
+    from ..registry.errors import CommandError
 
-    if getattr(args, "tokens_file", None) is not None:
-        try:  # the argument's own check, before the registry starts
-            registry_cli.read_tokens_file(args.tokens_file)
-        except (ValueError, OSError) as exc:
-            raise CliError(str(exc)) from None
-    return registry_cli.run(args)
+    try:
+        return registry_cli.run(args)
+    except CommandError as exc:
+        raise CliError(str(exc)) from None

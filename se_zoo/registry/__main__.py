@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from .cli import add_arguments, run
+from .errors import CommandError
 
 
 def main() -> int:
@@ -16,7 +17,7 @@ def main() -> int:
     args = parser.parse_args()
     try:
         return run(args)
-    except (ValueError, RuntimeError, OSError) as exc:  # as `se-zoo hub` reports them: one line
+    except CommandError as exc:  # as `se-zoo hub` reports them: one line; bugs keep their traceback
         print(f"{parser.prog} {args.hub_command}: error: {exc}", file=sys.stderr)
         return 1
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Dict, Iterator, Optional, Tuple
 
 from .adopt import validate_record
+from .errors import CommandError
 from .storage import CHUNK_SIZE, BadRequest, validate_ref_name, validate_sha256
 from .transfer import Stats, copy_file, split_repo_id
 
@@ -28,7 +29,7 @@ MANIFEST = "manifest.json"
 _BLOCK = tarfile.BLOCKSIZE
 
 
-class BundleError(ValueError):
+class BundleError(CommandError):
     """A bundle that is cut short, malformed or inconsistent; nothing was imported from it."""
 
 
@@ -169,7 +170,7 @@ class BundleWriter:
 
 def _read_manifest(path: Path) -> Tuple[Dict[str, Tuple[int, int]], Dict[str, Any]]:
     if not path.is_file():
-        raise FileNotFoundError(f"bundle {path} does not exist.")
+        raise CommandError(f"bundle {path} does not exist.")
     blobs, manifest, _ = _scan(path)
     if manifest is None:
         raise BundleError(f"bundle {path} is truncated or incomplete: it has no manifest at its end "

@@ -9,6 +9,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Tuple
 
+from .errors import CommandError
+
 __all__ = ["catalog_dir", "repos_for_tags"]
 
 
@@ -43,17 +45,17 @@ def repos_for_tags(patterns: Iterable[str], directory: Optional[Path] = None) ->
     directory = Path(directory) if directory is not None else catalog_dir()
     files = sorted(directory.glob("*.json"))
     if not files:
-        raise FileNotFoundError(f"No catalogue (*.json) in {directory}.")
+        raise CommandError(f"No catalogue (*.json) in {directory}.")
     records = [r for f in files for r in json.loads(f.read_text(encoding="utf-8"))["records"]]
     found: Dict[Tuple[str, str], List[str]] = {}
     for pattern in patterns:
         matched = [r for r in records if fnmatch.fnmatchcase(r["tag"], pattern)]
         if not matched:
-            raise ValueError(f"--tags: pattern {pattern!r} matches no catalogue tag; tags look like "
+            raise CommandError(f"--tags: pattern {pattern!r} matches no catalogue tag; tags look like "
                              f"{records[0]['tag']!r} (see {directory}).")
         for record in matched:
             if not record.get("hf_hub_id"):
-                raise ValueError(f"--tags: {record['tag']} loads from {record.get('url')!r}, not from a Hub "
+                raise CommandError(f"--tags: {record['tag']} loads from {record.get('url')!r}, not from a Hub "
                                  "repository; it cannot be mirrored.")
             repo_id, _, revision = record["hf_hub_id"].partition("@")
             found.setdefault((repo_id, revision or "main"), []).append(record["tag"])

@@ -27,6 +27,7 @@ import os
 from pathlib import Path
 from typing import Dict
 
+from .errors import CommandError
 from .mirror_cli import add_mirror_arguments, add_serve_upstream_arguments, run_mirror_command, upstream_from_args
 TOKEN_ENV = "SE_ZOO_HUB_TOKEN"
 TOKENS_FILE_ENV = "SE_ZOO_HUB_TOKENS_FILE"
@@ -42,7 +43,7 @@ def read_tokens_file(path: Path) -> Dict[str, str]:
         A mapping from token to ``"read"`` or ``"write"``.
 
     Raises:
-        ValueError: if a line is not ``TOKEN:PERMISSION`` with a known permission (the message
+        CommandError: if a line is not ``TOKEN:PERMISSION`` with a known permission (the message
             names the line number, never the token).
         FileNotFoundError: if the file does not exist.
     """
@@ -53,7 +54,7 @@ def read_tokens_file(path: Path) -> Dict[str, str]:
             continue
         token, sep, permission = line.rpartition(":")
         if not sep or not token or permission not in ("read", "write"):
-            raise ValueError(f"tokens file {path} line {number}: expected TOKEN:read or TOKEN:write.")
+            raise CommandError(f"tokens file {path} line {number}: expected TOKEN:read or TOKEN:write.")
         tokens[token] = permission
     return tokens
 
@@ -119,14 +120,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the chosen sub-subcommand; returns the exit status."""
+    """Run the chosen sub-subcommand; returns the exit status.
+
+    Raises:
+        CommandError: for input the user can fix (a bad tokens file, a missing root, a bad
+            ``--grace``, a refused or unreadable copy); anything else is a bug and propagates.
+    """
+    try:
+        return _run(args)
+    except (FileNotFoundError, PermissionError) as exc:  # a path the user named
+        raise CommandError(str(exc)) from None
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.hub_command in ("mirror", "import"):
         return run_mirror_command(args)
     if args.hub_command == "fsck":
         from .fsck import fsck
 
         if args.grace < 0:
-            raise ValueError(f"--grace must be >= 0 seconds, got {args.grace}.")
+            raise CommandError(f"--grace must be >= 0 seconds, got {args.grace}.")
         report = fsck(args.root, gc=args.gc, grace=args.grace)
         print("\n".join(report.lines()))
         return 1 if report.problems else 0

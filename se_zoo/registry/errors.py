@@ -2,6 +2,17 @@
 from typing import Optional
 
 
+class CommandError(ValueError):
+    """Bad input to a registry command (``serve``, ``fsck``, ``mirror``, ``import``) that its user can fix.
+
+    The command line prints it as one line; every other exception keeps its traceback.
+    """
+
+
+class RemoteRefused(CommandError):
+    """Another registry refused a request of ``mirror``/``import`` (its status and message are quoted)."""
+
+
 class HubError(Exception):
     """A request the registry refuses; ``status`` and ``code`` are what the HTTP layer sends."""
 

@@ -17,6 +17,8 @@ import os
 from pathlib import Path
 from typing import Any, List, Optional, Tuple
 
+from .errors import CommandError, HubError
+
 __all__ = ["add_serve_upstream_arguments", "add_mirror_arguments", "upstream_from_args", "run_mirror_command"]
 
 TARGET_TOKEN_ENV = "SE_ZOO_TARGET_TOKEN"
@@ -69,7 +71,7 @@ def upstream_from_args(args: argparse.Namespace) -> Optional[Any]:
     """
     if not args.upstream:
         if args.upstream_token_file is not None:
-            raise ValueError("--upstream-token-file needs --upstream URL.")
+            raise CommandError("--upstream-token-file needs --upstream URL.")
         return None
     from .upstream import Upstream, read_token
 
@@ -85,7 +87,7 @@ def _wanted(args: argparse.Namespace) -> List[Tuple[str, str]]:
         wanted.append((repo_id, revision or "main"))
     wanted += [(repo_id, revision) for repo_id, revision, _ in repos_for_tags(args.tags)]
     if not wanted:
-        raise ValueError("mirror: name repositories (REPO[@REV]) or catalogue tags (--tags PATTERN); got neither.")
+        raise CommandError("mirror: name repositories (REPO[@REV]) or catalogue tags (--tags PATTERN); got neither.")
     return wanted
 
 
@@ -103,19 +105,17 @@ def _sink(args: argparse.Namespace, bundle: Optional[Path]) -> Any:
     else:
         token = os.environ.get(TARGET_TOKEN_ENV, "").strip()
     if not token:
-        raise ValueError(f"--to {args.to}: a write token of that registry is needed "
+        raise CommandError(f"--to {args.to}: a write token of that registry is needed "
                          f"(--to-token-file FILE or ${TARGET_TOKEN_ENV}).")
     return RegistrySink(args.to, token)
 
 
 def run_mirror_command(args: argparse.Namespace) -> int:
-    """Run ``mirror`` or ``import`` (see :func:`_run`), with upstream refusals as ``RuntimeError``."""
-    from .storage import HubError
-
+    """Run ``mirror`` or ``import`` (see :func:`_run`), with upstream refusals as ``CommandError``."""
     try:
         return _run(args)
     except HubError as exc:  # an upstream or registry refusal: one line for the user, no traceback
-        raise RuntimeError(str(exc)) from None
+        raise CommandError(str(exc)) from None
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -125,8 +125,7 @@ def _run(args: argparse.Namespace) -> int:
         0 on success.
 
     Raises:
-        ValueError, OSError, RuntimeError: for bad arguments, an unreadable bundle or a refused copy
-            (the ``se-zoo`` entry point prints them as one line).
+        CommandError: for bad arguments, an unreadable bundle or a refused copy (printed as one line).
     """
     from .transfer import Stats
 

@@ -21,6 +21,7 @@ import httpx2
 from tqdm.auto import tqdm
 
 from .adopt import FileCheck, known_files, mirror_meta, record_from_repo_info
+from .errors import CommandError, RemoteRefused
 from .storage import RepoNotFound, RevisionNotFound, Store, validate_repo_part
 from .upstream import Upstream
 
@@ -50,7 +51,7 @@ def split_repo_id(repo_id: str) -> Tuple[str, str]:
             raise ValueError
         return validate_repo_part(namespace, "namespace"), validate_repo_part(name, "name")
     except Exception:  # noqa: BLE001 - BadRequest or the missing separator: one message for both
-        raise ValueError(f"repo id: expected 'namespace/name', got {repo_id!r}.") from None
+        raise CommandError(f"repo id: expected 'namespace/name', got {repo_id!r}.") from None
 
 
 class StoreSink:
@@ -116,7 +117,7 @@ class RegistrySink:
     def _check(self, response: httpx2.Response, what: str) -> httpx2.Response:
         if response.status_code >= 400:
             message = response.headers.get("X-Error-Message") or response.text[:200]
-            raise RuntimeError(f"{self.endpoint} refused {what}: HTTP {response.status_code}: {message}")
+            raise RemoteRefused(f"{self.endpoint} refused {what}: HTTP {response.status_code}: {message}")
         return response
 
     def has_commit(self, repo_id: str, commit: str) -> bool:
@@ -214,7 +215,7 @@ def _resolve(source: Upstream, repo_id: str, revision: str) -> Tuple[str, str]:
     for kind in ("branches", "tags"):
         if revision in refs[kind]:
             return kind, refs[kind][revision]
-    raise ValueError(f"revision {revision!r} not found in {repo_id} at {source.endpoint} "
+    raise CommandError(f"revision {revision!r} not found in {repo_id} at {source.endpoint} "
                      f"(branches: {sorted(refs['branches'])}, tags: {sorted(refs['tags'])}).")
 
 

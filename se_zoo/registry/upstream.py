@@ -16,6 +16,7 @@ from urllib.parse import quote
 import httpx2
 
 from .storage import HubError
+from .errors import CommandError
 
 __all__ = ["TOKEN_ENV", "UpstreamError", "UpstreamUnavailable", "UpstreamNotFound", "Upstream", "read_token"]
 
@@ -60,9 +61,9 @@ def read_token(token_file: Optional[Path] = None) -> Optional[str]:
     """
     token = Path(token_file).read_text().strip() if token_file is not None else os.environ.get(TOKEN_ENV, "").strip()
     if token_file is not None and not token:
-        raise ValueError(f"upstream token file {token_file} is empty: expected one token on its first line.")
+        raise CommandError(f"upstream token file {token_file} is empty: expected one token on its first line.")
     if token and any(ch.isspace() for ch in token):
-        raise ValueError("upstream token: expected one token without whitespace, got text with spaces or lines.")
+        raise CommandError("upstream token: expected one token without whitespace, got text with spaces or lines.")
     return token or None
 
 
@@ -81,9 +82,9 @@ class Upstream:
 
     def __init__(self, endpoint: str, token: Optional[str] = None, timeout: float = 30.0, ttl: float = 60.0):
         if not isinstance(endpoint, str) or not endpoint.startswith(("http://", "https://")):
-            raise ValueError(f"upstream endpoint: expected an http:// or https:// URL, got {endpoint!r}.")
+            raise CommandError(f"upstream endpoint: expected an http:// or https:// URL, got {endpoint!r}.")
         if not ttl >= 0:
-            raise ValueError(f"upstream ttl: expected seconds >= 0, got {ttl!r}.")
+            raise CommandError(f"upstream ttl: expected seconds >= 0, got {ttl!r}.")
         self.endpoint, self.ttl = endpoint.rstrip("/"), ttl
         headers = {"User-Agent": "se-zoo-mirror"}
         if token:
