@@ -87,3 +87,14 @@ def test_missing_hub_model_is_one_line(hub_server, capsys):
     repo = f"{hub_server.namespace}/missing"
     assert main(["info", f"hf-hub:{repo}"]) == 1
     assert capsys.readouterr().err.startswith(f"se-zoo info: error: no repository {repo} at {hub_server.endpoint}")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["hub", "fsck", "--root", "/nonexistent/registry"], "is not a registry root"),
+    (["hub", "import", "/nonexistent/x.bundle", "--to-root", "/nonexistent/root"], "does not exist"),
+    (["hub", "mirror", "--tags", "se_zoo_nothing.*", "--to-root", "/nonexistent/root"], "matches no catalogue tag"),
+])
+def test_registry_command_errors_are_one_line(capsys, argv, message):
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("se-zoo hub: error: ") and message in err and err.count("\n") == 1
