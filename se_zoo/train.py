@@ -367,6 +367,7 @@ def train(config: TrainConfig) -> TrainResult:
     from . import distributed
     from .data import class_names, create_split
     from .hub import save_pretrained
+    from .hub.errors import model_download_failures
     from .train_state import STATE_DIRNAME, load_train_state, save_train_state
     from .validate import evaluate
 
@@ -401,8 +402,9 @@ def train(config: TrainConfig) -> TrainResult:
         if num_classes is None:
             raise ValueError(f"num_classes must be given: dataset {config.dataset!r} does not name its classes")
 
-        model = timm.create_model(config.model, pretrained=config.pretrained and state is None,
-                                  num_classes=num_classes, **config.model_kwargs)
+        with model_download_failures(config.model, config.pretrained and state is None):
+            model = timm.create_model(config.model, pretrained=config.pretrained and state is None,
+                                      num_classes=num_classes, **config.model_kwargs)
         data_config = resolve_data_config({"img_size": config.img_size, "crop_pct": config.crop_pct}, model=model)
         _describe(model, data_config, names)
         dataset_name = config.dataset or Path(config.data).resolve().name

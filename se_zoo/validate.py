@@ -106,7 +106,10 @@ def validate(
     try:
         name = model if isinstance(model, str) else type(model).__name__
         if isinstance(model, str):
-            model = timm.create_model(model, pretrained=True)
+            from .hub.errors import model_download_failures
+
+            with model_download_failures(model, True):
+                model = timm.create_model(model, pretrained=True)
         model.to(env.device)
         label_names = model.pretrained_cfg.get("label_names")
         if classes is None and not dataset and isinstance(label_names, (list, tuple)) and label_names:

@@ -26,7 +26,10 @@ def run(args: argparse.Namespace) -> int:
         if not source.is_dir():
             import timm
 
-            source = timm.create_model(args.model, pretrained=args.pretrained)
+            from .errors import model_download_failures
+
+            with model_download_failures(args.model, args.pretrained):
+                source = timm.create_model(args.model, pretrained=args.pretrained)
         result = push_to_hub(source, args.repo_id, revision=args.revision, private=args.private,
                              commit_message=args.message)
     print(f"      repo: {result.repo_id}")
