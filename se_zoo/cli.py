@@ -37,6 +37,11 @@ def build_parser() -> argparse.ArgumentParser:
         ``module`` set.
     """
     parser = argparse.ArgumentParser(prog="se-zoo", description="Squeeze-and-Excitation networks for timm.")
+    # CLI flags: -v / -q (see se_zoo.verbosity)
+    loud = parser.add_mutually_exclusive_group()
+    loud.add_argument("-v", "--verbose", action="count", default=0,
+                      help="also show other libraries' INFO logs (-vv: DEBUG)")
+    loud.add_argument("-q", "--quiet", action="store_true", help="errors only, no progress bars")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, module_name, help_text in COMMANDS:
         cmd = sub.add_parser(name, help=help_text, description=help_text)
@@ -55,7 +60,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         The process exit status (0 on success). Errors a user can fix print one
         line on stderr and return 1 (2 for usage errors, as argparse does).
     """
+    import os
+
+    from .verbosity import configure
+
     args = build_parser().parse_args(argv)
+    configure(-1 if args.quiet else args.verbose, primary=int(os.environ.get("RANK", "0") or 0) == 0)
     try:
         return int(importlib.import_module(args.module).run(args) or 0)
     except KeyboardInterrupt:

@@ -575,7 +575,6 @@ def run(args: argparse.Namespace) -> int:
     values["model_kwargs"] = dict(values["model_kwargs"] or {})
     values["scale"], values["ratio"] = tuple(values["scale"]), tuple(values["ratio"])
     primary = int(os.environ.get("RANK", "0") or 0) == 0
-    logging.basicConfig(level=logging.INFO if primary else logging.WARNING, format="%(message)s")
     result = train(TrainConfig(**values))
     if primary:
         print(f"best top-1 {result.best_top1:.2f}% at epoch {result.best_epoch}; model in {result.output}")
