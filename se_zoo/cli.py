@@ -64,9 +64,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     from .verbosity import configure
 
-    args = build_parser().parse_args(argv)
-    configure(-1 if args.quiet else args.verbose, primary=int(os.environ.get("RANK", "0") or 0) == 0)
     try:
+        args = build_parser().parse_args(argv)
+        configure(-1 if args.quiet else args.verbose, primary=int(os.environ.get("RANK", "0") or 0) == 0)
         return int(importlib.import_module(args.module).run(args) or 0)
     except KeyboardInterrupt:
         print("se-zoo: interrupted", file=sys.stderr)
