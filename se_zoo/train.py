@@ -244,6 +244,20 @@ def _describe(model, data_config: Dict[str, Any], label_names: Optional[List[str
     model.pretrained_cfg = cfg
 
 
+def _devices(env) -> str:
+    """``"N × cpu"`` or ``"N × cuda (GPU name)"``: the processes and what they ran on."""
+    import torch
+
+    name = f" ({torch.cuda.get_device_name(env.device)})" if env.device.type == "cuda" else ""
+    return f"{env.world_size} × {env.device.type}{name}"
+
+
+def _precision(amp_dtype, scaler) -> str:
+    if amp_dtype is None:
+        return "float32"
+    return f"{str(amp_dtype).replace('torch.', '')} autocast" + (" with loss scaling" if scaler is not None else "")
+
+
 def _train_epoch(model, loader, optimizer, scheduler, loss_fn, mixup_fn, ema, scaler, amp_dtype,
                  env, num_updates: int, bar_desc: str, progress: bool) -> Tuple[Dict[str, float], int]:
     import torch
@@ -368,9 +382,11 @@ def train(config: TrainConfig) -> TrainResult:
     from .data import class_names, create_split
     from .hub import save_pretrained
     from .hub.errors import model_download_failures
+    from .run_record import run_record
     from .train_state import STATE_DIRNAME, load_train_state, save_train_state
     from .validate import evaluate
 
+    started = time.perf_counter()
     _check_config(config)
     config = replace(config, scale=tuple(config.scale), ratio=tuple(config.ratio),
                      classes=None if config.classes is None else [str(c) for c in config.classes])
@@ -433,7 +449,7 @@ def train(config: TrainConfig) -> TrainResult:
             scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
         mixup_fn, loss_fn = _loss(config, num_classes)
 
-        start_epoch, best_top1, best_epoch, history = 0, -math.inf, 0, []
+        start_epoch, best_top1, best_epoch, history, wall_before = 0, -math.inf, 0, [], 0.0
         if state is not None:
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
@@ -442,6 +458,7 @@ def train(config: TrainConfig) -> TrainResult:
                     part.load_state_dict(state[name])
             start_epoch, best_top1, best_epoch = state["epoch"], state["best_top1"], state["best_epoch"]
             history = list(state["history"])
+            wall_before = (state.get("run") or {}).get("wall_time_s", 0.0)
             _set_rng_state(state["rng"], env)  # last: nothing may draw random numbers after this
         if env.is_primary:
             output.mkdir(parents=True, exist_ok=True)
@@ -476,11 +493,16 @@ def train(config: TrainConfig) -> TrainResult:
             if env.is_primary:
                 with open(output / METRICS_NAME, "a") as f:
                     f.write(json.dumps(record) + "\n")
+                run = run_record(
+                    config, dataset_name=dataset_name, classes=names, train_count=record["train_count"],
+                    val_count=record["val_count"], devices=_devices(env), precision=_precision(amp_dtype, scaler),
+                    wall_time_s=wall_before + time.perf_counter() - started, epochs_done=epoch + 1,
+                    best_epoch=best_epoch)
                 if improved:
                     save_pretrained(selected, output, metrics={"top1": score, "top5": record[
-                        "ema_top5" if ema is not None else "top5"]}, eval_dataset=dataset_name)
+                        "ema_top5" if ema is not None else "top5"]}, eval_dataset=dataset_name, training=run)
                 save_train_state({
-                    "config": asdict(config), "epoch": epoch + 1, "best_top1": best_top1, "best_epoch": best_epoch,
+                    "config": asdict(config), "run": run, "epoch": epoch + 1, "best_top1": best_top1, "best_epoch": best_epoch,
                     "history": history, "model": unwrapped.state_dict(), "optimizer": optimizer.state_dict(),
                     **{name: part.state_dict() if part is not None else None
                        for part, name in ((scheduler, "scheduler"), (ema and ema.module, "ema"), (scaler, "scaler"))},
