@@ -42,7 +42,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 __all__ = [
     "BenchConfig", "Candidate", "PLAIN_EQUIVALENTS", "model_candidates", "bench_models", "bench_layer",
-    "bench_imports", "format_table", "save_plot",
+    "bench_imports", "format_table", "require_matplotlib", "save_plot",
 ]
 
 # se-zoo architecture -> the registered timm architecture that is it without SE blocks.
@@ -707,7 +707,8 @@ def _describe(cfg: Dict[str, Any]) -> str:
 
 
 def _fmt(value: Optional[float], spec: str) -> str:
-    return "-" if value is None else format(value, spec)
+    """``value`` formatted with ``spec``; a missing value is "-" in the same column width."""
+    return format("-", spec.split(".")[0]) if value is None else format(value, spec)
 
 
 def format_table(result: Dict[str, Any]) -> str:
@@ -751,6 +752,18 @@ def format_table(result: Dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def require_matplotlib() -> None:
+    """Check that :func:`save_plot` can run, before a benchmark spends minutes.
+
+    Raises:
+        RuntimeError: if matplotlib is not installed (``pip install se-zoo[plot]``).
+    """
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError as exc:
+        raise RuntimeError("--plot needs matplotlib: pip install 'se-zoo[plot]'") from exc
+
+
 def save_plot(result: Dict[str, Any], path: str) -> None:
     """Save a bar chart of a benchmark result as an image.
 
@@ -764,12 +777,10 @@ def save_plot(result: Dict[str, Any], path: str) -> None:
     Raises:
         RuntimeError: if matplotlib is not installed (``pip install se-zoo[plot]``).
     """
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as exc:
-        raise RuntimeError("--plot needs matplotlib: pip install 'se-zoo[plot]'") from exc
+    require_matplotlib()
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(8, 4.5))
     if result["mode"] == "imports":
@@ -851,6 +862,8 @@ def run(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(f"[bench] {msg}", file=sys.stderr, flush=True)
 
+    if args.plot:
+        require_matplotlib()  # before the benchmark, not after it
     if (args.layer or args.imports) and args.model:
         raise ValueError(f"--model applies to model mode only, got {args.model} with --{'layer' if args.layer else 'imports'}")
     if args.imports:
