@@ -41,7 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     loud = parser.add_mutually_exclusive_group()
     loud.add_argument("-v", "--verbose", action="count", default=0,
                       help="also show other libraries' INFO logs (-vv: DEBUG)")
-    loud.add_argument("-q", "--quiet", action="store_true", help="errors only, no progress bars")
+    loud.add_argument("-q", "--quiet", dest="quiet_logs", action="store_true",
+                      help="errors only, no progress bars")  # dest: `bench -q` has its own quiet
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, module_name, help_text in COMMANDS:
         cmd = sub.add_parser(name, help=help_text, description=help_text)
@@ -66,7 +67,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     try:
         args = build_parser().parse_args(argv)
-        configure(-1 if args.quiet else args.verbose, primary=int(os.environ.get("RANK", "0") or 0) == 0)
+        configure(-1 if args.quiet_logs else args.verbose, primary=int(os.environ.get("RANK", "0") or 0) == 0)
         return int(importlib.import_module(args.module).run(args) or 0)
     except KeyboardInterrupt:
         print("se-zoo: interrupted", file=sys.stderr)

@@ -596,6 +596,7 @@ def run(args: argparse.Namespace) -> int:
     values = {f.name: getattr(args, f.name) for f in fields(TrainConfig)}
     values["model_kwargs"] = dict(values["model_kwargs"] or {})
     values["scale"], values["ratio"] = tuple(values["scale"]), tuple(values["ratio"])
+    values["progress"] = values["progress"] and not getattr(args, "quiet_logs", False)  # se-zoo -q
     primary = int(os.environ.get("RANK", "0") or 0) == 0
     result = train(TrainConfig(**values))
     if primary:
