@@ -68,7 +68,7 @@ def test_trained_run_card_has_the_training_section_and_the_same_title(hub_server
     card = _card(repo_id)
     text = card.text
     for line in ("- **Started from:** `se_zoo_resnet18`, random initialization",
-                 f"- **Data:** `tiny`, 32 training images (`train`), 8 validation images (`val`)",
+                 "- **Data:** `tiny`, 32 training images (`train`), 8 validation images (`val`)",
                  "- **Classes:** `3`, `7`",
                  f"- **Epochs:** 2 of a 2-epoch schedule; these weights are epoch {result.best_epoch}'s",
                  "- **Optimizer:** adamw, peak learning rate 0.002, weight decay 0.05, cosine schedule",

@@ -84,6 +84,33 @@ def _eval_results(metrics: Mapping[str, float], dataset: str) -> list:
     return results
 
 
+def _usage_lines(load_name: str) -> list:
+    """The card's install and usage lines for a model loaded as ``load_name``."""
+    lines = [
+        "",
+        "## Usage",
+        "",
+        "```bash",
+        "pip install se-zoo   # registers se-zoo's architectures with timm",
+        "```",
+        "",
+        "```python",
+        "import timm",
+        "",
+        f'model = timm.create_model("{load_name}", pretrained=True).eval()',
+        "data_config = timm.data.resolve_model_data_config(model)",
+        "transform = timm.data.create_transform(**data_config, is_training=False)",
+        "logits = model(transform(image).unsqueeze(0))  # image: a PIL image",
+        "```",
+        "",
+        "se-zoo's architectures register with timm when se-zoo is installed.",
+    ]
+    if load_name.startswith("hf-hub:"):
+        lines[-1] += (f' `se_zoo.hub.from_pretrained("{load_name[len("hf-hub:"):]}")` also checks the weights\' '
+                      "sha256 against the Hub's record before loading them.")
+    return lines
+
+
 def _body(
         model: nn.Module,
         *,
@@ -99,13 +126,8 @@ def _body(
 ) -> str:
     arch = model.pretrained_cfg["architecture"]
     input_size = " × ".join(str(s) for s in stats["input_size"])
-    if untrained:
-        weights = "**untrained (random initialization)**: a starting point for training, not for predictions"
-    elif training:
-        weights = "trained with `se-zoo train` (see Training)"
-    else:
-        tag = model.pretrained_cfg.get("tag")
-        weights = f"`{arch}.{tag}`" if tag and model.pretrained_cfg.get("hf_hub_id") else "as given by the publisher"
+    weights = ("**untrained (random initialization)**: a starting point for training, not for predictions"
+               if untrained else "trained with `se-zoo train` (see Training)" if training else None)
     lines = [
         f"# Model card for {model_name}",
         "",
@@ -115,7 +137,7 @@ def _body(
         "## Model details",
         "",
         f"- **Architecture:** `{arch}`",
-        f"- **Weights:** {weights}",
+        *([f"- **Weights:** {weights}"] if weights else []),
         f"- **Classes:** {model.num_classes}",
         f"- **Params (M):** {stats['params'] / 1e6:.2f}",
         f"- **GMACs:** {stats['gmacs']:.2f} (one {input_size} image)",
@@ -139,28 +161,7 @@ def _body(
                              "Accuracy outside the evaluation data above is not measured: check it on your own "
                              "data before relying on it. ")
         + "Not for decisions about people.",
-        "",
-        "## Usage",
-        "",
-        "```bash",
-        "pip install se-zoo   # registers se-zoo's architectures with timm",
-        "```",
-        "",
-        "```python",
-        "import timm",
-        "",
-        f'model = timm.create_model("{load_name}", pretrained=True).eval()',
-        "data_config = timm.data.resolve_model_data_config(model)",
-        "transform = timm.data.create_transform(**data_config, is_training=False)",
-        "logits = model(transform(image).unsqueeze(0))  # image: a PIL image",
-        "```",
-        "",
-        "se-zoo's architectures register with timm when se-zoo is installed.",
-    ]
-    if load_name.startswith("hf-hub:"):
-        lines[-1] += (f' `se_zoo.hub.from_pretrained("{load_name[len("hf-hub:"):]}")` also checks the weights\' '
-                      "sha256 against the Hub's record before loading them.")
-    lines += [
+        *_usage_lines(load_name),
         "",
         "## Citation",
         "",
