@@ -8,8 +8,24 @@ INFO line, ``-vv`` DEBUG; ``-q`` shows errors only and hides progress bars.
 """
 import logging
 import os
+import sys
 
 __all__ = ["configure"]
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is when a record is emitted (it may be redirected later)."""
+
+    def __init__(self):
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value):
+        pass
 
 
 def configure(verbosity: int = 0, *, primary: bool = True) -> None:
@@ -29,7 +45,13 @@ def configure(verbosity: int = 0, *, primary: bool = True) -> None:
         raise TypeError(f"verbosity must be an int, got {verbosity!r}")
     others = {-1: logging.ERROR, 0: logging.WARNING, 1: logging.INFO}.get(max(verbosity, -1), logging.DEBUG)
     own = logging.WARNING if verbosity < 0 or not primary else min(others, logging.INFO)
-    logging.basicConfig(level=others, format="%(message)s", force=True)
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if isinstance(h, _StderrHandler)]:
+        root.removeHandler(handler)  # configured again: replace our handler, keep anybody else's
+    handler = _StderrHandler()
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    root.addHandler(handler)
+    root.setLevel(others)
     logging.getLogger("se_zoo").setLevel(own)
     if verbosity < 0:
         os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
