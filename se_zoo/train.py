@@ -502,7 +502,8 @@ def train(config: TrainConfig) -> TrainResult:
                     save_pretrained(selected, output, metrics={"top1": score, "top5": record[
                         "ema_top5" if ema is not None else "top5"]}, eval_dataset=dataset_name, training=run)
                 save_train_state({
-                    "config": asdict(config), "run": run, "epoch": epoch + 1, "best_top1": best_top1, "best_epoch": best_epoch,
+                    "config": asdict(config), "run": run, "epoch": epoch + 1, "best_top1": best_top1,
+                    "best_epoch": best_epoch,
                     "history": history, "model": unwrapped.state_dict(), "optimizer": optimizer.state_dict(),
                     **{name: part.state_dict() if part is not None else None
                        for part, name in ((scheduler, "scheduler"), (ema and ema.module, "ema"), (scaler, "scaler"))},
