@@ -1,4 +1,4 @@
-"""``se-zoo quickstart``: the whole model-zoo loop, offline, in about two minutes.
+"""``se-zoo quickstart``: the whole model-zoo loop, offline, in minutes on a laptop-class CPU.
 
 Playing both sides of a model zoo on scikit-learn's bundled digits:
 
