@@ -123,3 +123,19 @@ def test_documented_block_runs(block: Block, doc_terminal):
 def test_every_markdown_file_is_collected():
     assert {b.path.name for b in BLOCKS} >= {"README.md", "hub.md", "training.md"}
     assert all(b.lang in ("shell", "python") for b in BLOCKS)
+
+
+def test_directives_are_read_and_malformed_ones_refused(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text('<!-- doctest: network -->\n```bash\nse-zoo pull a/b\n```\n\n'
+                    '<!-- doctest: slow sub="--epochs 8|--epochs 1" -->\n```python\nrun(epochs=8, args="--epochs 8")\n```\n\n'
+                    '```bibtex\n@x{}\n```\n')
+    net, slow = blocks(page)
+    assert (net.lang, net.kinds, net.syntax_only, net.line) == ("shell", ("network",), True, 2)
+    assert slow.kinds == ("slow",) and slow.runnable_code() == 'run(epochs=8, args="--epochs 1")\n'
+    for bad, message in [('<!-- doctest: quick -->\n```bash\nls\n```\n', "must be one of"),
+                         ('<!-- doctest: sub="a|b" -->\n```bash\nls\n```\n', "slow blocks only"),
+                         ('<!-- doctest: slow -->\ntext\n\n```bash\nls\n```\n', "right above a code block")]:
+        page.write_text(bad)
+        with pytest.raises(ValueError, match=message):
+            blocks(page)
