@@ -128,7 +128,8 @@ def test_every_markdown_file_is_collected():
 def test_directives_are_read_and_malformed_ones_refused(tmp_path):
     page = tmp_path / "page.md"
     page.write_text('<!-- doctest: network -->\n```bash\nse-zoo pull a/b\n```\n\n'
-                    '<!-- doctest: slow sub="--epochs 8|--epochs 1" -->\n```python\nrun(epochs=8, args="--epochs 8")\n```\n\n'
+                    '<!-- doctest: slow sub="--epochs 8|--epochs 1" -->\n'
+                    '```python\nrun(epochs=8, args="--epochs 8")\n```\n\n'
                     '```bibtex\n@x{}\n```\n')
     net, slow = blocks(page)
     assert (net.lang, net.kinds, net.syntax_only, net.line) == ("shell", ("network",), True, 2)
