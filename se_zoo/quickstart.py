@@ -1,4 +1,4 @@
-"""The whole model-zoo loop (``se-zoo quickstart``), offline, in about two minutes.
+"""The whole model-zoo loop (``se-zoo quickstart``), offline, in minutes on a laptop-class CPU.
 
 Playing both sides of a model zoo on scikit-learn's bundled digits:
 
@@ -21,6 +21,7 @@ import json
 import os
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -201,11 +202,19 @@ def _run_worker(workdir: Path, namespace: str, epochs: int, finetune_epochs: int
     cmd = [sys.executable, "-m", "se_zoo.quickstart", "--worker", str(workdir), namespace,
            str(epochs), str(finetune_epochs), str(report_path)]
     child = subprocess.run(cmd, env=env)
+    if child.returncode in (130, -signal.SIGINT):
+        raise KeyboardInterrupt
     if child.returncode != 0:
         raise RuntimeError(f"quickstart step failed (exit status {child.returncode}); see the output above")
     return json.loads(report_path.read_text())
 
 
 if __name__ == "__main__" and sys.argv[1:2] == ["--worker"]:
-    _workdir, _namespace, _epochs, _ft_epochs, _report = sys.argv[2:7]
-    Path(_report).write_text(json.dumps(_worker(Path(_workdir), _namespace, int(_epochs), int(_ft_epochs))))
+    try:
+        from se_zoo.verbosity import configure
+
+        configure(0)  # the per-epoch validation top-1 lines, no third-party logs
+        _workdir, _namespace, _epochs, _ft_epochs, _report = sys.argv[2:7]
+        Path(_report).write_text(json.dumps(_worker(Path(_workdir), _namespace, int(_epochs), int(_ft_epochs))))
+    except KeyboardInterrupt:  # Ctrl-C reaches the whole process group: the parent reports it, in one line
+        sys.exit(130)

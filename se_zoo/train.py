@@ -113,6 +113,9 @@ class _Run:
     train_loader: Any
     val_loader: Any
     dataset_name: str
+    names: Optional[List[str]] = None  # class names, when the dataset has them
+    started: float = 0.0  # time.perf_counter() at the start of this process's run
+    wall_before: float = 0.0  # training wall time of the runs this one resumes
     start_epoch: int = 0
     best_top1: float = -math.inf
     best_epoch: int = 0
@@ -141,8 +144,11 @@ def _model_and_transforms(config: TrainConfig, train_ds, val_ds, names, num_clas
     import timm
     from timm.data import create_transform, resolve_data_config
 
-    model = timm.create_model(config.model, pretrained=config.pretrained and not resuming,
-                              num_classes=num_classes, **config.model_kwargs)
+    from .hub.errors import model_download_failures
+
+    with model_download_failures(config.model, config.pretrained and not resuming):
+        model = timm.create_model(config.model, pretrained=config.pretrained and not resuming,
+                                  num_classes=num_classes, **config.model_kwargs)
     data_config = resolve_data_config({"img_size": config.img_size, "crop_pct": config.crop_pct}, model=model)
     _describe(model, data_config, names)
     train_ds.transform = create_transform(
@@ -182,7 +188,7 @@ def _build(config: TrainConfig, env, resuming: bool) -> _Run:
     return _Run(model=model, net=model, optimizer=optimizer, scheduler=scheduler, ema=ema, scaler=scaler,
                 amp_dtype=amp_dtype, mixup_fn=mixup_fn, loss_fn=loss_fn, sampler=sampler,
                 train_loader=train_loader, val_loader=val_loader,
-                dataset_name=config.dataset or Path(config.data).resolve().name)
+                dataset_name=config.dataset or Path(config.data).resolve().name, names=names)
 
 
 def _stateful(run: _Run) -> Tuple[Tuple[str, Any], ...]:
@@ -201,6 +207,7 @@ def _restore(run: _Run, state: Dict[str, Any], env) -> None:
             part.load_state_dict(state[name])
     run.start_epoch, run.best_top1, run.best_epoch = state["epoch"], state["best_top1"], state["best_epoch"]
     run.history = list(state["history"])
+    run.wall_before = (state.get("run") or {}).get("wall_time_s", 0.0)
     restore_rng(state["rng"], env)
 
 
@@ -300,6 +307,7 @@ def _end_of_epoch(run: _Run, config: TrainConfig, env, output: Path, record: Dic
     """Step 4: record the epoch, save the model if it is the best so far, save the training state."""
     from . import distributed
     from .hub import save_pretrained
+    from .run_record import run_record
     from .train_state import STATE_DIRNAME, capture_rng, save_train_state
 
     prefix = "ema_" if run.ema is not None else ""
@@ -311,12 +319,17 @@ def _end_of_epoch(run: _Run, config: TrainConfig, env, output: Path, record: Dic
     if env.is_primary:
         with open(output / METRICS_NAME, "a") as f:
             f.write(json.dumps(record) + "\n")
+        details = run_record(
+            config, dataset_name=run.dataset_name, classes=run.names, train_count=record["train_count"],
+            val_count=record["val_count"], devices=_devices(env), precision=_precision(run.amp_dtype, run.scaler),
+            wall_time_s=run.wall_before + time.perf_counter() - run.started, epochs_done=record["epoch"],
+            best_epoch=run.best_epoch)
         if improved:
             selected = run.ema.module if run.ema is not None else run.model
             save_pretrained(selected, output, metrics={"top1": run.best_top1, "top5": record[prefix + "top5"]},
-                            eval_dataset=run.dataset_name)
+                            eval_dataset=run.dataset_name, training=details)
         save_train_state({
-            "config": asdict(config), "epoch": record["epoch"], "best_top1": run.best_top1,
+            "config": asdict(config), "run": details, "epoch": record["epoch"], "best_top1": run.best_top1,
             "best_epoch": run.best_epoch, "history": run.history, "model": run.model.state_dict(),
             "optimizer": run.optimizer.state_dict(),
             **{name: part.state_dict() if part is not None else None for name, part in _stateful(run)},
@@ -327,6 +340,21 @@ def _end_of_epoch(run: _Run, config: TrainConfig, env, output: Path, record: Dic
                      record["val_loss"], record["top1"], record["top5"], record["lr"],
                      record["images_per_s"], f"  ema top-1 {record['ema_top1']:.2f}%" if run.ema else "")
     distributed.barrier(env)
+
+
+def _devices(env) -> str:
+    """``"N × cpu"`` or ``"N × cuda (GPU name)"``: the processes and what they ran on."""
+    import torch
+
+    name = f" ({torch.cuda.get_device_name(env.device)})" if env.device.type == "cuda" else ""
+    return f"{env.world_size} × {env.device.type}{name}"
+
+
+def _precision(amp_dtype, scaler) -> str:
+    """How the run computed: float32, or the autocast dtype (and whether the loss was scaled)."""
+    if amp_dtype is None:
+        return "float32"
+    return f"{str(amp_dtype).replace('torch.', '')} autocast" + (" with loss scaling" if scaler is not None else "")
 
 
 def _output_folder(config: TrainConfig) -> Tuple[Path, Optional[Path]]:
@@ -373,6 +401,7 @@ def train(config: TrainConfig) -> TrainResult:
 
     from . import distributed
 
+    started = time.perf_counter()
     check_config(config)
     config = replace(config, scale=tuple(config.scale), ratio=tuple(config.ratio),
                      classes=None if config.classes is None else [str(c) for c in config.classes])
@@ -383,6 +412,7 @@ def train(config: TrainConfig) -> TrainResult:
         state = _load_state(config, state_dir)
         random_seed(config.seed, env.rank)
         run = _build(config, env, resuming=state is not None)
+        run.started = started
         if state is not None:
             _restore(run, state, env)
         if env.is_primary:

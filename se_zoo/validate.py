@@ -114,7 +114,10 @@ def validate(
     try:
         name = model if isinstance(model, str) else type(model).__name__
         if isinstance(model, str):
-            model = timm.create_model(model, pretrained=True)
+            from .hub.errors import model_download_failures
+
+            with model_download_failures(model, True):
+                model = timm.create_model(model, pretrained=True)
         model.to(env.device)
         if classes is None and not dataset:
             classes = _label_folders(model, data, split)

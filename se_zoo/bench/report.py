@@ -14,7 +14,8 @@ def _describe(cfg: Dict[str, Any]) -> str:
 
 
 def _fmt(value: Optional[float], spec: str) -> str:
-    return "-" if value is None else format(value, spec)
+    """``value`` formatted with ``spec``; a missing value is "-" in the same column width."""
+    return format("-", spec.split(".")[0]) if value is None else format(value, spec)
 
 
 def format_table(result: Dict[str, Any]) -> str:
@@ -59,6 +60,18 @@ def format_table(result: Dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def require_matplotlib() -> None:
+    """Check that :func:`save_plot` can run, before a benchmark spends minutes.
+
+    Raises:
+        ModuleNotFoundError: if matplotlib is not installed (``pip install se-zoo[plot]``).
+    """
+    try:
+        import matplotlib  # noqa: F401
+    except ModuleNotFoundError as exc:
+        raise ModuleNotFoundError("--plot needs matplotlib: pip install 'se-zoo[plot]'", name="matplotlib") from exc
+
+
 def save_plot(result: Dict[str, Any], path: str) -> None:
     """Save a bar chart of a benchmark result as an image.
 
@@ -72,12 +85,10 @@ def save_plot(result: Dict[str, Any], path: str) -> None:
     Raises:
         ModuleNotFoundError: if matplotlib is not installed (``pip install se-zoo[plot]``).
     """
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ModuleNotFoundError as exc:
-        raise ModuleNotFoundError("--plot needs matplotlib: pip install 'se-zoo[plot]'", name="matplotlib") from exc
+    require_matplotlib()
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(8, 4.5))
     if result["mode"] == "imports":

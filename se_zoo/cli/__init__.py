@@ -13,6 +13,7 @@ usage errors exit with 2. Any other exception is a bug and keeps its traceback.
 """
 import argparse
 import importlib
+import os
 import sys
 from typing import List, Optional, Sequence, Tuple
 
@@ -42,6 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
         command's name) and ``run`` (the function to call with the namespace).
     """
     parser = argparse.ArgumentParser(prog="se-zoo", description="Squeeze-and-Excitation networks for timm.")
+    loud = parser.add_mutually_exclusive_group()  # see se_zoo.verbosity
+    loud.add_argument("-v", "--verbose", action="count", default=0,
+                      help="also show other libraries' INFO logs (-vv: DEBUG)")
+    loud.add_argument("-q", "--quiet", dest="quiet_logs", action="store_true",
+                      help="errors only, no progress bars")  # dest: `bench -q` has its own quiet
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, module_name, help_text in COMMANDS:
         cmd = sub.add_parser(name, help=help_text, description=help_text)
@@ -60,7 +66,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         on stderr), 130 on Ctrl-C; argparse exits with 2 on usage errors. Other
         exceptions propagate with their traceback.
     """
-    args = build_parser().parse_args(argv)
+    from ..verbosity import configure
+
+    try:
+        args = build_parser().parse_args(argv)
+    except KeyboardInterrupt:
+        print("se-zoo: interrupted", file=sys.stderr)
+        return 130
+    configure(-1 if args.quiet_logs else args.verbose, primary=int(os.environ.get("RANK", "0") or 0) == 0)
     try:
         with user_errors():
             return int(args.run(args) or 0)

@@ -56,7 +56,10 @@ def run_bench(args: argparse.Namespace) -> int:
         CliError: if ``--model`` is given with ``--layer``.
     """
     from ..bench import BenchConfig, bench_layer, bench_models, format_table, save_plot
+    from ..bench.report import require_matplotlib
 
+    if args.plot:
+        require_matplotlib()  # before the benchmark, not after it
     if args.layer and args.model:
         raise CliError(f"--model applies to model mode only, got {args.model} with --layer")
     cfg = BenchConfig(

@@ -1,7 +1,6 @@
 """``se-zoo train``: the flags of :class:`se_zoo.train.TrainConfig`, one to one."""
 import argparse
 import ast
-import logging
 import os
 from dataclasses import MISSING, fields
 from typing import Any, Tuple
@@ -79,8 +78,8 @@ def run_train(args: argparse.Namespace) -> int:
     values = {f.name: getattr(args, f.name) for f in fields(TrainConfig)}
     values["model_kwargs"] = dict(values["model_kwargs"] or {})
     values["scale"], values["ratio"] = tuple(values["scale"]), tuple(values["ratio"])
+    values["progress"] = values["progress"] and not getattr(args, "quiet_logs", False)  # se-zoo -q
     primary = int(os.environ.get("RANK", "0") or 0) == 0
-    logging.basicConfig(level=logging.INFO if primary else logging.WARNING, format="%(message)s")
     with hub_errors(hub_repo(values["model"], values["push_to_hub"])):
         result = train(TrainConfig(**values))
     if primary:

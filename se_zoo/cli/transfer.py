@@ -14,6 +14,7 @@ def add_push(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--revision", help="branch to commit to (created if missing)")
     parser.add_argument("--private", action="store_true", help="create the repo private")
     parser.add_argument("--message", help="commit message")
+    parser.add_argument("--tag", help="tag the new commit (e.g. v1.0; must be new), to pull with --revision TAG")
     parser.set_defaults(run=run_push)
 
 
@@ -27,15 +28,21 @@ def run_push(args: argparse.Namespace) -> int:
 
         from ..hub import push_to_hub
 
+        from ..hub.errors import model_download_failures
+
         if not source.is_dir():
-            source = timm.create_model(args.model, pretrained=args.pretrained)
+            with model_download_failures(args.model, args.pretrained):
+                source = timm.create_model(args.model, pretrained=args.pretrained)
+        untrained = {} if isinstance(source, Path) else {"untrained": not args.pretrained}
         result = push_to_hub(source, args.repo_id, revision=args.revision, private=args.private,
-                             commit_message=args.message)
+                             commit_message=args.message, tag=args.tag, **untrained)
     print(f"      repo: {result.repo_id}")
     print(f"  revision: {result.revision}")
     print(f"    commit: {result.commit_sha}")
     print(f"       url: {result.commit_url}")
     print(f"    sha256: {result.weights_sha256}")
+    if result.tag:
+        print(f"       tag: {result.tag}")
     return 0
 
 

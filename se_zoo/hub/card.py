@@ -12,7 +12,7 @@ from typing import Any, Dict, Mapping, Optional, Sequence, Union
 import torch
 from torch import nn
 
-__all__ = ["SE_CITATION", "model_stats", "model_card", "card_fields_from_readme"]
+__all__ = ["SE_CITATION", "model_stats", "model_card", "card_fields_from_readme", "training_lines"]
 
 TAGS = ["image-classification", "timm", "se-zoo"]
 
@@ -80,43 +80,19 @@ def _eval_results(metrics: Mapping[str, float], dataset: str) -> list:
             raise TypeError(f"metrics[{name!r}] must be a number, got {value!r}")
         results.append(EvalResult(
             task_type="image-classification", dataset_type=dataset, dataset_name=dataset,
-            metric_type=name, metric_name=name, metric_value=float(value)))
+            metric_type=name, metric_name=name, metric_value=round(float(value), 2)))
     return results
 
 
-def _body(
-        model: nn.Module,
-        *,
-        model_name: str,
-        load_name: str,
-        weights_sha256: str,
-        stats: Dict[str, Any],
-        metrics: Mapping[str, float],
-        eval_dataset: Optional[str],
-) -> str:
-    arch = model.pretrained_cfg["architecture"]
-    input_size = " × ".join(str(s) for s in stats["input_size"])
+def _usage_lines(load_name: str) -> list:
+    """The card's install and usage lines for a model loaded as ``load_name``."""
     lines = [
-        f"# Model card for {model_name}",
-        "",
-        f"`{arch}`, a Squeeze-and-Excitation network for image classification in timm's layout, "
-        "published with se-zoo.",
-        "",
-        "## Model details",
-        "",
-        f"- **Architecture:** `{arch}`",
-        f"- **Classes:** {model.num_classes}",
-        f"- **Params (M):** {stats['params'] / 1e6:.2f}",
-        f"- **GMACs:** {stats['gmacs']:.2f} (one {input_size} image)",
-        f"- **Input size:** {input_size}",
-        f"- **Weights:** `model.safetensors`, sha256 `{weights_sha256}`",
-    ]
-    if metrics:
-        lines += ["", "## Results", "", "| dataset | metric | value |", "|---|---|---|"]
-        lines += [f"| {eval_dataset} | {name} | {value} |" for name, value in metrics.items()]
-    lines += [
         "",
         "## Usage",
+        "",
+        "```bash",
+        "pip install se-zoo   # registers se-zoo's architectures with timm",
+        "```",
         "",
         "```python",
         "import timm",
@@ -132,7 +108,60 @@ def _body(
     if load_name.startswith("hf-hub:"):
         lines[-1] += (f' `se_zoo.hub.from_pretrained("{load_name[len("hf-hub:"):]}")` also checks the weights\' '
                       "sha256 against the Hub's record before loading them.")
+    return lines
+
+
+def _body(
+        model: nn.Module,
+        *,
+        model_name: str,
+        load_name: str,
+        weights_sha256: str,
+        stats: Dict[str, Any],
+        metrics: Mapping[str, float],
+        eval_dataset: Optional[str],
+        training: Optional[Mapping[str, Any]],
+        metrics_file: Optional[str],
+        untrained: bool,
+) -> str:
+    arch = model.pretrained_cfg["architecture"]
+    input_size = " × ".join(str(s) for s in stats["input_size"])
+    weights = ("**untrained (random initialization)**: a starting point for training, not for predictions"
+               if untrained else "trained with `se-zoo train` (see Training)" if training else None)
+    lines = [
+        f"# Model card for {model_name}",
+        "",
+        f"`{arch}`, a Squeeze-and-Excitation network for image classification in timm's layout, "
+        "published with se-zoo.",
+        "",
+        "## Model details",
+        "",
+        f"- **Architecture:** `{arch}`",
+        *([f"- **Weights:** {weights}"] if weights else []),
+        f"- **Classes:** {model.num_classes}",
+        f"- **Params (M):** {stats['params'] / 1e6:.2f}",
+        f"- **GMACs:** {stats['gmacs']:.2f} (one {input_size} image)",
+        f"- **Input size:** {input_size}",
+        f"- **File:** `model.safetensors`, sha256 `{weights_sha256}`",
+    ]
+    if metrics:
+        lines += ["", "## Results", "", "| dataset | metric | value |", "|---|---|---|"]
+        lines += [f"| {eval_dataset} | {name} | {float(value):.2f} |" for name, value in metrics.items()]
+    if training:
+        lines += ["", "## Training", "", *training_lines(training)]
+    if metrics_file:
+        lines += ["", f"Training curves: `{metrics_file}` holds one JSON line per epoch (losses, top-1, top-5, "
+                      "learning rate, images/s)."]
     lines += [
+        "",
+        "## Intended use and limitations",
+        "",
+        "Image classification into the classes above, at the input size above, with the preprocessing in "
+        "`config.json`. " + ("Its outputs are meaningless until it is trained. " if untrained else
+                             "Accuracy outside the evaluation data above is not measured: check it on your own "
+                             "data before relying on it. ")
+        + "Not for decisions about people.",
+        *_usage_lines(load_name),
         "",
         "## Citation",
         "",
@@ -142,6 +171,46 @@ def _body(
         "",
     ]
     return "\n".join(lines)
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min" if hours else (f"{minutes} min {secs} s" if minutes else f"{secs} s")
+
+
+def training_lines(run: Mapping[str, Any]) -> list:
+    """The "Training" section's lines for a run record of :func:`se_zoo.run_record.run_record`.
+
+    Args:
+        run: The run record.
+
+    Returns:
+        Markdown lines.
+    """
+    aug = run["augmentation"]
+    crop = ("none (validation transform)" if aug["no_aug"] else
+            f"random-resized crop (area {aug['scale'][0]:g}–{aug['scale'][1]:g}, aspect "
+            f"{aug['ratio'][0]:.2f}–{aug['ratio'][1]:.2f}), horizontal flip p={aug['hflip']:g}")
+    extras = [f"mixup {aug['mixup']:g}" if aug["mixup"] else "", f"CutMix {aug['cutmix']:g}" if aug["cutmix"] else "",
+              f"label smoothing {aug['smoothing']:g}" if aug["smoothing"] else ""]
+    classes = run.get("classes")
+    return [
+        f"- **Started from:** `{run['start']}`" + (", pretrained weights" if run["pretrained"] else
+                                                    ", random initialization"),
+        f"- **Data:** `{run['dataset']}`, {run['train_count']} training images (`{run['train_split']}`), "
+        f"{run['val_count']} validation images (`{run['val_split']}`)",
+        "- **Classes:** " + (", ".join(f"`{c}`" for c in classes) if classes else "as numbered by the dataset"),
+        f"- **Epochs:** {run['epochs_done']} of a {run['epochs']}-epoch schedule; these weights are epoch "
+        f"{run['best_epoch']}'s (best validation top-1" + (", EMA weights)" if run.get("model_ema") else ")"),
+        f"- **Optimizer:** {run['optimizer']}, peak learning rate {run['lr']:g}, weight decay "
+        f"{run['weight_decay']:g}, {run['sched']} schedule with {run['warmup_epochs']} warm-up epoch(s)",
+        f"- **Batch size:** {run['batch_size']} (global)",
+        "- **Augmentation:** " + ", ".join([crop, *[e for e in extras if e]]),
+        f"- **Precision:** {run['precision']}",
+        f"- **Devices:** {run['devices']}",
+        f"- **Wall time:** {_duration(run['wall_time_s'])}",
+    ]
 
 
 def model_card(
@@ -155,6 +224,9 @@ def model_card(
         datasets: Union[None, str, Sequence[str]] = None,
         metrics: Optional[Mapping[str, float]] = None,
         eval_dataset: Optional[str] = None,
+        training: Optional[Mapping[str, Any]] = None,
+        metrics_file: Optional[str] = None,
+        untrained: bool = False,
 ):
     """The model card of a timm model.
 
@@ -174,6 +246,11 @@ def model_card(
             ``{"top1": 81.2, "top5": 95.6}``.
         eval_dataset: Hub dataset id of the evaluation; defaults to the first
             of ``datasets``.
+        training: The run record of ``se-zoo train`` (:func:`se_zoo.run_record.run_record`),
+            for a "Training" section.
+        metrics_file: Name of the per-epoch metrics file published with the
+            weights, mentioned as the training curves.
+        untrained: The weights are a random initialization; the card says so.
 
     Returns:
         A ``huggingface_hub.ModelCard``.
@@ -200,7 +277,7 @@ def model_card(
         library_name="timm",
         pipeline_tag="image-classification",
         tags=list(TAGS),
-        license=license or model.pretrained_cfg.get("license"),
+        license=license or (None if untrained else model.pretrained_cfg.get("license")),
         datasets=datasets,
         model_name=model_name,
         eval_results=_eval_results(metrics, eval_dataset) if metrics else None,
@@ -208,7 +285,8 @@ def model_card(
     body = _body(
         model, model_name=model_name,
         load_name=f"hf-hub:{repo_id}" if repo_id else f"local-dir:{location}",
-        weights_sha256=weights_sha256, stats=model_stats(model), metrics=metrics, eval_dataset=eval_dataset)
+        weights_sha256=weights_sha256, stats=model_stats(model), metrics=metrics, eval_dataset=eval_dataset,
+        training=training, metrics_file=metrics_file, untrained=untrained)
     return ModelCard(f"---\n{data.to_yaml()}\n---\n\n{body}")
 
 

@@ -22,6 +22,7 @@ from torch import nn
 
 from ..errors import InvalidArgument
 from ..models._integrity import SAFE_WEIGHTS_NAME, IntegrityError, catalog_pins, load_weights, read_verified
+from .errors import download_failures
 
 __all__ = ["PICKLE_WEIGHTS_NAME", "PullResult", "pull", "from_pretrained"]
 
@@ -89,7 +90,9 @@ def pull(
             catalogue pin, or the Hub has no sha256 record of them; nothing is loaded.
         ValueError: if the repo has no ``model.safetensors`` and ``allow_pickle`` is False.
         huggingface_hub.errors.RemoteEntryNotFoundError: if it has neither weights file.
-        huggingface_hub.errors.LocalEntryNotFoundError: offline, if the weights are not cached.
+        se_zoo.hub.errors.HubUnreachableError: if the weights are neither downloadable (no network,
+            endpoint unreachable, offline mode) nor cached; the message names the endpoint,
+            the repo, the file and the ways out.
         huggingface_hub.errors.RepositoryNotFoundError: no such repo (or no access).
         huggingface_hub.errors.RevisionNotFoundError: no such revision.
         RuntimeError: if config.json names an architecture timm does not know.
@@ -102,7 +105,8 @@ def pull(
         raise TypeError("pull always loads the pretrained weights; drop the 'pretrained' argument")
     try:
         filename = SAFE_WEIGHTS_NAME
-        path = hf_hub_download(repo_id, filename, revision=revision, cache_dir=cache_dir)
+        with download_failures(repo_id, filename, revision=revision, cache_dir=cache_dir):
+            path = hf_hub_download(repo_id, filename, revision=revision, cache_dir=cache_dir)
     except RemoteEntryNotFoundError:
         if not allow_pickle:
             raise InvalidArgument(f"{repo_id} has no {SAFE_WEIGHTS_NAME}; pass allow_pickle=True (se-zoo pull "
@@ -111,7 +115,8 @@ def pull(
         filename = PICKLE_WEIGHTS_NAME
         path = hf_hub_download(repo_id, filename, revision=revision, cache_dir=cache_dir)
     commit = Path(path).parent.name
-    source, published = _published_sha256(repo_id, filename, path)
+    with download_failures(repo_id, filename, revision=commit, cache_dir=cache_dir):
+        source, published = _published_sha256(repo_id, filename, path)
     if published is None:
         raise IntegrityError(f"{filename}: the Hub has no sha256 record of it in {repo_id}@{commit}; "
                              "refusing to load it")

@@ -28,6 +28,7 @@ __all__ = ["CONFIG_NAME", "METRICS_NAME", "README_NAME", "save_pretrained", "sha
 
 METRICS_NAME = "metrics.jsonl"  # the per-epoch log `se-zoo train` writes next to the model
 _DROP_RATES = ("drop_rate", "drop_path_rate", "drop_block_rate")
+_PROVENANCE = ("tag", "license", "origin_url", "paper_ids", "paper_name", "notes", "description")
 
 
 def sha256_file(path: Union[str, Path]) -> str:
@@ -58,6 +59,14 @@ def _export_args(model: nn.Module, model_args: Optional[Mapping[str, Any]]) -> D
     return args
 
 
+def _drop_provenance(config_path: Path) -> None:
+    """Remove what names a source checkpoint (tag, license, origin) from a config: the weights are random."""
+    config = json.loads(config_path.read_text())
+    for key in _PROVENANCE:
+        config.get("pretrained_cfg", {}).pop(key, None)
+    config_path.write_text(json.dumps(config, indent=2))
+
+
 def _check_recreates(config: Dict[str, Any], model: nn.Module) -> None:
     """Raise unless ``config`` re-creates the state-dict layout of ``model``."""
     import timm
@@ -85,6 +94,8 @@ def save_pretrained(
         datasets: Union[None, str, Sequence[str]] = None,
         metrics: Optional[Mapping[str, float]] = None,
         eval_dataset: Optional[str] = None,
+        training: Optional[Mapping[str, Any]] = None,
+        untrained: bool = False,
 ) -> str:
     """Write ``model.safetensors``, ``config.json`` and ``README.md`` for a timm model.
 
@@ -111,6 +122,9 @@ def save_pretrained(
             ``{"top1": 81.2}``.
         eval_dataset: Dataset the metrics were measured on; defaults to the first
             of ``datasets``.
+        training: The ``se-zoo train`` run record, for the card's "Training" section.
+        untrained: The weights are a random initialization: the card says so and
+            ``config.json`` names no pretrained tag, license or origin.
 
     Returns:
         The sha256 of the written ``model.safetensors``.
@@ -134,10 +148,14 @@ def save_pretrained(
     directory = Path(directory)
     card = model_card(
         model, weights_sha256=weights_sha256, repo_id=repo_id, location=directory, model_name=model_name,
-        license=license, datasets=datasets, metrics=metrics, eval_dataset=eval_dataset)
+        license=license, datasets=datasets, metrics=metrics, eval_dataset=eval_dataset,
+        training=training, metrics_file=METRICS_NAME if (directory / METRICS_NAME).is_file() else None,
+        untrained=untrained)
     directory.mkdir(parents=True, exist_ok=True)
     config_path = directory / CONFIG_NAME
     save_config_for_hf(model, str(config_path), model_args=_export_args(model, model_args))
+    if untrained:
+        _drop_provenance(config_path)
     try:
         _check_recreates(json.loads(config_path.read_text()), model)
     except ValueError:

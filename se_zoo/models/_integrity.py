@@ -159,12 +159,14 @@ def build_verified(
     Raises:
         IntegrityError: if the pinned file's sha256 differs from the pin.
     """
-    if pretrained:
-        overlay = kwargs.get("pretrained_cfg_overlay")
-        cfg = resolve_pretrained_cfg(variant, kwargs.get("pretrained_cfg"), overlay)
-        state_dict = _pinned_state_dict(variant, cfg, kwargs.get("cache_dir"))
+    from ..hub.errors import pretrained_cfg_failures  # a failed download says where it looked and the ways out
+
+    overlay = kwargs.get("pretrained_cfg_overlay")
+    cfg = resolve_pretrained_cfg(variant, kwargs.get("pretrained_cfg"), overlay) if pretrained else None
+    with pretrained_cfg_failures(cfg, kwargs.get("cache_dir")):
+        state_dict = _pinned_state_dict(variant, cfg, kwargs.get("cache_dir")) if pretrained else None
         if state_dict is not None:
             kwargs["pretrained_cfg_overlay"] = {**(overlay or {}), "state_dict": state_dict}
-    model = build_model_with_cfg(model_cls, variant, pretrained, **kwargs)
+        model = build_model_with_cfg(model_cls, variant, pretrained, **kwargs)
     model.pretrained_cfg.pop("state_dict", None)  # a cfg must not keep a second copy of the weights alive
     return model
