@@ -204,7 +204,7 @@ def test_plain_lfs_path_still_works_with_xet_disabled(hub_server, monkeypatch, t
 
 def test_xet_download_path_serves_identical_bytes(hub_server, tmp_path):
     repo_id = _new_repo(hub_server, "xet-download")
-    data = os.urandom(3 * MiB) + bytes(MiB) + os.urandom(MiB)
+    data = b"\0" + os.urandom(3 * MiB - 1) + bytes(MiB) + os.urandom(MiB)  # NUL in the sample: an LFS file
     HfApi().upload_file(path_or_fileobj=data, path_in_repo="w.bin", repo_id=repo_id)
     registry = hub_server.registry
     registry.xet.announce_downloads = True
