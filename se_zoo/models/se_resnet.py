@@ -51,7 +51,32 @@ def _commutes_with_mean(conv: nn.Module, bn: nn.Module) -> bool:
             and conv.padding == (0, 0) and isinstance(bn, nn.BatchNorm2d) and bn.track_running_stats)
 
 
-class SEBasicBlock(BasicBlock):
+class _SEResidual:
+    """The SE steps every se-zoo residual block shares (a mixin of the block classes).
+
+    A block has ``drop_path`` (None or timm's ``DropPath``) and, when it is a
+    bottleneck, ``conv3`` / ``bn3`` and ``squeeze_after_bn`` (set by
+    :meth:`_init_squeeze`).
+    """
+
+    def _init_squeeze(self) -> None:
+        self.squeeze_after_bn = not (hasattr(self, "conv3") and _commutes_with_mean(self.conv3, self.bn3))
+
+    def _squeeze_before_conv3(self, x: torch.Tensor) -> Optional[torch.Tensor]:
+        """The channel means of ``bn3(conv3(x))`` taken on the narrow ``x`` (see
+        :func:`_commutes_with_mean`), or None where they must come from the block output."""
+        if self.squeeze_after_bn or self.bn3.training:
+            return None
+        return self.bn3(self.conv3(x.mean((2, 3), keepdim=True))).flatten(1)
+
+    def _drop_prob(self) -> Optional[float]:
+        """The stochastic-depth rate of the block, None without ``DropPath``."""
+        if self.drop_path is None:
+            return None
+        return self.drop_path.drop_prob
+
+
+class SEBasicBlock(_SEResidual, BasicBlock):
     """timm's ``BasicBlock`` with se-zoo's SE layer fused into the residual add."""
 
     def __init__(self, *args, **kwargs):
@@ -69,18 +94,16 @@ class SEBasicBlock(BasicBlock):
         x = self.bn2(x)
         if self.downsample is not None:
             shortcut = self.downsample(shortcut)
-        if self.drop_path is not None:
-            return self.act2(self.drop_path(self.se(x)) + shortcut)
-        return self.act2(self.se.scale_add(x, shortcut))
+        return self.act2(self.se.residual(x, shortcut, None, self._drop_prob()))
 
 
-class SEBottleneck(Bottleneck):
+class SEBottleneck(_SEResidual, Bottleneck):
     """timm's ``Bottleneck`` with se-zoo's SE layer fused into the residual add."""
 
     def __init__(self, *args, **kwargs):
         kwargs["attn_layer"] = SqueezeExcite
         super().__init__(*args, **kwargs)
-        self.squeeze_after_bn = not _commutes_with_mean(self.conv3, self.bn3)
+        self._init_squeeze()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shortcut = x  # released statement by statement, as in SEBasicBlock.forward
@@ -88,52 +111,54 @@ class SEBottleneck(Bottleneck):
         x = self.act1(self.bn1(x))
         x = self.conv2(x)
         x = self.aa(self.act2(self.drop_block(self.bn2(x))))
-        z: Optional[torch.Tensor] = None
-        if not (self.squeeze_after_bn or self.bn3.training):  # see _commutes_with_mean
-            z = self.bn3(self.conv3(x.mean((2, 3), keepdim=True))).flatten(1)
+        z = self._squeeze_before_conv3(x)
         x = self.conv3(x)
         x = self.bn3(x)
         if self.downsample is not None:
             shortcut = self.downsample(shortcut)
-        if self.drop_path is not None:
-            return self.act3(self.drop_path(self.se(x)) + shortcut)
-        return self.act3(self.se.scale_add(x, shortcut, None if z is None else self.se.excite_mean(z)))
+        return self.act3(self.se.residual(x, shortcut, z, self._drop_prob()))
 
 
-def _legacy_block(base: type) -> type:
-    """A timm legacy SENet block with its ``se_module`` replaced by se-zoo's layer."""
+class _LegacySE(_SEResidual):
+    """A timm legacy SENet block (the next base class) with se-zoo's fused SE layer."""
 
-    class LegacyBlock(base):
-        def __init__(self, inplanes, planes, groups, reduction, stride=1, downsample=None, device=None, dtype=None):
-            super().__init__(inplanes, planes, groups, reduction, stride, downsample, device=device, dtype=dtype)
-            channels = self.se_module.fc1.in_channels
-            self.se_module = SqueezeExcite(
-                channels, rd_channels=channels // reduction, device=device, dtype=dtype)
-            self.drop_path = None  # set by LegacySENet when drop_path_rate > 0
-            self.squeeze_after_bn = not (hasattr(self, "conv3") and _commutes_with_mean(self.conv3, self.bn3))
+    def __init__(self, inplanes, planes, groups, reduction, stride=1, downsample=None, device=None, dtype=None):
+        super().__init__(inplanes, planes, groups, reduction, stride, downsample, device=device, dtype=dtype)
+        channels = self.se_module.fc1.in_channels
+        self.se_module = SqueezeExcite(channels, rd_channels=channels // reduction, device=device, dtype=dtype)
+        self.drop_path = None  # set by LegacySENet when drop_path_rate > 0
+        self._init_squeeze()
 
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            # statement by statement, shortcut last: see SEBasicBlock.forward
-            out = self.conv1(x)
-            out = self.relu(self.bn1(out))
-            out = self.conv2(out)
-            # timm's legacy blocks apply ReLU after bn2 in both block kinds
-            out = self.relu(self.bn2(out))
-            z: Optional[torch.Tensor] = None
-            if hasattr(self, "conv3"):
-                if not (self.squeeze_after_bn or self.bn3.training):  # see _commutes_with_mean
-                    z = self.bn3(self.conv3(out.mean((2, 3), keepdim=True))).flatten(1)
-                out = self.conv3(out)
-                out = self.bn3(out)
-            shortcut = x if self.downsample is None else self.downsample(x)
-            if self.drop_path is not None:
-                return self.relu(self.drop_path(self.se_module(out)) + shortcut)
-            return self.relu(self.se_module.scale_add(
-                out, shortcut, None if z is None else self.se_module.excite_mean(z)))
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # statement by statement, shortcut last: see SEBasicBlock.forward
+        out = self.conv1(x)
+        out = self.relu(self.bn1(out))
+        out = self.conv2(out)
+        # timm's legacy blocks apply ReLU after bn2 in both block kinds
+        out = self.relu(self.bn2(out))
+        z: Optional[torch.Tensor] = None
+        if hasattr(self, "conv3"):
+            z = self._squeeze_before_conv3(out)
+            out = self.conv3(out)
+            out = self.bn3(out)
+        shortcut = x if self.downsample is None else self.downsample(x)
+        return self.relu(self.se_module.residual(out, shortcut, z, self._drop_prob()))
 
-    LegacyBlock.__name__ = LegacyBlock.__qualname__ = base.__name__
-    LegacyBlock.__doc__ = f"timm's legacy ``{base.__name__}`` with se-zoo's fused SE layer."
-    return LegacyBlock
+
+class LegacySEBottleneck(_LegacySE, timm_senet.SEBottleneck):
+    """timm's legacy ``SEBottleneck`` (SENet-154) with se-zoo's fused SE layer."""
+
+
+class LegacySEResNetBottleneck(_LegacySE, timm_senet.SEResNetBottleneck):
+    """timm's legacy ``SEResNetBottleneck`` with se-zoo's fused SE layer."""
+
+
+class LegacySEResNeXtBottleneck(_LegacySE, timm_senet.SEResNeXtBottleneck):
+    """timm's legacy ``SEResNeXtBottleneck`` with se-zoo's fused SE layer."""
+
+
+class LegacySEResNetBlock(_LegacySE, timm_senet.SEResNetBlock):
+    """timm's legacy ``SEResNetBlock`` (SE-ResNet-18/34) with se-zoo's fused SE layer."""
 
 
 class LegacySENet(timm_senet.SENet):
@@ -171,11 +196,6 @@ class LegacySENet(timm_senet.SENet):
             return checkpoint_seq([self.layer1, self.layer2, self.layer3, self.layer4], x, flatten=True)
         return self.layer4(self.layer3(self.layer2(self.layer1(x))))
 
-
-LegacySEBottleneck = _legacy_block(timm_senet.SEBottleneck)
-LegacySEResNetBottleneck = _legacy_block(timm_senet.SEResNetBottleneck)
-LegacySEResNeXtBottleneck = _legacy_block(timm_senet.SEResNeXtBottleneck)
-LegacySEResNetBlock = _legacy_block(timm_senet.SEResNetBlock)
 
 # se-zoo architecture -> the timm architecture whose checkpoints it loads with strict=True.
 TIMM_EQUIVALENTS: Dict[str, str] = {
