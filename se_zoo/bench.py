@@ -40,28 +40,12 @@ import sys
 import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
+from .architectures import PLAIN_EQUIVALENTS
+
 __all__ = [
     "BenchConfig", "Candidate", "PLAIN_EQUIVALENTS", "model_candidates", "bench_models", "bench_layer",
     "bench_imports", "format_table", "save_plot",
 ]
-
-# se-zoo architecture -> the registered timm architecture that is it without SE blocks.
-# Those missing here (Caffe-layout SENets, MobileNet-V1 at widths timm lacks) are
-# benchmarked against their timm counterpart with its SE layers replaced by identities.
-PLAIN_EQUIVALENTS: Dict[str, str] = {
-    "se_zoo_resnet18": "resnet18",
-    "se_zoo_resnet34": "resnet34",
-    "se_zoo_resnet50": "resnet50",
-    "se_zoo_resnet101": "resnet101",
-    "se_zoo_resnet152": "resnet152",
-    "se_zoo_resnext50_32x4d": "resnext50_32x4d",
-    "se_zoo_resnext101_32x4d": "resnext101_32x4d",
-    "se_zoo_mobilenetv1_100": "mobilenetv1_100",
-    "se_zoo_mobilenetv2_050": "mobilenetv2_050",
-    "se_zoo_mobilenetv2_075": "mobilenetv2_075",
-    "se_zoo_mobilenetv2_100": "mobilenetv2_100",
-    "se_zoo_mobilenetv2_140": "mobilenetv2_140",
-}
 
 _AMP_DTYPES = {"bf16": "bfloat16", "fp16": "float16"}
 _DEFAULT_LAYER_SHAPE = (32, 256, 56, 56)

@@ -20,7 +20,7 @@ from typing import Any, Optional, Tuple, Union
 
 from torch import nn
 
-from ..models._integrity import SAFE_WEIGHTS_NAME, IntegrityError, catalog_pins, load_weights, read_verified
+from ..integrity import SAFE_WEIGHTS_NAME, IntegrityError, catalog_pins, load_weights, read_verified
 
 __all__ = ["PICKLE_WEIGHTS_NAME", "PullResult", "pull", "from_pretrained"]
 

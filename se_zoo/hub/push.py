@@ -6,7 +6,7 @@ from typing import Any, Optional, Tuple, Union
 
 from torch import nn
 
-from ..models._integrity import SAFE_WEIGHTS_NAME
+from ..integrity import SAFE_WEIGHTS_NAME
 from .card import card_fields_from_readme, model_card
 from .save import CONFIG_NAME, README_NAME, save_pretrained, sha256_file
 

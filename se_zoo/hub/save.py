@@ -19,7 +19,7 @@ from typing import Any, Dict, Mapping, Optional, Sequence, Union
 import torch
 from torch import nn
 
-from ..models._integrity import SAFE_WEIGHTS_NAME
+from ..integrity import SAFE_WEIGHTS_NAME
 from .card import model_card
 
 __all__ = ["CONFIG_NAME", "README_NAME", "save_pretrained", "sha256_file"]

@@ -23,7 +23,7 @@ Additions over the paper:
   pass over the feature map in inference; :meth:`SqueezeExcite.residual` is
   the whole SE epilogue of a residual block (gate, scale, add, stochastic depth).
 
-Input checks raise clear ``ValueError``\ s in eager mode and are skipped while a
+Input checks raise clear ``ValueError`` in eager mode and are skipped while a
 graph is captured (TorchScript scripting or tracing, ``torch.fx`` symbolic
 tracing, ``torch.compile`` / ``torch.export``), where shapes are symbolic: the
 captured graph computes exactly what eager mode computes for valid input.

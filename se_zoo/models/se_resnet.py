@@ -19,23 +19,29 @@ Two block styles:
 Both use se-zoo's :class:`~se_zoo.layers.SqueezeExcite`, whose scale is fused with
 the residual add and the final ReLU.
 """
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Union
 
 import torch
 from torch import nn
 
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from timm.layers import DropPath
-from timm.models import checkpoint_seq, generate_default_cfgs, register_model
+from timm.models import build_model_with_cfg, checkpoint_seq
+from timm.models import resnet as timm_resnet
 from timm.models import senet as timm_senet
 from timm.models.resnet import BasicBlock, Bottleneck, ResNet
 
+from ..architectures import by_family
+from ..integrity import verify_pinned
 from ..layers import SqueezeExcite
-from ._catalog import pretrained_cfgs
 from ._checkpoint import unwrap_checkpoint
-from ._integrity import build_verified
+from ._register import register_families
 
-__all__ = ["SEBasicBlock", "SEBottleneck", "LegacySENet", "checkpoint_filter_fn", "TIMM_EQUIVALENTS"]
+__all__ = [
+    "SEBasicBlock", "SEBottleneck", "LegacySENet", "LegacySEBottleneck", "LegacySEResNetBottleneck",
+    "LegacySEResNeXtBottleneck", "LegacySEResNetBlock", "checkpoint_filter_fn", "create_resnet",
+    "create_legacy_senet", "resnet_cfg", "legacy_senet_cfg", "TIMM_EQUIVALENTS",
+]
 
 
 def _commutes_with_mean(conv: nn.Module, bn: nn.Module) -> bool:
@@ -198,24 +204,7 @@ class LegacySENet(timm_senet.SENet):
 
 
 # se-zoo architecture -> the timm architecture whose checkpoints it loads with strict=True.
-TIMM_EQUIVALENTS: Dict[str, str] = {
-    "se_zoo_resnet18": "seresnet18",
-    "se_zoo_resnet34": "seresnet34",
-    "se_zoo_resnet50": "seresnet50",
-    "se_zoo_resnet101": "seresnet101",
-    "se_zoo_resnet152": "seresnet152",
-    "se_zoo_resnext50_32x4d": "seresnext50_32x4d",
-    "se_zoo_resnext101_32x4d": "seresnext101_32x4d",
-    "se_zoo_legacy_seresnet18": "legacy_seresnet18",
-    "se_zoo_legacy_seresnet34": "legacy_seresnet34",
-    "se_zoo_legacy_seresnet50": "legacy_seresnet50",
-    "se_zoo_legacy_seresnet101": "legacy_seresnet101",
-    "se_zoo_legacy_seresnet152": "legacy_seresnet152",
-    "se_zoo_legacy_seresnext26_32x4d": "legacy_seresnext26_32x4d",
-    "se_zoo_legacy_seresnext50_32x4d": "legacy_seresnext50_32x4d",
-    "se_zoo_legacy_seresnext101_32x4d": "legacy_seresnext101_32x4d",
-    "se_zoo_senet154": "legacy_senet154",
-}
+TIMM_EQUIVALENTS: Dict[str, str] = {a.name: a.timm_twin for a in by_family("resnet", "senet")}
 
 # Older timm releases named the SE convs of some models conv_reduce / conv_expand.
 _RENAMES = ((".se.conv_reduce.", ".se.fc1."), (".se.conv_expand.", ".se.fc2."),
@@ -244,7 +233,15 @@ def checkpoint_filter_fn(state_dict: Dict[str, Any], model: nn.Module) -> Dict[s
     return out
 
 
-def _cfg(**kwargs) -> Dict[str, Any]:
+def resnet_cfg(**kwargs) -> Dict[str, Any]:
+    """Pretrained cfg of an se-zoo ResNet: the fields ``weights/`` records override.
+
+    Args:
+        **kwargs: Fields that differ from the defaults.
+
+    Returns:
+        The cfg dict.
+    """
     return {
         "num_classes": 1000, "input_size": (3, 224, 224), "pool_size": (7, 7),
         "crop_pct": 0.875, "interpolation": "bilinear",
@@ -254,128 +251,68 @@ def _cfg(**kwargs) -> Dict[str, Any]:
     }
 
 
-def _legacy_cfg(**kwargs) -> Dict[str, Any]:
-    return _cfg(**{"first_conv": "layer0.conv1", "classifier": "last_linear", **kwargs})
+def legacy_senet_cfg(**kwargs) -> Dict[str, Any]:
+    """Pretrained cfg of an se-zoo Caffe-layout SENet (see :func:`resnet_cfg`)."""
+    return resnet_cfg(**{"first_conv": "layer0.conv1", "classifier": "last_linear", **kwargs})
 
 
-_LEGACY = [name for name in TIMM_EQUIVALENTS if name.startswith("se_zoo_legacy") or name == "se_zoo_senet154"]
-default_cfgs = generate_default_cfgs({
-    **{k: v for k, v in pretrained_cfgs("se_resnet", _cfg, TIMM_EQUIVALENTS).items()
-       if k.split(".")[0] not in _LEGACY},
-    **{k: v for k, v in pretrained_cfgs("se_resnet", _legacy_cfg, TIMM_EQUIVALENTS).items()
-       if k.split(".")[0] in _LEGACY},
-})
+_RESNET_BLOCKS = {"basic": SEBasicBlock, "bottleneck": SEBottleneck}
+_LEGACY_BLOCKS = {
+    "resnet_block": LegacySEResNetBlock, "resnet_bottleneck": LegacySEResNetBottleneck,
+    "resnext_bottleneck": LegacySEResNeXtBottleneck, "senet_bottleneck": LegacySEBottleneck,
+}
 
 
-def _create(variant: str, pretrained: bool, **kwargs) -> nn.Module:
-    model_cls = LegacySENet if variant in _LEGACY else ResNet
-    return build_verified(model_cls, variant, pretrained, pretrained_filter_fn=checkpoint_filter_fn, **kwargs)
+def _block(blocks: Dict[str, type], block: Union[str, type]) -> type:
+    if isinstance(block, str):
+        if block not in blocks:
+            raise ValueError(f"block must be one of {sorted(blocks)} or a block class, got {block!r}")
+        return blocks[block]
+    return block
 
 
-@register_model
-def se_zoo_resnet18(pretrained: bool = False, **kwargs) -> ResNet:
-    """SE-ResNet-18 (timm ``seresnet18`` layout)."""
-    return _create("se_zoo_resnet18", pretrained, **dict(dict(block=SEBasicBlock, layers=(2, 2, 2, 2)), **kwargs))
+def create_resnet(variant: str, pretrained: bool = False, *, block: Union[str, type], **kwargs) -> ResNet:
+    """Build an SE-ResNet with timm's ResNet creator, after the catalogue's sha256 pin check.
+
+    Args:
+        variant: The architecture name.
+        pretrained: Load the pretrained weights of its (default or given) tag.
+        block: ``"basic"``, ``"bottleneck"`` or a block class.
+        **kwargs: timm's ``ResNet`` / ``build_model_with_cfg`` arguments.
+
+    Returns:
+        The model.
+
+    Raises:
+        IntegrityError: if pinned weights do not match their pin.
+    """
+    kwargs = verify_pinned(variant, pretrained, kwargs)
+    return timm_resnet._create_resnet(
+        variant, pretrained, block=_block(_RESNET_BLOCKS, block), pretrained_filter_fn=checkpoint_filter_fn, **kwargs)
 
 
-@register_model
-def se_zoo_resnet34(pretrained: bool = False, **kwargs) -> ResNet:
-    """SE-ResNet-34 (timm ``seresnet34`` layout)."""
-    return _create("se_zoo_resnet34", pretrained, **dict(dict(block=SEBasicBlock, layers=(3, 4, 6, 3)), **kwargs))
+def create_legacy_senet(variant: str, pretrained: bool = False, *, block: Union[str, type], **kwargs) -> LegacySENet:
+    """Build a Caffe-layout SENet with timm's builder, after the catalogue's sha256 pin check.
+
+    timm's ``_create_senet`` builds its own ``SENet`` class; se-zoo's
+    :class:`LegacySENet` adds stochastic depth and gradient checkpointing.
+
+    Args:
+        variant: The architecture name.
+        pretrained: Load the pretrained weights of its (default or given) tag.
+        block: A key of the legacy blocks (``"resnet_bottleneck"``, ...) or a block class.
+        **kwargs: :class:`LegacySENet` / ``build_model_with_cfg`` arguments.
+
+    Returns:
+        The model.
+
+    Raises:
+        IntegrityError: if pinned weights do not match their pin.
+    """
+    kwargs = verify_pinned(variant, pretrained, kwargs)
+    return build_model_with_cfg(
+        LegacySENet, variant, pretrained, block=_block(_LEGACY_BLOCKS, block),
+        pretrained_filter_fn=checkpoint_filter_fn, **kwargs)
 
 
-@register_model
-def se_zoo_resnet50(pretrained: bool = False, **kwargs) -> ResNet:
-    """SE-ResNet-50 (timm ``seresnet50`` layout)."""
-    return _create("se_zoo_resnet50", pretrained, **dict(dict(block=SEBottleneck, layers=(3, 4, 6, 3)), **kwargs))
-
-
-@register_model
-def se_zoo_resnet101(pretrained: bool = False, **kwargs) -> ResNet:
-    """SE-ResNet-101 (timm ``seresnet101`` layout)."""
-    return _create("se_zoo_resnet101", pretrained, **dict(dict(block=SEBottleneck, layers=(3, 4, 23, 3)), **kwargs))
-
-
-@register_model
-def se_zoo_resnet152(pretrained: bool = False, **kwargs) -> ResNet:
-    """SE-ResNet-152 (timm ``seresnet152`` layout)."""
-    return _create("se_zoo_resnet152", pretrained, **dict(dict(block=SEBottleneck, layers=(3, 8, 36, 3)), **kwargs))
-
-
-@register_model
-def se_zoo_resnext50_32x4d(pretrained: bool = False, **kwargs) -> ResNet:
-    """SE-ResNeXt-50 32x4d (timm ``seresnext50_32x4d`` layout)."""
-    model_args = dict(block=SEBottleneck, layers=(3, 4, 6, 3), cardinality=32, base_width=4)
-    return _create("se_zoo_resnext50_32x4d", pretrained, **dict(model_args, **kwargs))
-
-
-@register_model
-def se_zoo_resnext101_32x4d(pretrained: bool = False, **kwargs) -> ResNet:
-    """SE-ResNeXt-101 32x4d (timm ``seresnext101_32x4d`` layout)."""
-    model_args = dict(block=SEBottleneck, layers=(3, 4, 23, 3), cardinality=32, base_width=4)
-    return _create("se_zoo_resnext101_32x4d", pretrained, **dict(model_args, **kwargs))
-
-
-@register_model
-def se_zoo_legacy_seresnet18(pretrained: bool = False, **kwargs) -> LegacySENet:
-    """SE-ResNet-18, Caffe layout (timm ``legacy_seresnet18``)."""
-    model_args = dict(block=LegacySEResNetBlock, layers=[2, 2, 2, 2], groups=1, reduction=16)
-    return _create("se_zoo_legacy_seresnet18", pretrained, **dict(model_args, **kwargs))
-
-
-@register_model
-def se_zoo_legacy_seresnet34(pretrained: bool = False, **kwargs) -> LegacySENet:
-    """SE-ResNet-34, Caffe layout (timm ``legacy_seresnet34``)."""
-    model_args = dict(block=LegacySEResNetBlock, layers=[3, 4, 6, 3], groups=1, reduction=16)
-    return _create("se_zoo_legacy_seresnet34", pretrained, **dict(model_args, **kwargs))
-
-
-@register_model
-def se_zoo_legacy_seresnet50(pretrained: bool = False, **kwargs) -> LegacySENet:
-    """SE-ResNet-50, Caffe layout of the paper's weights (timm ``legacy_seresnet50``)."""
-    model_args = dict(block=LegacySEResNetBottleneck, layers=[3, 4, 6, 3], groups=1, reduction=16)
-    return _create("se_zoo_legacy_seresnet50", pretrained, **dict(model_args, **kwargs))
-
-
-@register_model
-def se_zoo_legacy_seresnet101(pretrained: bool = False, **kwargs) -> LegacySENet:
-    """SE-ResNet-101, Caffe layout of the paper's weights (timm ``legacy_seresnet101``)."""
-    model_args = dict(block=LegacySEResNetBottleneck, layers=[3, 4, 23, 3], groups=1, reduction=16)
-    return _create("se_zoo_legacy_seresnet101", pretrained, **dict(model_args, **kwargs))
-
-
-@register_model
-def se_zoo_legacy_seresnet152(pretrained: bool = False, **kwargs) -> LegacySENet:
-    """SE-ResNet-152, Caffe layout of the paper's weights (timm ``legacy_seresnet152``)."""
-    model_args = dict(block=LegacySEResNetBottleneck, layers=[3, 8, 36, 3], groups=1, reduction=16)
-    return _create("se_zoo_legacy_seresnet152", pretrained, **dict(model_args, **kwargs))
-
-
-@register_model
-def se_zoo_legacy_seresnext26_32x4d(pretrained: bool = False, **kwargs) -> LegacySENet:
-    """SE-ResNeXt-26 32x4d, Caffe layout (timm ``legacy_seresnext26_32x4d``)."""
-    model_args = dict(block=LegacySEResNeXtBottleneck, layers=[2, 2, 2, 2], groups=32, reduction=16)
-    return _create("se_zoo_legacy_seresnext26_32x4d", pretrained, **dict(model_args, **kwargs))
-
-
-@register_model
-def se_zoo_legacy_seresnext50_32x4d(pretrained: bool = False, **kwargs) -> LegacySENet:
-    """SE-ResNeXt-50 32x4d, Caffe layout of the paper's weights (timm ``legacy_seresnext50_32x4d``)."""
-    model_args = dict(block=LegacySEResNeXtBottleneck, layers=[3, 4, 6, 3], groups=32, reduction=16)
-    return _create("se_zoo_legacy_seresnext50_32x4d", pretrained, **dict(model_args, **kwargs))
-
-
-@register_model
-def se_zoo_legacy_seresnext101_32x4d(pretrained: bool = False, **kwargs) -> LegacySENet:
-    """SE-ResNeXt-101 32x4d, Caffe layout of the paper's weights (timm ``legacy_seresnext101_32x4d``)."""
-    model_args = dict(block=LegacySEResNeXtBottleneck, layers=[3, 4, 23, 3], groups=32, reduction=16)
-    return _create("se_zoo_legacy_seresnext101_32x4d", pretrained, **dict(model_args, **kwargs))
-
-
-@register_model
-def se_zoo_senet154(pretrained: bool = False, **kwargs) -> LegacySENet:
-    """SENet-154, the paper's ILSVRC 2017 winning model (timm ``legacy_senet154``)."""
-    model_args = dict(
-        block=LegacySEBottleneck, layers=[3, 8, 36, 3], groups=64, reduction=16,
-        downsample_kernel_size=3, downsample_padding=1, inplanes=128, input_3x3=True)
-    return _create("se_zoo_senet154", pretrained, **dict(model_args, **kwargs))
+ARCHITECTURES = register_families(__name__, "se_resnet", {"resnet": resnet_cfg, "senet": legacy_senet_cfg})
