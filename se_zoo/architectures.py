@@ -67,7 +67,8 @@ def _legacy(twin: str, block: str, layers: Tuple[int, ...], groups: int, summary
         dict(block=block, layers=layers, groups=groups, reduction=16, **args), summary)
 
 
-def _mobilenet(version: int, width: str, timm_twin: str, plain: Optional[str], summary: str) -> Architecture:
+def _mobilenet(version: int, width: str, timm_twin: str, plain: Optional[str]) -> Architecture:
+    summary = f"SE-MobileNet-V{version}, width {int(width) / 100:g}" + (f" (timm ``{plain}`` + SE)." if plain else ".")
     return Architecture(
         f"se_zoo_mobilenetv{version}_{width}", f"mobilenetv{version}", timm_twin, plain,
         f"se_mobilenet.create_mobilenet_v{version}", dict(channel_multiplier=int(width) / 100), summary)
@@ -102,13 +103,13 @@ ARCHITECTURES: Tuple[Architecture, ...] = (
             downsample_kernel_size=3, downsample_padding=1, inplanes=128, input_3x3=True),
     # timm has no MobileNet-V1 at widths 0.75 / 0.5: their twin is the closest timm V1,
     # whose checkpoints do not fit them (different widths), and they have no plain twin.
-    _mobilenet(1, "050", "mobilenetv1_100", None, "SE-MobileNet-V1, width 0.5."),
-    _mobilenet(1, "075", "mobilenetv1_100", None, "SE-MobileNet-V1, width 0.75."),
-    _mobilenet(1, "100", "mobilenetv1_100", "mobilenetv1_100", "SE-MobileNet-V1, width 1.0 (timm ``mobilenetv1_100`` + SE)."),
-    _mobilenet(2, "050", "mobilenetv2_050", "mobilenetv2_050", "SE-MobileNet-V2, width 0.5 (timm ``mobilenetv2_050`` + SE)."),
-    _mobilenet(2, "075", "mobilenetv2_075", "mobilenetv2_075", "SE-MobileNet-V2, width 0.75 (timm ``mobilenetv2_075`` + SE)."),
-    _mobilenet(2, "100", "mobilenetv2_100", "mobilenetv2_100", "SE-MobileNet-V2, width 1.0 (timm ``mobilenetv2_100`` + SE)."),
-    _mobilenet(2, "140", "mobilenetv2_140", "mobilenetv2_140", "SE-MobileNet-V2, width 1.4 (timm ``mobilenetv2_140`` + SE)."),
+    _mobilenet(1, "050", "mobilenetv1_100", None),
+    _mobilenet(1, "075", "mobilenetv1_100", None),
+    _mobilenet(1, "100", "mobilenetv1_100", "mobilenetv1_100"),
+    _mobilenet(2, "050", "mobilenetv2_050", "mobilenetv2_050"),
+    _mobilenet(2, "075", "mobilenetv2_075", "mobilenetv2_075"),
+    _mobilenet(2, "100", "mobilenetv2_100", "mobilenetv2_100"),
+    _mobilenet(2, "140", "mobilenetv2_140", "mobilenetv2_140"),
 )
 
 #: Every se-zoo architecture -> its timm twin.

@@ -6,7 +6,6 @@ at its end: the entrypoints and ``default_cfgs`` are generated from the rows of
 """
 import importlib
 import sys
-from dataclasses import replace
 from typing import Any, Callable, Dict, Mapping, Tuple
 
 from torch import nn
@@ -31,7 +30,7 @@ def untrained_cfg(arch: Architecture) -> Dict[str, Any]:
         The twin's default pretrained cfg as a dict, without
         :data:`WEIGHTS_LOCATION_FIELDS`, ``architecture`` and ``tag``.
     """
-    cfg = replace(get_pretrained_cfg(arch.timm_twin, allow_unregistered=False)).to_dict(remove_source=True)
+    cfg = get_pretrained_cfg(arch.timm_twin, allow_unregistered=False).to_dict()
     for key in (*WEIGHTS_LOCATION_FIELDS, "architecture", "tag"):
         cfg.pop(key, None)
     return cfg
