@@ -52,8 +52,10 @@ def _fetch_test_file(dest: Path) -> None:
 
 
 @pytest.fixture(scope="session")
-def timm_test_file(request) -> Path:
-    cached = request.config.cache.mkdir(f"timm-{timm.__version__}-tests") / "test_models.py"
+def timm_test_file(request, tmp_path_factory) -> Path:
+    name = f"timm-{timm.__version__}-tests"
+    cache = getattr(request.config, "cache", None)  # None with -p no:cacheprovider: fetched per session
+    cached = (cache.mkdir(name) if cache else tmp_path_factory.mktemp(name)) / "test_models.py"
     if not cached.is_file():
         _fetch_test_file(cached)
     return cached
@@ -86,7 +88,7 @@ def run_timm_suite(test_file: Path, workdir: Path, models: str, select: str, tim
     outcomes: Counter = Counter()
     for case in ET.parse(report).getroot().iter("testcase"):
         test, _, params = case.get("name").partition("[")
-        model = next((p for p in params.rstrip("]").split("-") if p.startswith("se_zoo_")), "?")
+        model = next((p.split(".")[0] for p in params.rstrip("]").split("-") if p.startswith("se_zoo_")), "?")
         kinds = [child.tag for child in case if child.tag in ("failure", "error", "skipped")]
         outcomes[(test, model, kinds[0] if kinds else "passed")] += 1
     return {"outcomes": outcomes, "output": proc.stdout[-6000:] + proc.stderr[-3000:]}
