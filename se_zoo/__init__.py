@@ -28,8 +28,6 @@ after_timm_import(_register_models)
 
 def __getattr__(name: str):
     if name in _LAZY:
-        # timm first: its import registers the models, which import se_zoo.layers, which imports timm
-        importlib.import_module("timm")
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'se_zoo' has no attribute {name!r}")
 

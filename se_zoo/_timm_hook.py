@@ -32,9 +32,24 @@ class _AfterTimmImport:
         return spec
 
 
-def _run_callbacks() -> None:
+def _initializing(name: str) -> bool:
+    """Whether module ``name`` is being executed right now (imported, not yet complete)."""
+    return bool(getattr(getattr(sys.modules.get(name), "__spec__", None), "_initializing", False))
+
+
+def _run_callbacks(wait_for_layers: bool = True) -> None:
+    # se_zoo.layers imports timm; registering the models then would import se_zoo.layers half-done,
+    # so while it initializes the callbacks wait for its last line (run_pending)
+    if wait_for_layers and _initializing("se_zoo.layers"):
+        return
     while _callbacks:
         _callbacks.pop(0)()
+
+
+def run_pending() -> None:
+    """Run the callbacks deferred while ``se_zoo.layers`` was importing timm (its last line calls this)."""
+    if "timm" in sys.modules:
+        _run_callbacks(wait_for_layers=False)
 
 
 def after_timm_import(callback: Callable[[], None]) -> None:
@@ -46,6 +61,6 @@ def after_timm_import(callback: Callable[[], None]) -> None:
     """
     _callbacks.append(callback)
     if "timm" in sys.modules:
-        _run_callbacks()
+        _run_callbacks(wait_for_layers=False)
     elif not any(isinstance(f, _AfterTimmImport) for f in sys.meta_path):
         sys.meta_path.insert(0, _AfterTimmImport())

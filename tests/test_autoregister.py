@@ -86,3 +86,14 @@ def test_broken_se_zoo_never_breaks_timm(tmp_path):
     proc = _run("import timm; print(timm.is_model('resnet18'))", tmp_path, PYTHONPATH=str(shadow.parent))
     assert _ok(proc) == "True"
     assert "se-zoo auto-registration failed" in proc.stderr and "broken on purpose" in proc.stderr
+
+
+@pytest.mark.parametrize("first_import", [
+    "from se_zoo.layers import SqueezeExcite",  # se_zoo.layers imports timm while it initializes
+    "import se_zoo.layers.squeeze_excite",
+    "from se_zoo import SqueezeExcite",
+    "import se_zoo.convert",
+])
+def test_any_first_import_registers_the_models(tmp_path, first_import):
+    code = f"{first_import}\nimport timm\nprint(timm.is_model('se_zoo_resnet18'))"
+    assert _ok(_run(code, tmp_path, SE_ZOO_AUTOREGISTER="0")) == "True"

@@ -20,7 +20,13 @@ Additions over the paper:
   ``SEModule``, so state dicts move between the two with ``strict=True``;
 * :meth:`SqueezeExcite.scale_add` / :meth:`SqueezeExcite.scale_add_act` fuse
   the scale with a residual add (and an activation), so SE blocks cost one
-  pass over the feature map in inference.
+  pass over the feature map in inference; :meth:`SqueezeExcite.residual` is
+  the whole SE epilogue of a residual block (gate, scale, add, stochastic depth).
+
+Input checks raise clear ``ValueError`` in eager mode and are skipped while a
+graph is captured (TorchScript scripting or tracing, ``torch.fx`` symbolic
+tracing, ``torch.compile`` / ``torch.export``), where shapes are symbolic: the
+captured graph computes exactly what eager mode computes for valid input.
 """
 import math
 from typing import Optional, Type, Union
@@ -28,9 +34,23 @@ from typing import Optional, Type, Union
 import torch
 from torch import nn
 
-from timm.layers import create_act_layer, make_divisible
+from torch.fx._symbolic_trace import is_fx_symbolic_tracing
 
-__all__ = ["SqueezeExcite", "reduced_channels"]
+from timm.layers import create_act_layer, drop_path, make_divisible
+
+__all__ = ["SqueezeExcite", "reduced_channels", "capturing_graph"]
+
+
+def capturing_graph() -> bool:
+    """Whether the caller runs under graph capture rather than in eager mode.
+
+    Returns:
+        True under ``torch.jit.trace`` (and the TorchScript ONNX exporter),
+        ``torch.fx`` symbolic tracing (``create_feature_extractor``, timm's FX
+        features) and ``torch.compile`` / ``torch.export``. Scripted code asks
+        ``torch.jit.is_scripting()`` first: this function is not scriptable.
+    """
+    return torch.jit.is_tracing() or is_fx_symbolic_tracing() or torch.compiler.is_compiling()
 
 
 def _check_positive_int(name: str, value: object) -> int:
@@ -138,7 +158,9 @@ class SqueezeExcite(nn.Module):
         Raises:
             ValueError: if ``x`` is not 4-D or has the wrong channel count.
         """
-        self._check_input(x)
+        if not torch.jit.is_scripting():
+            if not capturing_graph():
+                self._check_input(x)
         return self.excite_mean(x.mean((2, 3)))
 
     def excite_mean(self, z: torch.Tensor) -> torch.Tensor:
@@ -154,7 +176,7 @@ class SqueezeExcite(nn.Module):
         # and result, at a fraction of a convolution call's overhead on a 1x1 map.
         s = self.act(nn.functional.linear(z, self.fc1.weight.flatten(1), self.fc1.bias))
         s = self.gate(nn.functional.linear(s, self.fc2.weight.flatten(1), self.fc2.bias))
-        return s.view(z.shape[0], self.channels, 1, 1)
+        return s.view(-1, self.channels, 1, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Scale ``x`` channel-wise by its SE gate.
@@ -191,14 +213,50 @@ class SqueezeExcite(nn.Module):
             ValueError: if ``x`` is not 4-D, has the wrong channel count, or
                 ``shortcut`` does not have ``x``'s shape.
         """
-        if shortcut.shape != x.shape:
-            raise ValueError(f"shortcut must have the shape of x, {list(x.shape)}, got {list(shortcut.shape)}")
+        if not torch.jit.is_scripting():
+            if capturing_graph():  # symbolic shapes: no checks, no write into a graph value
+                return torch.addcmul(shortcut, x, self.excite(x) if s is None else s)
+            if shortcut.shape != x.shape:
+                raise ValueError(f"shortcut must have the shape of x, {list(x.shape)}, got {list(shortcut.shape)}")
         if s is None:
             s = self.excite(x)
         if torch.is_grad_enabled() and (x.requires_grad or s.requires_grad or shortcut.requires_grad):
             return torch.addcmul(shortcut, x, s)
         # one pass over x (multiply-add, written back into x) instead of mul_ then add_
         return torch.addcmul(shortcut, x, s, out=x)
+
+    def residual(
+            self,
+            x: torch.Tensor,
+            shortcut: torch.Tensor,
+            z: Optional[torch.Tensor] = None,
+            drop_prob: Optional[float] = None,
+    ) -> torch.Tensor:
+        """The SE epilogue of a residual block: ``drop_path(x * s) + shortcut``.
+
+        Without stochastic depth (``drop_prob`` None) this is the fused
+        :meth:`scale_add`; with it, the scaled branch goes through timm's
+        ``drop_path`` (active in training mode only) before the add, exactly as
+        a block calling ``DropPath(drop_prob)`` on ``self(x)`` computes.
+
+        Args:
+            x: Residual branch output, shape ``(N, C, H, W)``; overwritten by the
+               fused path when no gradient is being recorded.
+            shortcut: Tensor of ``x``'s shape; never modified.
+            z: ``x``'s channel means when the block computed them more cheaply
+               (see :meth:`excite_mean`); by default taken from ``x``.
+            drop_prob: The block's stochastic-depth rate, None when it has none.
+
+        Returns:
+            The sum, before the block's final activation.
+
+        Raises:
+            ValueError: if ``x`` is not 4-D, has the wrong channel count, or
+                ``shortcut`` does not have ``x``'s shape.
+        """
+        if drop_prob is not None:
+            return drop_path(self.forward(x), drop_prob, self.training) + shortcut
+        return self.scale_add(x, shortcut, None if z is None else self.excite_mean(z))
 
     def scale_add_act(self, x: torch.Tensor, shortcut: torch.Tensor, act: nn.Module) -> torch.Tensor:
         """``act(x * s + shortcut)``: :meth:`scale_add` followed by an activation.

@@ -1,12 +1,9 @@
-"""se-zoo model families, registered with timm's model registry on import."""
-from typing import Dict
+"""se-zoo model families, registered with timm's model registry on import.
 
-from . import se_mobilenet, se_resnet
+The architectures and their facts are the table in ``se_zoo.architectures``;
+``se_resnet`` and ``se_mobilenet`` register their rows (see ``_register``).
+"""
+from ..architectures import TIMM_EQUIVALENTS
+from . import se_mobilenet, se_resnet  # noqa: F401  (registration)
 
 __all__ = ["TIMM_EQUIVALENTS"]
-
-#: Every se-zoo architecture -> the timm architecture whose checkpoints it loads.
-TIMM_EQUIVALENTS: Dict[str, str] = {
-    **se_resnet.TIMM_EQUIVALENTS,
-    **se_mobilenet.TIMM_EQUIVALENTS,
-}

@@ -110,33 +110,47 @@ def pretrained_cfgs(
         family: str,
         make_cfg: Callable[..., Dict[str, Any]],
         architectures: Iterable[str],
+        untrained_cfg: Optional[Callable[[str], Dict[str, Any]]] = None,
+        known: Optional[Iterable[str]] = None,
 ) -> Dict[str, Dict[str, Any]]:
     """Pretrained cfgs for ``generate_default_cfgs``, generated from the catalogue.
 
     Args:
         family: Catalogue file stem.
         make_cfg: The family's ``_cfg(**overrides)``.
-        architectures: Every architecture the family registers; those without a
-            record get an untrained default cfg.
+        architectures: The architectures to generate cfgs for; those without a
+            record get an untrained cfg.
+        untrained_cfg: ``arch -> cfg`` of an architecture without weights,
+            registered under timm's ``untrained`` tag; by default ``make_cfg()``
+            under the bare architecture name.
+        known: Every architecture a record of ``family`` may name (records of
+            the others in it are skipped); by default ``architectures``.
 
     Returns:
-        ``{"arch.tag": cfg}`` for every record, plus ``{"arch": cfg}`` for
-        architectures without weights.
+        ``{"arch.tag": cfg}`` for every record of ``architectures``, plus an
+        untrained cfg for each of ``architectures`` without weights.
 
     Raises:
-        CatalogError: if a record names an architecture not in ``architectures``.
+        CatalogError: if a record names an architecture not in ``known``.
     """
     architectures = list(architectures)
+    known = set(architectures).union(known or ())
     cfgs: Dict[str, Dict[str, Any]] = {}
     for record in load_records(family):
         arch = record["tag"].split(".", 1)[0]
-        if arch not in architectures:
+        if arch not in known:
             raise CatalogError(f"weights/{family}.json: tag {record['tag']!r} names unknown architecture {arch!r}")
+        if arch not in architectures:
+            continue
         fields = {k: record[k] for k in _CFG_KEYS if record.get(k)}
         fields.update({k: _tupled(v) for k, v in record.get("cfg", {}).items()})
         cfgs[record["tag"]] = make_cfg(**fields)
     with_weights = {tag.split(".", 1)[0] for tag in cfgs}
     for arch in architectures:
-        if arch not in with_weights:
+        if arch in with_weights:
+            continue
+        if untrained_cfg is None:
             cfgs[arch] = make_cfg()
+        else:
+            cfgs[f"{arch}.untrained"] = untrained_cfg(arch)
     return cfgs

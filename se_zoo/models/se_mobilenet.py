@@ -77,28 +77,29 @@ Warm-start your own non-SE checkpoint::
     model.load_state_dict(checkpoint_filter_fn(state_dict, model))
 """
 from functools import partial
-from typing import Any, Dict, Optional, Type
+from typing import Any, Dict, Optional
 
 import torch
 from torch import nn
 
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from timm.layers import LayerType
-from timm.models import generate_default_cfgs, register_model
+from timm.models import build_model_with_cfg
 from timm.models._builder import pretrained_cfg_for_features
 from timm.models._efficientnet_blocks import DepthwiseSeparableConv, InvertedResidual
 from timm.models._efficientnet_builder import (
     decode_arch_def, efficientnet_init_weights, resolve_act_layer, resolve_bn_args, round_channels)
-from timm.models.efficientnet import EfficientNet, EfficientNetFeatures
+from timm.models.efficientnet import EfficientNet, EfficientNetFeatures, _create_effnet
 
+from ..architectures import by_family
+from ..integrity import verify_pinned
 from ..layers import SqueezeExcite
-from ._catalog import pretrained_cfgs
 from ._checkpoint import unwrap_checkpoint
-from ._integrity import build_verified
+from ._register import register_families
 
 __all__ = [
     "SEDepthwiseSeparableConv", "SEMobileNetV1", "SEMobileNetV1Features", "mobilenet_se_layer",
-    "checkpoint_filter_fn", "TIMM_EQUIVALENTS",
+    "checkpoint_filter_fn", "create_mobilenet_v1", "create_mobilenet_v2", "mobilenet_cfg", "TIMM_EQUIVALENTS",
 ]
 
 REDUCTION = 16
@@ -180,17 +181,7 @@ class SEMobileNetV1Features(EfficientNetFeatures):
 
 
 # se-zoo architecture -> the timm architecture whose non-SE checkpoints its `seinit` tags load.
-# timm has no MobileNet-V1 at widths 0.75 / 0.5; those map to the closest timm V1,
-# whose checkpoints do not fit them (different widths).
-TIMM_EQUIVALENTS: Dict[str, str] = {
-    "se_zoo_mobilenetv1_050": "mobilenetv1_100",
-    "se_zoo_mobilenetv1_075": "mobilenetv1_100",
-    "se_zoo_mobilenetv1_100": "mobilenetv1_100",
-    "se_zoo_mobilenetv2_050": "mobilenetv2_050",
-    "se_zoo_mobilenetv2_075": "mobilenetv2_075",
-    "se_zoo_mobilenetv2_100": "mobilenetv2_100",
-    "se_zoo_mobilenetv2_140": "mobilenetv2_140",
-}
+TIMM_EQUIVALENTS: Dict[str, str] = {a.name: a.timm_twin for a in by_family("mobilenetv1", "mobilenetv2")}
 
 
 def _head_weight(model: nn.Module) -> Optional[str]:
@@ -258,7 +249,15 @@ def checkpoint_filter_fn(state_dict: Dict[str, Any], model: nn.Module) -> Dict[s
     return state_dict
 
 
-def _cfg(**kwargs) -> Dict[str, Any]:
+def mobilenet_cfg(**kwargs) -> Dict[str, Any]:
+    """Pretrained cfg of an se-zoo MobileNet: the fields ``weights/`` records override.
+
+    Args:
+        **kwargs: Fields that differ from the defaults.
+
+    Returns:
+        The cfg dict.
+    """
     return {
         "num_classes": 1000, "input_size": (3, 224, 224), "pool_size": (7, 7),
         "crop_pct": 0.875, "interpolation": "bicubic",
@@ -266,26 +265,6 @@ def _cfg(**kwargs) -> Dict[str, Any]:
         "first_conv": "conv_stem", "classifier": "classifier", "license": "apache-2.0",
         **kwargs,
     }
-
-
-default_cfgs = generate_default_cfgs(pretrained_cfgs("se_mobilenet", _cfg, TIMM_EQUIVALENTS))
-
-
-def _create(variant: str, pretrained: bool, model_cls: Type[nn.Module], features_cls: Type[nn.Module], **kwargs):
-    """Build like timm's ``_create_effnet``, with se-zoo's classes and checkpoint filter."""
-    features_cls_mode = False
-    if kwargs.pop("features_only", False):
-        if "feature_cfg" in kwargs or "feature_cls" in kwargs:
-            kwargs["features_only"] = True
-        else:
-            features_cls_mode = True
-            model_cls = features_cls
-            kwargs.update(
-                kwargs_filter=("num_classes", "num_features", "head_conv", "global_pool"), pretrained_strict=False)
-    model = build_verified(model_cls, variant, pretrained, pretrained_filter_fn=checkpoint_filter_fn, **kwargs)
-    if features_cls_mode:
-        model.pretrained_cfg = model.default_cfg = pretrained_cfg_for_features(model.pretrained_cfg)
-    return model
 
 
 def _model_kwargs(arch_def, channel_multiplier: float, head_features: int, kwargs: Dict[str, Any]) -> Dict[str, Any]:
@@ -298,77 +277,74 @@ def _model_kwargs(arch_def, channel_multiplier: float, head_features: int, kwarg
         round_chs_fn=round_chs_fn,
         norm_layer=kwargs.pop("norm_layer", None) or partial(nn.BatchNorm2d, **resolve_bn_args(kwargs)),
         act_layer=resolve_act_layer(kwargs, "relu6"),
+        pretrained_filter_fn=checkpoint_filter_fn,
         **kwargs,
     )
 
 
-def _gen_se_mobilenet_v1(variant: str, channel_multiplier: float, pretrained: bool = False, **kwargs):
-    """SE-MobileNet-V1: timm's ``mobilenetv1`` blocks (no head conv), SE on every block output."""
-    arch_def = [
-        ["dsa_r1_k3_s1_c64"],
-        ["dsa_r2_k3_s2_c128"],
-        ["dsa_r2_k3_s2_c256"],
-        ["dsa_r6_k3_s2_c512"],
-        ["dsa_r2_k3_s2_c1024"],
-    ]
-    model_kwargs = _model_kwargs(arch_def, channel_multiplier, 0, kwargs)
-    return _create(variant, pretrained, SEMobileNetV1, SEMobileNetV1Features, **model_kwargs)
+# timm's mobilenetv1 blocks (no head conv); the SE layers are added on the block outputs.
+_V1_ARCH = [["dsa_r1_k3_s1_c64"], ["dsa_r2_k3_s2_c128"], ["dsa_r2_k3_s2_c256"], ["dsa_r6_k3_s2_c512"],
+            ["dsa_r2_k3_s2_c1024"]]
+# timm's mobilenetv2 blocks with SE. timm's `se` option is a fraction of the block
+# *input* width; 6 / 16 on the 6x-expanded blocks is 1 / 16 of the expanded width the SE block sees.
+_V2_ARCH = [["ds_r1_k3_s1_c16_se0.0625"], ["ir_r2_k3_s2_e6_c24_se0.375"], ["ir_r3_k3_s2_e6_c32_se0.375"],
+            ["ir_r4_k3_s2_e6_c64_se0.375"], ["ir_r3_k3_s1_e6_c96_se0.375"], ["ir_r3_k3_s2_e6_c160_se0.375"],
+            ["ir_r1_k3_s1_e6_c320_se0.375"]]
 
 
-def _gen_se_mobilenet_v2(variant: str, channel_multiplier: float, pretrained: bool = False, **kwargs):
-    """SE-MobileNet-V2: timm's ``mobilenetv2`` blocks, SE after every depthwise conv."""
-    # timm's `se` option is a fraction of the block *input* width; 6 / 16 on the
-    # 6x-expanded blocks is 1 / 16 of the expanded width the SE block sees.
-    arch_def = [
-        ["ds_r1_k3_s1_c16_se0.0625"],
-        ["ir_r2_k3_s2_e6_c24_se0.375"],
-        ["ir_r3_k3_s2_e6_c32_se0.375"],
-        ["ir_r4_k3_s2_e6_c64_se0.375"],
-        ["ir_r3_k3_s1_e6_c96_se0.375"],
-        ["ir_r3_k3_s2_e6_c160_se0.375"],
-        ["ir_r1_k3_s1_e6_c320_se0.375"],
-    ]
-    model_kwargs = _model_kwargs(arch_def, channel_multiplier, 1280, kwargs)
-    return _create(variant, pretrained, EfficientNet, EfficientNetFeatures, se_layer=mobilenet_se_layer, **model_kwargs)
+def create_mobilenet_v1(variant: str, pretrained: bool = False, *, channel_multiplier: float = 1.0, **kwargs):
+    """Build an SE-MobileNet-V1 (SE on every block output), after the catalogue's sha256 pin check.
+
+    timm's ``_create_effnet`` builds its own ``EfficientNet`` classes, so this
+    calls timm's ``build_model_with_cfg`` with :class:`SEMobileNetV1` /
+    :class:`SEMobileNetV1Features`, the feature classes chosen as timm does.
+
+    Args:
+        variant: The architecture name.
+        pretrained: Load the pretrained weights of its (default or given) tag.
+        channel_multiplier: Width multiplier.
+        **kwargs: timm's ``EfficientNet`` / ``build_model_with_cfg`` arguments.
+
+    Returns:
+        The model.
+
+    Raises:
+        IntegrityError: if pinned weights do not match their pin.
+    """
+    kwargs = verify_pinned(variant, pretrained, _model_kwargs(_V1_ARCH, channel_multiplier, 0, kwargs))
+    model_cls, features_cls_mode = SEMobileNetV1, False
+    if kwargs.pop("features_only", False):
+        if "feature_cfg" in kwargs or "feature_cls" in kwargs:
+            kwargs["features_only"] = True
+        else:
+            model_cls, features_cls_mode = SEMobileNetV1Features, True
+            kwargs.update(
+                kwargs_filter=("num_classes", "num_features", "head_conv", "global_pool"), pretrained_strict=False)
+    model = build_model_with_cfg(model_cls, variant, pretrained, **kwargs)
+    if features_cls_mode:
+        model.pretrained_cfg = model.default_cfg = pretrained_cfg_for_features(model.pretrained_cfg)
+    return model
 
 
-@register_model
-def se_zoo_mobilenetv1_050(pretrained: bool = False, **kwargs) -> SEMobileNetV1:
-    """SE-MobileNet-V1, width 0.5."""
-    return _gen_se_mobilenet_v1("se_zoo_mobilenetv1_050", 0.5, pretrained=pretrained, **kwargs)
+def create_mobilenet_v2(variant: str, pretrained: bool = False, *, channel_multiplier: float = 1.0, **kwargs):
+    """Build an SE-MobileNet-V2 with timm's ``_create_effnet``, after the catalogue's sha256 pin check.
+
+    Args:
+        variant: The architecture name.
+        pretrained: Load the pretrained weights of its (default or given) tag.
+        channel_multiplier: Width multiplier.
+        **kwargs: timm's ``EfficientNet`` / ``build_model_with_cfg`` arguments.
+
+    Returns:
+        The model.
+
+    Raises:
+        IntegrityError: if pinned weights do not match their pin.
+    """
+    model_kwargs = _model_kwargs(_V2_ARCH, channel_multiplier, 1280, kwargs)
+    kwargs = verify_pinned(variant, pretrained, dict(se_layer=mobilenet_se_layer, **model_kwargs))
+    return _create_effnet(variant, pretrained, **kwargs)
 
 
-@register_model
-def se_zoo_mobilenetv1_075(pretrained: bool = False, **kwargs) -> SEMobileNetV1:
-    """SE-MobileNet-V1, width 0.75."""
-    return _gen_se_mobilenet_v1("se_zoo_mobilenetv1_075", 0.75, pretrained=pretrained, **kwargs)
-
-
-@register_model
-def se_zoo_mobilenetv1_100(pretrained: bool = False, **kwargs) -> SEMobileNetV1:
-    """SE-MobileNet-V1, width 1.0 (timm ``mobilenetv1_100`` + SE)."""
-    return _gen_se_mobilenet_v1("se_zoo_mobilenetv1_100", 1.0, pretrained=pretrained, **kwargs)
-
-
-@register_model
-def se_zoo_mobilenetv2_050(pretrained: bool = False, **kwargs) -> EfficientNet:
-    """SE-MobileNet-V2, width 0.5 (timm ``mobilenetv2_050`` + SE)."""
-    return _gen_se_mobilenet_v2("se_zoo_mobilenetv2_050", 0.5, pretrained=pretrained, **kwargs)
-
-
-@register_model
-def se_zoo_mobilenetv2_075(pretrained: bool = False, **kwargs) -> EfficientNet:
-    """SE-MobileNet-V2, width 0.75 (timm ``mobilenetv2_075`` + SE)."""
-    return _gen_se_mobilenet_v2("se_zoo_mobilenetv2_075", 0.75, pretrained=pretrained, **kwargs)
-
-
-@register_model
-def se_zoo_mobilenetv2_100(pretrained: bool = False, **kwargs) -> EfficientNet:
-    """SE-MobileNet-V2, width 1.0 (timm ``mobilenetv2_100`` + SE)."""
-    return _gen_se_mobilenet_v2("se_zoo_mobilenetv2_100", 1.0, pretrained=pretrained, **kwargs)
-
-
-@register_model
-def se_zoo_mobilenetv2_140(pretrained: bool = False, **kwargs) -> EfficientNet:
-    """SE-MobileNet-V2, width 1.4 (timm ``mobilenetv2_140`` + SE)."""
-    return _gen_se_mobilenet_v2("se_zoo_mobilenetv2_140", 1.4, pretrained=pretrained, **kwargs)
+ARCHITECTURES = register_families(
+    __name__, "se_mobilenet", {"mobilenetv1": mobilenet_cfg, "mobilenetv2": mobilenet_cfg})

@@ -19,23 +19,29 @@ Two block styles:
 Both use se-zoo's :class:`~se_zoo.layers.SqueezeExcite`, whose scale is fused with
 the residual add and the final ReLU.
 """
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Union
 
 import torch
 from torch import nn
 
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from timm.layers import DropPath
-from timm.models import checkpoint_seq, generate_default_cfgs, register_model
+from timm.models import build_model_with_cfg, checkpoint_seq
+from timm.models import resnet as timm_resnet
 from timm.models import senet as timm_senet
 from timm.models.resnet import BasicBlock, Bottleneck, ResNet
 
+from ..architectures import by_family
+from ..integrity import verify_pinned
 from ..layers import SqueezeExcite
-from ._catalog import pretrained_cfgs
 from ._checkpoint import unwrap_checkpoint
-from ._integrity import build_verified
+from ._register import register_families
 
-__all__ = ["SEBasicBlock", "SEBottleneck", "LegacySENet", "checkpoint_filter_fn", "TIMM_EQUIVALENTS"]
+__all__ = [
+    "SEBasicBlock", "SEBottleneck", "LegacySENet", "LegacySEBottleneck", "LegacySEResNetBottleneck",
+    "LegacySEResNeXtBottleneck", "LegacySEResNetBlock", "checkpoint_filter_fn", "create_resnet",
+    "create_legacy_senet", "resnet_cfg", "legacy_senet_cfg", "TIMM_EQUIVALENTS",
+]
 
 
 def _commutes_with_mean(conv: nn.Module, bn: nn.Module) -> bool:
@@ -51,7 +57,32 @@ def _commutes_with_mean(conv: nn.Module, bn: nn.Module) -> bool:
             and conv.padding == (0, 0) and isinstance(bn, nn.BatchNorm2d) and bn.track_running_stats)
 
 
-class SEBasicBlock(BasicBlock):
+class _SEResidual:
+    """The SE steps every se-zoo residual block shares (a mixin of the block classes).
+
+    A block has ``drop_path`` (None or timm's ``DropPath``) and, when it is a
+    bottleneck, ``conv3`` / ``bn3`` and ``squeeze_after_bn`` (set by
+    :meth:`_init_squeeze`).
+    """
+
+    def _init_squeeze(self) -> None:
+        self.squeeze_after_bn = not (hasattr(self, "conv3") and _commutes_with_mean(self.conv3, self.bn3))
+
+    def _squeeze_before_conv3(self, x: torch.Tensor) -> Optional[torch.Tensor]:
+        """The channel means of ``bn3(conv3(x))`` taken on the narrow ``x`` (see
+        :func:`_commutes_with_mean`), or None where they must come from the block output."""
+        if self.squeeze_after_bn or self.bn3.training:
+            return None
+        return self.bn3(self.conv3(x.mean((2, 3), keepdim=True))).flatten(1)
+
+    def _drop_prob(self) -> Optional[float]:
+        """The stochastic-depth rate of the block, None without ``DropPath``."""
+        if self.drop_path is None:
+            return None
+        return self.drop_path.drop_prob
+
+
+class SEBasicBlock(_SEResidual, BasicBlock):
     """timm's ``BasicBlock`` with se-zoo's SE layer fused into the residual add."""
 
     def __init__(self, *args, **kwargs):
@@ -69,18 +100,16 @@ class SEBasicBlock(BasicBlock):
         x = self.bn2(x)
         if self.downsample is not None:
             shortcut = self.downsample(shortcut)
-        if self.drop_path is not None:
-            return self.act2(self.drop_path(self.se(x)) + shortcut)
-        return self.act2(self.se.scale_add(x, shortcut))
+        return self.act2(self.se.residual(x, shortcut, None, self._drop_prob()))
 
 
-class SEBottleneck(Bottleneck):
+class SEBottleneck(_SEResidual, Bottleneck):
     """timm's ``Bottleneck`` with se-zoo's SE layer fused into the residual add."""
 
     def __init__(self, *args, **kwargs):
         kwargs["attn_layer"] = SqueezeExcite
         super().__init__(*args, **kwargs)
-        self.squeeze_after_bn = not _commutes_with_mean(self.conv3, self.bn3)
+        self._init_squeeze()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shortcut = x  # released statement by statement, as in SEBasicBlock.forward
@@ -88,52 +117,54 @@ class SEBottleneck(Bottleneck):
         x = self.act1(self.bn1(x))
         x = self.conv2(x)
         x = self.aa(self.act2(self.drop_block(self.bn2(x))))
-        z: Optional[torch.Tensor] = None
-        if not (self.squeeze_after_bn or self.bn3.training):  # see _commutes_with_mean
-            z = self.bn3(self.conv3(x.mean((2, 3), keepdim=True))).flatten(1)
+        z = self._squeeze_before_conv3(x)
         x = self.conv3(x)
         x = self.bn3(x)
         if self.downsample is not None:
             shortcut = self.downsample(shortcut)
-        if self.drop_path is not None:
-            return self.act3(self.drop_path(self.se(x)) + shortcut)
-        return self.act3(self.se.scale_add(x, shortcut, None if z is None else self.se.excite_mean(z)))
+        return self.act3(self.se.residual(x, shortcut, z, self._drop_prob()))
 
 
-def _legacy_block(base: type) -> type:
-    """A timm legacy SENet block with its ``se_module`` replaced by se-zoo's layer."""
+class _LegacySE(_SEResidual):
+    """A timm legacy SENet block (the next base class) with se-zoo's fused SE layer."""
 
-    class LegacyBlock(base):
-        def __init__(self, inplanes, planes, groups, reduction, stride=1, downsample=None, device=None, dtype=None):
-            super().__init__(inplanes, planes, groups, reduction, stride, downsample, device=device, dtype=dtype)
-            channels = self.se_module.fc1.in_channels
-            self.se_module = SqueezeExcite(
-                channels, rd_channels=channels // reduction, device=device, dtype=dtype)
-            self.drop_path = None  # set by LegacySENet when drop_path_rate > 0
-            self.squeeze_after_bn = not (hasattr(self, "conv3") and _commutes_with_mean(self.conv3, self.bn3))
+    def __init__(self, inplanes, planes, groups, reduction, stride=1, downsample=None, device=None, dtype=None):
+        super().__init__(inplanes, planes, groups, reduction, stride, downsample, device=device, dtype=dtype)
+        channels = self.se_module.fc1.in_channels
+        self.se_module = SqueezeExcite(channels, rd_channels=channels // reduction, device=device, dtype=dtype)
+        self.drop_path = None  # set by LegacySENet when drop_path_rate > 0
+        self._init_squeeze()
 
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            # statement by statement, shortcut last: see SEBasicBlock.forward
-            out = self.conv1(x)
-            out = self.relu(self.bn1(out))
-            out = self.conv2(out)
-            # timm's legacy blocks apply ReLU after bn2 in both block kinds
-            out = self.relu(self.bn2(out))
-            z: Optional[torch.Tensor] = None
-            if hasattr(self, "conv3"):
-                if not (self.squeeze_after_bn or self.bn3.training):  # see _commutes_with_mean
-                    z = self.bn3(self.conv3(out.mean((2, 3), keepdim=True))).flatten(1)
-                out = self.conv3(out)
-                out = self.bn3(out)
-            shortcut = x if self.downsample is None else self.downsample(x)
-            if self.drop_path is not None:
-                return self.relu(self.drop_path(self.se_module(out)) + shortcut)
-            return self.relu(self.se_module.scale_add(
-                out, shortcut, None if z is None else self.se_module.excite_mean(z)))
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # statement by statement, shortcut last: see SEBasicBlock.forward
+        out = self.conv1(x)
+        out = self.relu(self.bn1(out))
+        out = self.conv2(out)
+        # timm's legacy blocks apply ReLU after bn2 in both block kinds
+        out = self.relu(self.bn2(out))
+        z: Optional[torch.Tensor] = None
+        if hasattr(self, "conv3"):
+            z = self._squeeze_before_conv3(out)
+            out = self.conv3(out)
+            out = self.bn3(out)
+        shortcut = x if self.downsample is None else self.downsample(x)
+        return self.relu(self.se_module.residual(out, shortcut, z, self._drop_prob()))
 
-    LegacyBlock.__name__ = LegacyBlock.__qualname__ = base.__name__
-    LegacyBlock.__doc__ = f"timm's legacy ``{base.__name__}`` with se-zoo's fused SE layer."
-    return LegacyBlock
+
+class LegacySEBottleneck(_LegacySE, timm_senet.SEBottleneck):
+    """timm's legacy ``SEBottleneck`` (SENet-154) with se-zoo's fused SE layer."""
+
+
+class LegacySEResNetBottleneck(_LegacySE, timm_senet.SEResNetBottleneck):
+    """timm's legacy ``SEResNetBottleneck`` with se-zoo's fused SE layer."""
+
+
+class LegacySEResNeXtBottleneck(_LegacySE, timm_senet.SEResNeXtBottleneck):
+    """timm's legacy ``SEResNeXtBottleneck`` with se-zoo's fused SE layer."""
+
+
+class LegacySEResNetBlock(_LegacySE, timm_senet.SEResNetBlock):
+    """timm's legacy ``SEResNetBlock`` (SE-ResNet-18/34) with se-zoo's fused SE layer."""
 
 
 class LegacySENet(timm_senet.SENet):
@@ -172,30 +203,8 @@ class LegacySENet(timm_senet.SENet):
         return self.layer4(self.layer3(self.layer2(self.layer1(x))))
 
 
-LegacySEBottleneck = _legacy_block(timm_senet.SEBottleneck)
-LegacySEResNetBottleneck = _legacy_block(timm_senet.SEResNetBottleneck)
-LegacySEResNeXtBottleneck = _legacy_block(timm_senet.SEResNeXtBottleneck)
-LegacySEResNetBlock = _legacy_block(timm_senet.SEResNetBlock)
-
 # se-zoo architecture -> the timm architecture whose checkpoints it loads with strict=True.
-TIMM_EQUIVALENTS: Dict[str, str] = {
-    "se_zoo_resnet18": "seresnet18",
-    "se_zoo_resnet34": "seresnet34",
-    "se_zoo_resnet50": "seresnet50",
-    "se_zoo_resnet101": "seresnet101",
-    "se_zoo_resnet152": "seresnet152",
-    "se_zoo_resnext50_32x4d": "seresnext50_32x4d",
-    "se_zoo_resnext101_32x4d": "seresnext101_32x4d",
-    "se_zoo_legacy_seresnet18": "legacy_seresnet18",
-    "se_zoo_legacy_seresnet34": "legacy_seresnet34",
-    "se_zoo_legacy_seresnet50": "legacy_seresnet50",
-    "se_zoo_legacy_seresnet101": "legacy_seresnet101",
-    "se_zoo_legacy_seresnet152": "legacy_seresnet152",
-    "se_zoo_legacy_seresnext26_32x4d": "legacy_seresnext26_32x4d",
-    "se_zoo_legacy_seresnext50_32x4d": "legacy_seresnext50_32x4d",
-    "se_zoo_legacy_seresnext101_32x4d": "legacy_seresnext101_32x4d",
-    "se_zoo_senet154": "legacy_senet154",
-}
+TIMM_EQUIVALENTS: Dict[str, str] = {a.name: a.timm_twin for a in by_family("resnet", "senet")}
 
 # Older timm releases named the SE convs of some models conv_reduce / conv_expand.
 _RENAMES = ((".se.conv_reduce.", ".se.fc1."), (".se.conv_expand.", ".se.fc2."),
@@ -224,7 +233,15 @@ def checkpoint_filter_fn(state_dict: Dict[str, Any], model: nn.Module) -> Dict[s
     return out
 
 
-def _cfg(**kwargs) -> Dict[str, Any]:
+def resnet_cfg(**kwargs) -> Dict[str, Any]:
+    """Pretrained cfg of an se-zoo ResNet: the fields ``weights/`` records override.
+
+    Args:
+        **kwargs: Fields that differ from the defaults.
+
+    Returns:
+        The cfg dict.
+    """
     return {
         "num_classes": 1000, "input_size": (3, 224, 224), "pool_size": (7, 7),
         "crop_pct": 0.875, "interpolation": "bilinear",
@@ -234,128 +251,68 @@ def _cfg(**kwargs) -> Dict[str, Any]:
     }
 
 
-def _legacy_cfg(**kwargs) -> Dict[str, Any]:
-    return _cfg(**{"first_conv": "layer0.conv1", "classifier": "last_linear", **kwargs})
+def legacy_senet_cfg(**kwargs) -> Dict[str, Any]:
+    """Pretrained cfg of an se-zoo Caffe-layout SENet (see :func:`resnet_cfg`)."""
+    return resnet_cfg(**{"first_conv": "layer0.conv1", "classifier": "last_linear", **kwargs})
 
 
-_LEGACY = [name for name in TIMM_EQUIVALENTS if name.startswith("se_zoo_legacy") or name == "se_zoo_senet154"]
-default_cfgs = generate_default_cfgs({
-    **{k: v for k, v in pretrained_cfgs("se_resnet", _cfg, TIMM_EQUIVALENTS).items()
-       if k.split(".")[0] not in _LEGACY},
-    **{k: v for k, v in pretrained_cfgs("se_resnet", _legacy_cfg, TIMM_EQUIVALENTS).items()
-       if k.split(".")[0] in _LEGACY},
-})
+_RESNET_BLOCKS = {"basic": SEBasicBlock, "bottleneck": SEBottleneck}
+_LEGACY_BLOCKS = {
+    "resnet_block": LegacySEResNetBlock, "resnet_bottleneck": LegacySEResNetBottleneck,
+    "resnext_bottleneck": LegacySEResNeXtBottleneck, "senet_bottleneck": LegacySEBottleneck,
+}
 
 
-def _create(variant: str, pretrained: bool, **kwargs) -> nn.Module:
-    model_cls = LegacySENet if variant in _LEGACY else ResNet
-    return build_verified(model_cls, variant, pretrained, pretrained_filter_fn=checkpoint_filter_fn, **kwargs)
+def _block(blocks: Dict[str, type], block: Union[str, type]) -> type:
+    if isinstance(block, str):
+        if block not in blocks:
+            raise ValueError(f"block must be one of {sorted(blocks)} or a block class, got {block!r}")
+        return blocks[block]
+    return block
 
 
-@register_model
-def se_zoo_resnet18(pretrained: bool = False, **kwargs) -> ResNet:
-    """SE-ResNet-18 (timm ``seresnet18`` layout)."""
-    return _create("se_zoo_resnet18", pretrained, **dict(dict(block=SEBasicBlock, layers=(2, 2, 2, 2)), **kwargs))
+def create_resnet(variant: str, pretrained: bool = False, *, block: Union[str, type], **kwargs) -> ResNet:
+    """Build an SE-ResNet with timm's ResNet creator, after the catalogue's sha256 pin check.
+
+    Args:
+        variant: The architecture name.
+        pretrained: Load the pretrained weights of its (default or given) tag.
+        block: ``"basic"``, ``"bottleneck"`` or a block class.
+        **kwargs: timm's ``ResNet`` / ``build_model_with_cfg`` arguments.
+
+    Returns:
+        The model.
+
+    Raises:
+        IntegrityError: if pinned weights do not match their pin.
+    """
+    kwargs = verify_pinned(variant, pretrained, kwargs)
+    return timm_resnet._create_resnet(
+        variant, pretrained, block=_block(_RESNET_BLOCKS, block), pretrained_filter_fn=checkpoint_filter_fn, **kwargs)
 
 
-@register_model
-def se_zoo_resnet34(pretrained: bool = False, **kwargs) -> ResNet:
-    """SE-ResNet-34 (timm ``seresnet34`` layout)."""
-    return _create("se_zoo_resnet34", pretrained, **dict(dict(block=SEBasicBlock, layers=(3, 4, 6, 3)), **kwargs))
+def create_legacy_senet(variant: str, pretrained: bool = False, *, block: Union[str, type], **kwargs) -> LegacySENet:
+    """Build a Caffe-layout SENet with timm's builder, after the catalogue's sha256 pin check.
+
+    timm's ``_create_senet`` builds its own ``SENet`` class; se-zoo's
+    :class:`LegacySENet` adds stochastic depth and gradient checkpointing.
+
+    Args:
+        variant: The architecture name.
+        pretrained: Load the pretrained weights of its (default or given) tag.
+        block: A key of the legacy blocks (``"resnet_bottleneck"``, ...) or a block class.
+        **kwargs: :class:`LegacySENet` / ``build_model_with_cfg`` arguments.
+
+    Returns:
+        The model.
+
+    Raises:
+        IntegrityError: if pinned weights do not match their pin.
+    """
+    kwargs = verify_pinned(variant, pretrained, kwargs)
+    return build_model_with_cfg(
+        LegacySENet, variant, pretrained, block=_block(_LEGACY_BLOCKS, block),
+        pretrained_filter_fn=checkpoint_filter_fn, **kwargs)
 
 
-@register_model
-def se_zoo_resnet50(pretrained: bool = False, **kwargs) -> ResNet:
-    """SE-ResNet-50 (timm ``seresnet50`` layout)."""
-    return _create("se_zoo_resnet50", pretrained, **dict(dict(block=SEBottleneck, layers=(3, 4, 6, 3)), **kwargs))
-
-
-@register_model
-def se_zoo_resnet101(pretrained: bool = False, **kwargs) -> ResNet:
-    """SE-ResNet-101 (timm ``seresnet101`` layout)."""
-    return _create("se_zoo_resnet101", pretrained, **dict(dict(block=SEBottleneck, layers=(3, 4, 23, 3)), **kwargs))
-
-
-@register_model
-def se_zoo_resnet152(pretrained: bool = False, **kwargs) -> ResNet:
-    """SE-ResNet-152 (timm ``seresnet152`` layout)."""
-    return _create("se_zoo_resnet152", pretrained, **dict(dict(block=SEBottleneck, layers=(3, 8, 36, 3)), **kwargs))
-
-
-@register_model
-def se_zoo_resnext50_32x4d(pretrained: bool = False, **kwargs) -> ResNet:
-    """SE-ResNeXt-50 32x4d (timm ``seresnext50_32x4d`` layout)."""
-    model_args = dict(block=SEBottleneck, layers=(3, 4, 6, 3), cardinality=32, base_width=4)
-    return _create("se_zoo_resnext50_32x4d", pretrained, **dict(model_args, **kwargs))
-
-
-@register_model
-def se_zoo_resnext101_32x4d(pretrained: bool = False, **kwargs) -> ResNet:
-    """SE-ResNeXt-101 32x4d (timm ``seresnext101_32x4d`` layout)."""
-    model_args = dict(block=SEBottleneck, layers=(3, 4, 23, 3), cardinality=32, base_width=4)
-    return _create("se_zoo_resnext101_32x4d", pretrained, **dict(model_args, **kwargs))
-
-
-@register_model
-def se_zoo_legacy_seresnet18(pretrained: bool = False, **kwargs) -> LegacySENet:
-    """SE-ResNet-18, Caffe layout (timm ``legacy_seresnet18``)."""
-    model_args = dict(block=LegacySEResNetBlock, layers=[2, 2, 2, 2], groups=1, reduction=16)
-    return _create("se_zoo_legacy_seresnet18", pretrained, **dict(model_args, **kwargs))
-
-
-@register_model
-def se_zoo_legacy_seresnet34(pretrained: bool = False, **kwargs) -> LegacySENet:
-    """SE-ResNet-34, Caffe layout (timm ``legacy_seresnet34``)."""
-    model_args = dict(block=LegacySEResNetBlock, layers=[3, 4, 6, 3], groups=1, reduction=16)
-    return _create("se_zoo_legacy_seresnet34", pretrained, **dict(model_args, **kwargs))
-
-
-@register_model
-def se_zoo_legacy_seresnet50(pretrained: bool = False, **kwargs) -> LegacySENet:
-    """SE-ResNet-50, Caffe layout of the paper's weights (timm ``legacy_seresnet50``)."""
-    model_args = dict(block=LegacySEResNetBottleneck, layers=[3, 4, 6, 3], groups=1, reduction=16)
-    return _create("se_zoo_legacy_seresnet50", pretrained, **dict(model_args, **kwargs))
-
-
-@register_model
-def se_zoo_legacy_seresnet101(pretrained: bool = False, **kwargs) -> LegacySENet:
-    """SE-ResNet-101, Caffe layout of the paper's weights (timm ``legacy_seresnet101``)."""
-    model_args = dict(block=LegacySEResNetBottleneck, layers=[3, 4, 23, 3], groups=1, reduction=16)
-    return _create("se_zoo_legacy_seresnet101", pretrained, **dict(model_args, **kwargs))
-
-
-@register_model
-def se_zoo_legacy_seresnet152(pretrained: bool = False, **kwargs) -> LegacySENet:
-    """SE-ResNet-152, Caffe layout of the paper's weights (timm ``legacy_seresnet152``)."""
-    model_args = dict(block=LegacySEResNetBottleneck, layers=[3, 8, 36, 3], groups=1, reduction=16)
-    return _create("se_zoo_legacy_seresnet152", pretrained, **dict(model_args, **kwargs))
-
-
-@register_model
-def se_zoo_legacy_seresnext26_32x4d(pretrained: bool = False, **kwargs) -> LegacySENet:
-    """SE-ResNeXt-26 32x4d, Caffe layout (timm ``legacy_seresnext26_32x4d``)."""
-    model_args = dict(block=LegacySEResNeXtBottleneck, layers=[2, 2, 2, 2], groups=32, reduction=16)
-    return _create("se_zoo_legacy_seresnext26_32x4d", pretrained, **dict(model_args, **kwargs))
-
-
-@register_model
-def se_zoo_legacy_seresnext50_32x4d(pretrained: bool = False, **kwargs) -> LegacySENet:
-    """SE-ResNeXt-50 32x4d, Caffe layout of the paper's weights (timm ``legacy_seresnext50_32x4d``)."""
-    model_args = dict(block=LegacySEResNeXtBottleneck, layers=[3, 4, 6, 3], groups=32, reduction=16)
-    return _create("se_zoo_legacy_seresnext50_32x4d", pretrained, **dict(model_args, **kwargs))
-
-
-@register_model
-def se_zoo_legacy_seresnext101_32x4d(pretrained: bool = False, **kwargs) -> LegacySENet:
-    """SE-ResNeXt-101 32x4d, Caffe layout of the paper's weights (timm ``legacy_seresnext101_32x4d``)."""
-    model_args = dict(block=LegacySEResNeXtBottleneck, layers=[3, 4, 23, 3], groups=32, reduction=16)
-    return _create("se_zoo_legacy_seresnext101_32x4d", pretrained, **dict(model_args, **kwargs))
-
-
-@register_model
-def se_zoo_senet154(pretrained: bool = False, **kwargs) -> LegacySENet:
-    """SENet-154, the paper's ILSVRC 2017 winning model (timm ``legacy_senet154``)."""
-    model_args = dict(
-        block=LegacySEBottleneck, layers=[3, 8, 36, 3], groups=64, reduction=16,
-        downsample_kernel_size=3, downsample_padding=1, inplanes=128, input_3x3=True)
-    return _create("se_zoo_senet154", pretrained, **dict(model_args, **kwargs))
+ARCHITECTURES = register_families(__name__, "se_resnet", {"resnet": resnet_cfg, "senet": legacy_senet_cfg})

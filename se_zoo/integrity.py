@@ -2,24 +2,22 @@
 
 A checkpoint is read into memory once, hashed, compared with every expected
 hash, and only then deserialised from those same bytes, so the bytes checked
-are the bytes loaded. :func:`build_verified` applies the ``weights/``
-catalogue's ``sha256`` pins to registry tags (``timm.create_model("arch.tag",
-pretrained=True)``); families call it in place of timm's
-``build_model_with_cfg``.
+are the bytes loaded. Used by the Hub client (``se_zoo.hub``) and by the model
+families: :func:`verify_pinned` is the step before timm's builder that applies
+the ``weights/`` catalogue's ``sha256`` pins to registry tags
+(``timm.create_model("arch.tag", pretrained=True)``). It is the only place a
+model build touches the network before timm does.
 """
 import hashlib
 import io
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Dict, Mapping, Optional, Tuple, Union
+from typing import Any, Dict, Iterator, Mapping, Optional, Tuple, Union
 
 import torch
-from torch import nn
 
-from timm.models import build_model_with_cfg, resolve_pretrained_cfg
-
-from . import _catalog
-
-__all__ = ["IntegrityError", "SAFE_WEIGHTS_NAME", "read_verified", "load_weights", "catalog_pins", "build_verified"]
+__all__ = ["IntegrityError", "SAFE_WEIGHTS_NAME", "read_verified", "load_weights", "catalog_pins", "verify_pinned",
+           "download_failures_explained"]
 
 SAFE_WEIGHTS_NAME = "model.safetensors"
 
@@ -97,6 +95,8 @@ def catalog_pins(hf_hub_id: str, filename: str, revisions: Tuple[Optional[str], 
     Returns:
         ``{"the weights/ catalogue pin of <tag>": sha256}`` for every pinning record.
     """
+    from .models import _catalog
+
     pins = {}
     for family in _catalog.families():
         for record in _catalog.load_records(family):
@@ -110,6 +110,8 @@ def catalog_pins(hf_hub_id: str, filename: str, revisions: Tuple[Optional[str], 
 
 def _pinned_state_dict(variant: str, cfg: Any, cache_dir: Optional[Union[str, Path]]) -> Optional[Dict[str, Any]]:
     """The verified state dict of a registry tag with a catalogue pin, None when unpinned."""
+    from .models import _catalog
+
     record = _catalog.find_record(f"{variant}.{cfg.tag}") if cfg.tag else None
     if not record or not record.get("sha256"):
         return None
@@ -133,40 +135,57 @@ def _pinned_state_dict(variant: str, cfg: Any, cache_dir: Optional[Union[str, Pa
     return load_weights(read_verified(path, expected, filename), filename, allow_pickle=True)
 
 
-def build_verified(
-        model_cls: Callable[..., nn.Module],
-        variant: str,
-        pretrained: bool,
-        **kwargs: Any,
-) -> nn.Module:
-    """timm's ``build_model_with_cfg`` with the catalogue's sha256 pin enforced.
+def verify_pinned(variant: str, pretrained: bool, kwargs: Dict[str, Any]) -> Dict[str, Any]:
+    """Enforce the catalogue's sha256 pin; run right before timm's builder.
 
     When ``pretrained`` resolves to a catalogue record with a ``sha256``, the
     record's file is downloaded (into the usual cache), checked, and handed to
-    timm as an in-memory state dict; a mismatch raises before the model is built.
-    Everything else is exactly ``build_model_with_cfg``.
+    timm's builder as an in-memory state dict through ``pretrained_cfg_overlay``;
+    a mismatch raises before any model is built. Otherwise ``kwargs`` are
+    returned unchanged.
 
     Args:
-        model_cls: The model class.
         variant: The architecture name.
-        pretrained: Load pretrained weights.
-        **kwargs: Passed to ``build_model_with_cfg`` (``pretrained_cfg``,
+        pretrained: Whether pretrained weights are asked for.
+        kwargs: The builder's keyword arguments (``pretrained_cfg``,
             ``pretrained_cfg_overlay``, ``cache_dir``, model arguments, ...).
 
     Returns:
-        The model.
+        The keyword arguments for timm's builder.
 
     Raises:
         IntegrityError: if the pinned file's sha256 differs from the pin.
     """
-    from ..hub.errors import pretrained_cfg_failures  # a failed download says where it looked and the ways out
+    if not pretrained:
+        return kwargs
+    from timm.models import resolve_pretrained_cfg
 
     overlay = kwargs.get("pretrained_cfg_overlay")
-    cfg = resolve_pretrained_cfg(variant, kwargs.get("pretrained_cfg"), overlay) if pretrained else None
+    cfg = resolve_pretrained_cfg(variant, kwargs.get("pretrained_cfg"), overlay)
+    state_dict = _pinned_state_dict(variant, cfg, kwargs.get("cache_dir"))
+    if state_dict is None:
+        return kwargs
+    return {**kwargs, "pretrained_cfg_overlay": {**(overlay or {}), "state_dict": state_dict}}
+
+
+@contextmanager
+def download_failures_explained(variant: str, pretrained: bool, kwargs: Dict[str, Any]) -> Iterator[None]:
+    """Around a family's builder: a failed weights download says where it looked and the ways out.
+
+    Args:
+        variant: The architecture name.
+        pretrained: Whether pretrained weights are asked for.
+        kwargs: The builder's keyword arguments (``pretrained_cfg``, ``pretrained_cfg_overlay``, ``cache_dir``).
+
+    Raises:
+        se_zoo.download_errors.HubUnreachableError: if the weights' Hub cannot be reached (or the client
+            is offline) and they are not cached.
+    """
+    from timm.models import resolve_pretrained_cfg
+
+    from .download_errors import pretrained_cfg_failures
+
+    cfg = resolve_pretrained_cfg(variant, kwargs.get("pretrained_cfg"), kwargs.get("pretrained_cfg_overlay")) \
+        if pretrained else None
     with pretrained_cfg_failures(cfg, kwargs.get("cache_dir")):
-        state_dict = _pinned_state_dict(variant, cfg, kwargs.get("cache_dir")) if pretrained else None
-        if state_dict is not None:
-            kwargs["pretrained_cfg_overlay"] = {**(overlay or {}), "state_dict": state_dict}
-        model = build_model_with_cfg(model_cls, variant, pretrained, **kwargs)
-    model.pretrained_cfg.pop("state_dict", None)  # a cfg must not keep a second copy of the weights alive
-    return model
+        yield
