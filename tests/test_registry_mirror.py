@@ -27,7 +27,7 @@ from timm.models import save_for_hf
 from hub_fixture import READ_TOKEN, WRITE_TOKEN, point_client_at
 
 from se_zoo.models import _catalog
-from se_zoo.models._integrity import IntegrityError
+from se_zoo.integrity import IntegrityError
 from se_zoo.registry.fsck import fsck
 from se_zoo.registry.bundle import BundleError, BundleWriter, import_bundle
 from se_zoo.registry.errors import RemoteRefused
