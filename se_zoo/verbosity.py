@@ -33,8 +33,8 @@ def configure(verbosity: int = 0, *, primary: bool = True) -> None:
 
     Args:
         verbosity: ``-1`` quiet (errors only, no progress bars), ``0`` default
-            (se-zoo's INFO, others' warnings), ``1`` every INFO line, ``2`` and
-            more DEBUG.
+            (se-zoo's INFO, others' warnings; huggingface_hub's progress bars on a
+            terminal only), ``1`` every INFO line, ``2`` and more DEBUG.
         primary: False on the non-primary processes of a ``torchrun`` job,
             which then log warnings and errors only.
 
@@ -53,7 +53,7 @@ def configure(verbosity: int = 0, *, primary: bool = True) -> None:
     root.addHandler(handler)
     root.setLevel(others)
     logging.getLogger("se_zoo").setLevel(own)
-    if verbosity < 0:
+    if verbosity < 0 or (verbosity == 0 and not sys.stderr.isatty()):  # bars in a log or a pipe are noise
         os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
         from huggingface_hub.utils import disable_progress_bars
 

@@ -35,13 +35,14 @@ class _FileSession:
         self.path, self.dir = path, base / path.stem
         self.work = self.dir / "work"
         self.work.mkdir(parents=True)
+        (self.work / "scripts").symlink_to(ROOT / "scripts")  # the docs run `python scripts/...` from a checkout
         token = secrets.token_hex(16)
         self.server = HubServer(self.dir / "registry", {token: "write"}).start()
         self.groups: List[int] = []
         env = {k: v for k, v in os.environ.items()
                if not k.startswith(("HF_", "HUGGING_FACE_")) and k not in ("PYTHONWARNINGS",)}
         env.update(HF_ENDPOINT=self.server.endpoint, HF_TOKEN=token, HF_HOME=str(self.dir / "hf_home"),
-                   HF_HUB_DISABLE_XET="1", HF_HUB_DISABLE_TELEMETRY="1",
+                   HF_HUB_DISABLE_TELEMETRY="1",
                    PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
                    PYTHONPATH=str(ROOT))
         self.env_file = self.dir / "env.sh"

@@ -30,7 +30,7 @@ def _lines(text: str):
 
 def _env(hub, tmp_path: Path):
     env = {**os.environ, "HF_ENDPOINT": hub.endpoint, "HF_TOKEN": hub.token, "HF_HOME": str(tmp_path / "hf_home"),
-           "HF_HUB_DISABLE_XET": "1", "OMP_NUM_THREADS": "1",
+           "OMP_NUM_THREADS": "1",
            "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     for key in ("HF_HUB_CACHE", "HF_HUB_DISABLE_PROGRESS_BARS", "PYTHONWARNINGS"):
         env.pop(key, None)

@@ -191,8 +191,8 @@ def test_se_zoo_push_to_hub_round_trip(hub_server):
 
 
 def test_plain_lfs_path_still_works_with_xet_disabled(hub_server, monkeypatch, tmp_path):
-    monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
-    monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)
+    monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")  # HF_HUB_DISABLE_XET=1 takes the plain LFS path
+    monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)  # (HF_HUB_DISABLE_XET=1 read at import: plain LFS)
     repo_id = _new_repo(hub_server, "plain-lfs")
     data = os.urandom(2 * MiB)
     before = hub_server.registry.xet.received_bytes
@@ -393,7 +393,7 @@ def test_kill_during_a_xet_upload_leaves_the_previous_commit(tmp_path):
     server = spawn_hub_server(root)
     env = dict(os.environ, HF_ENDPOINT=server.endpoint, HF_TOKEN=server.token, HF_HOME=str(tmp_path / "hf"),
                HF_HUB_DISABLE_PROGRESS_BARS="1", HF_HUB_DISABLE_TELEMETRY="1")
-    env.pop("HF_HUB_DISABLE_XET", None)
+    env.pop("HF_HUB_DISABLE_XET", None)  # the defaults: no HF_HUB_DISABLE_XET=1 (that is the plain LFS path)
     script = ("import sys; from huggingface_hub import HfApi; api = HfApi(); "
               "api.create_repo('sub/kill', exist_ok=True); "
               "api.upload_file(path_or_fileobj=sys.argv[1], path_in_repo=sys.argv[2], repo_id='sub/kill')")

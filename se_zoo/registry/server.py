@@ -56,6 +56,10 @@ log drops query strings so signatures never reach it. Repository ids, branch/tag
 validated names or hex digests, so nothing is written outside the root. Malformed requests get a
 4xx JSON ``{"error": ...}`` with ``X-Error-Code``/``X-Error-Message`` headers as the Hub sends; an
 unexpected failure is logged and answered with a generic 500, never a traceback.
+
+Longer than the project's other modules on purpose: it is one cohesive thing, the Hub API's
+handlers (one method per endpoint) behind the single dispatch ``Registry._route``; validation,
+limits, bodies, listing, Xet, the mirror and the pages live in their own modules.
 """
 import hashlib
 import hmac

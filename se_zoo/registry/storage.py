@@ -1,5 +1,7 @@
 """On-disk store of the local Hub registry: content-addressed blobs, immutable commits, atomic refs.
 
+One cohesive module (the ``Store`` and its on-disk format), longer than most for that reason.
+
 Layout under the root directory::
 
     blobs/<aa>/<sha256>        file contents named by their sha256 (``aa`` = first two hex digits)
