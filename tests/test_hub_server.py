@@ -284,7 +284,7 @@ def test_logs_hold_no_tokens_or_upload_signatures(hub_server, caplog, monkeypatc
         with caplog.at_level(logging.INFO, logger="uvicorn.access"):
             HfApi().upload_file(path_or_fileobj=b"\0xet" * 100, path_in_repo="x.bin", repo_id=repo_id)
             hf_hub_download(repo_id, "x.bin", cache_dir=tmp_path / "cache")
-            monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)  # as HF_HUB_DISABLE_XET=1 does: the plain LFS path
+            monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)  # HF_HUB_DISABLE_XET=1 plain LFS
             HfApi().upload_file(path_or_fileobj=b"\0binary" * 100, path_in_repo="w.bin", repo_id=repo_id)
             with pytest.raises(HfHubHTTPError):
                 HfApi(token="hf_wrong_token_in_header").model_info(repo_id)

@@ -51,7 +51,7 @@ def test_a_pushed_training_output_has_its_pages(hub_server, tmp_path):
 
     page = _get(hub_server.endpoint, f"/{repo_id}")
     text = _text(page)
-    assert "Model card for se_zoo_resnet18" in text  # the saved card's model_name is kept on push
+    assert "Model card for se-r18-digits" in text  # pushed cards are titled by the repo, whatever was pushed
     metrics = _text(page[page.index('id="metrics"'):page.index("</table>", page.index('id="metrics"'))])
     assert "digits top1 93.25" in metrics and "digits top5 99.5" in metrics
     assert f'model = timm.create_model( "hf-hub:{repo_id}", pretrained=True)' in text

@@ -1,31 +1,16 @@
 """The models a comparison times: the se-zoo model, its timm counterpart and its plain (non-SE) twin."""
 import dataclasses
-from typing import TYPE_CHECKING, Dict, List, Tuple
+from typing import TYPE_CHECKING, List, Tuple
 
+from ..architectures import PLAIN_EQUIVALENTS  # se-zoo architecture -> its plain (non-SE) timm twin
 from ..errors import InvalidArgument
 from .config import BenchConfig
 
 if TYPE_CHECKING:
     import torch
 
-
-# se-zoo architecture -> the registered timm architecture that is it without SE blocks.
-# Those missing here (Caffe-layout SENets, MobileNet-V1 at widths timm lacks) are
+# Architectures without a plain twin (Caffe-layout SENets, MobileNet-V1 at widths timm lacks) are
 # benchmarked against their timm counterpart with its SE layers replaced by identities.
-PLAIN_EQUIVALENTS: Dict[str, str] = {
-    "se_zoo_resnet18": "resnet18",
-    "se_zoo_resnet34": "resnet34",
-    "se_zoo_resnet50": "resnet50",
-    "se_zoo_resnet101": "resnet101",
-    "se_zoo_resnet152": "resnet152",
-    "se_zoo_resnext50_32x4d": "resnext50_32x4d",
-    "se_zoo_resnext101_32x4d": "resnext101_32x4d",
-    "se_zoo_mobilenetv1_100": "mobilenetv1_100",
-    "se_zoo_mobilenetv2_050": "mobilenetv2_050",
-    "se_zoo_mobilenetv2_075": "mobilenetv2_075",
-    "se_zoo_mobilenetv2_100": "mobilenetv2_100",
-    "se_zoo_mobilenetv2_140": "mobilenetv2_140",
-}
 
 
 @dataclasses.dataclass(frozen=True)

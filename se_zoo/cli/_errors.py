@@ -1,6 +1,7 @@
 """The command line's error policy: which exceptions are the user's to fix, as one-line :class:`CliError`.
 
-Converted, and only these: the library's :class:`se_zoo.errors.UserError`, a
+Converted, and only these: the library's :class:`se_zoo.errors.UserError`, an
+unreachable Hub (``se_zoo.download_errors.HubUnreachableError``), a
 weights file's sha256 mismatch (``se_zoo.IntegrityError``), timm's "Unknown
 model" for a name the user typed, a missing optional package, and (within
 :func:`hub_errors`) huggingface_hub's not-found, auth and connection errors.
@@ -35,13 +36,16 @@ def user_errors() -> Iterator[None]:
     """Re-raise the errors a user can fix as :class:`CliError`; let every other exception through.
 
     Raises:
-        CliError: for a :class:`~se_zoo.errors.UserError`, an ``IntegrityError``,
+        CliError: for a :class:`~se_zoo.errors.UserError`, a weights download that cannot reach
+            its Hub (:class:`~se_zoo.download_errors.HubUnreachableError`), an ``IntegrityError``,
             timm's ``RuntimeError("Unknown model (NAME)")`` or a ``ModuleNotFoundError``
             of an optional dependency (the message names the extra to install).
     """
+    from ..download_errors import HubUnreachableError
+
     try:
         yield
-    except UserError as exc:
+    except (UserError, HubUnreachableError) as exc:
         raise CliError(_first_line(exc)) from None
     except RuntimeError as exc:
         if not str(exc).startswith("Unknown model ("):  # timm.create_model's message for an unknown name
