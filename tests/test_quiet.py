@@ -100,6 +100,7 @@ def _in_terminal(args, hub, tmp_path: Path) -> str:
     return out.decode(errors="replace")
 
 
+@pytest.mark.slow  # a pseudo-terminal and two pulls: ~25 s
 def test_pull_shows_download_progress_in_a_terminal_and_not_with_quiet(hub_server, tmp_path):
     repo = f"{hub_server.namespace}/bars"
     push_to_hub(timm.create_model("se_zoo_resnet18", num_classes=2, layers=(1, 1, 1, 1)), repo)
