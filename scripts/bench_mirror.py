@@ -20,8 +20,8 @@ from pathlib import Path
 import httpx2
 from huggingface_hub import HfApi, constants
 
-from se_zoo.registry.server import HubServer
-from se_zoo.registry.upstream import Upstream
+from se_zoo.registry.app import HubServer
+from se_zoo.registry.mirror.upstream import Upstream
 
 TOKEN = "bench-write-token"
 

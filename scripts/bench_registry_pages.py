@@ -21,7 +21,7 @@ from starlette.testclient import TestClient
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from _web_repos import se_repo  # noqa: E402
 
-from se_zoo.registry.server import create_app  # noqa: E402
+from se_zoo.registry.app import create_app  # noqa: E402
 
 
 def _median_ms(client: TestClient, path: str, runs: int = 5) -> float:

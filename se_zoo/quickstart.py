@@ -175,7 +175,7 @@ def quickstart(
 
 def _local_registry(registry: Path):
     """Start the local registry on a free loopback port; the server and its fresh write token."""
-    from .registry.server import HubServer
+    from .registry.app import HubServer
 
     token = secrets.token_hex(16)
     server = HubServer(registry, {token: "write"}).start()

@@ -3,7 +3,7 @@ import json
 from html.parser import HTMLParser
 from typing import Dict, List, Tuple
 
-from se_zoo.registry.storage import Store
+from se_zoo.registry.store.storage import Store
 
 SE_CARD = """---
 license: apache-2.0

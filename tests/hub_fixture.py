@@ -31,7 +31,7 @@ class HubTarget:
     read_token: str
     root: Path
     namespace: str
-    registry: Optional[object] = None  # the in-process se_zoo.registry.server.Registry (test hooks)
+    registry: Optional[object] = None  # the in-process se_zoo.registry.app.Registry (test hooks)
     process: Optional[subprocess.Popen] = field(default=None, repr=False)
 
 
@@ -75,7 +75,7 @@ def point_client_at(monkeypatch: pytest.MonkeyPatch, endpoint: str, token: Optio
 
 @pytest.fixture(scope="session")
 def _session_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    from se_zoo.registry.server import HubServer
+    from se_zoo.registry.app import HubServer
 
     server = HubServer(tmp_path_factory.mktemp("hub_root"), {WRITE_TOKEN: "write", READ_TOKEN: "read"}).start()
     yield server

@@ -30,7 +30,7 @@ class _FileSession:
     """The terminal, working directory and registry the blocks of one Markdown file share."""
 
     def __init__(self, path: Path, base: Path):
-        from se_zoo.registry.server import HubServer
+        from se_zoo.registry.app import HubServer
 
         self.path, self.dir = path, base / path.stem
         self.work = self.dir / "work"

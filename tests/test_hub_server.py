@@ -424,7 +424,7 @@ def test_cli_arguments_and_tokens_file(tmp_path):
 @pytest.mark.slow
 def test_import_se_zoo_stays_free_of_the_server():
     code = ("import sys, se_zoo, se_zoo.cli; se_zoo.cli.build_parser(); "
-            "print([m for m in ('starlette', 'uvicorn', 'se_zoo.registry.server') if m in sys.modules])")
+            "print([m for m in ('starlette', 'uvicorn', 'se_zoo.registry.app') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
@@ -432,7 +432,7 @@ def test_import_se_zoo_stays_free_of_the_server():
 @pytest.mark.slow
 def test_server_killed_mid_upload_leaves_consistent_store(tmp_path, monkeypatch):
     from hub_fixture import point_client_at
-    from se_zoo.registry.server import HubServer
+    from se_zoo.registry.app import HubServer
 
     hub = spawn_hub_server(tmp_path / "root")
     try:

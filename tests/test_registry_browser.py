@@ -83,7 +83,7 @@ def registry(tmp_path, monkeypatch):
     from conftest import randomize_
 
     from se_zoo.hub import push_to_hub, save_pretrained
-    from se_zoo.registry.server import HubServer
+    from se_zoo.registry.app import HubServer
 
     server = HubServer(tmp_path / "hub", {READ: "read", WRITE: "write"}).start()
     point_client_at(monkeypatch, server.endpoint, WRITE, tmp_path / "hf_home")

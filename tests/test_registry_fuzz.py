@@ -15,7 +15,7 @@ from huggingface_hub.utils import get_session
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from se_zoo.registry.server import HubServer
+from se_zoo.registry.app import HubServer
 
 WRITE, READ = "hf_fuzz_write", "hf_fuzz_read"
 REPO = "fz/repo"

@@ -28,12 +28,12 @@ from hub_fixture import READ_TOKEN, WRITE_TOKEN, point_client_at
 
 from se_zoo.models import _catalog
 from se_zoo.integrity import IntegrityError
-from se_zoo.registry.fsck import fsck
-from se_zoo.registry.bundle import BundleError, BundleWriter, import_bundle
+from se_zoo.registry.store.fsck import fsck
+from se_zoo.registry.mirror.bundle import BundleError, BundleWriter, import_bundle
 from se_zoo.registry.errors import RemoteRefused
-from se_zoo.registry.server import HubServer
-from se_zoo.registry.transfer import RegistrySink, StoreSink, mirror_repos
-from se_zoo.registry.upstream import Upstream
+from se_zoo.registry.app import HubServer
+from se_zoo.registry.mirror.transfer import RegistrySink, StoreSink, mirror_repos
+from se_zoo.registry.mirror.upstream import Upstream
 
 MiB = 1024 * 1024
 TAGS = {"se_zoo_resnet50.a1_in1k": "timm/seresnet50.a1_in1k", "se_zoo_resnet50.a2_in1k": "timm/seresnet50.a2_in1k",
@@ -144,7 +144,7 @@ def timm_root(tmp_path_factory):
 
 def _weights(root: Path, repo_id: str) -> dict:
     """The state dict the upstream holds for ``repo_id`` (read from its store), in float32."""
-    from se_zoo.registry.storage import Store
+    from se_zoo.registry.store.storage import Store
 
     store = Store(root)
     namespace, name = repo_id.split("/")
@@ -432,8 +432,8 @@ def test_local_repos_take_precedence_and_names_follow_the_upstream(tmp_path, mon
 
 
 def test_mirror_modules_stay_torch_free():
-    code = ("import sys, se_zoo.registry.mirror_cli, se_zoo.registry.transfer, se_zoo.registry.bundle, "
-            "se_zoo.registry.catalog, se_zoo.registry.server; "
+    code = ("import sys, se_zoo.registry.mirror.cli, se_zoo.registry.mirror.transfer, se_zoo.registry.mirror.bundle, "
+            "se_zoo.registry.mirror.catalog, se_zoo.registry.app; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'timm') "
             "or m.startswith('se_zoo.models')))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True,

@@ -14,7 +14,7 @@ from huggingface_hub import (
 from huggingface_hub.errors import HfHubHTTPError
 from huggingface_hub.utils import build_hf_headers, get_session
 
-from se_zoo.registry.names import find_path_conflict
+from se_zoo.registry.store.names import find_path_conflict
 
 
 def _commit_raw(hub, repo_id, paths):

@@ -131,7 +131,7 @@ def test_serving_process_imports_neither_torch_nor_timm(tmp_path):
 import sys, urllib.request
 from se_zoo.cli import build_parser
 from se_zoo.registry.cli import tokens_from
-from se_zoo.registry.server import HubServer
+from se_zoo.registry.app import HubServer
 args = build_parser().parse_args(["hub", "serve", "--root", {str(tmp_path / "root")!r}])
 with HubServer(args.root, tokens_from(args, {{}})).start() as server:
     assert urllib.request.urlopen(server.endpoint + "/api/models").status == 200

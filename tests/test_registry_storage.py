@@ -13,8 +13,8 @@ from huggingface_hub.errors import HfHubHTTPError
 from huggingface_hub.utils import build_hf_headers, get_session
 from test_hub_server import _partial_put, _upload_href
 
-from se_zoo.registry.fsck import IGNORED_DIRS, fsck
-from se_zoo.registry.server import HubServer
+from se_zoo.registry.store.fsck import IGNORED_DIRS, fsck
+from se_zoo.registry.app import HubServer
 
 TOKEN = "hf_storage_write"
 

@@ -7,7 +7,7 @@ import pytest
 from _web_repos import Probe, commit, metrics_lines, se_repo
 from starlette.testclient import TestClient
 
-from se_zoo.registry.server import create_app
+from se_zoo.registry.app import create_app
 from se_zoo.registry.web import CSP
 from se_zoo.registry.web.chart import curves, parse_metrics
 
@@ -284,7 +284,7 @@ def test_the_pages_keep_the_registry_torch_free():
     import subprocess
     import sys
 
-    code = ("import sys, se_zoo.registry.server, se_zoo.registry.web; "
+    code = ("import sys, se_zoo.registry.app, se_zoo.registry.web; "
             "print(sorted(m for m in ('torch', 'timm', 'se_zoo.hub', 'se_zoo.models') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

@@ -21,7 +21,7 @@ import torch
 from huggingface_hub import HfApi, constants, get_hf_file_metadata, hf_hub_download, hf_hub_url, snapshot_download
 
 from hub_fixture import spawn_hub_server
-from se_zoo.registry.fsck import fsck
+from se_zoo.registry.store.fsck import fsck
 from se_zoo.registry.xet import check_xet
 from se_zoo.registry.xet.hashing import chunk_hash, file_hash, hash_from_hex, hash_hex, xorb_hash
 from se_zoo.registry.xet.shard import HEADER_TAG, parse_shard

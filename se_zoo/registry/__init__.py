@@ -5,8 +5,9 @@ A package of its own that imports nothing of the model side (no torch, timm or
 ``python -m se_zoo.registry serve --root DIR`` runs it like ``se-zoo hub serve``, and
 ``python -m se_zoo.registry fsck --root DIR`` checks a root like ``se-zoo hub fsck``.
 
-Modules: ``server`` (HTTP handlers, one dispatch point), ``storage`` (the on-disk store),
-``locking`` (cross-process locks, per-process temporaries), ``limits``/``names``/``bodies``
-(input caps and validation), ``tree_index``, ``listing``, ``cards``, ``quota``, ``fsck``,
-``offload`` (CPU-heavy work in a helper process), ``workers`` (``--workers N``), ``cli``.
+Layout: ``app`` (``create_app``, ``HubServer``, ``workers``), ``routes`` (the one route table),
+``auth`` (tokens, the page cookie, repository visibility), ``limits`` (every input cap), ``http``
+(bodies, ranges, responses), ``api/`` (the Hub JSON API and LFS), ``store/`` (storage, locking,
+names, tree index, quota, cards, fsck), ``mirror/`` (upstream, pull-through, single flight, mirror,
+bundle and import), ``xet/`` (the Xet protocol), ``web/`` (pages for people), ``cli``.
 """

@@ -18,9 +18,9 @@ them in the process list):
 
 Without any token the registry is read-only. Point clients at it with ``HF_ENDPOINT=<printed
 URL>`` and ``HF_TOKEN=<token>``; uploads work with the client's defaults (Xet). The server lives in
-``se_zoo.registry.server`` and needs the ``se-zoo[server]`` extra.
+``se_zoo.registry.app`` and needs the ``se-zoo[server]`` extra.
 ``--upstream URL`` makes it a pull-through mirror; ``se-zoo hub mirror`` and ``se-zoo hub import``
-copy repositories and bundles (see ``se_zoo.registry.mirror_cli`` and docs/air-gapped.md).
+copy repositories and bundles (see ``se_zoo.registry.mirror.cli`` and docs/air-gapped.md).
 """
 import argparse
 import os
@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Dict
 
 from .errors import CommandError
-from .mirror_cli import add_mirror_arguments, add_serve_upstream_arguments, run_mirror_command, upstream_from_args
+from .mirror.cli import add_mirror_arguments, add_serve_upstream_arguments, run_mirror_command, upstream_from_args
 TOKEN_ENV = "SE_ZOO_HUB_TOKEN"
 TOKENS_FILE_ENV = "SE_ZOO_HUB_TOKENS_FILE"
 
@@ -136,14 +136,14 @@ def _run(args: argparse.Namespace) -> int:
     if args.hub_command in ("mirror", "import"):
         return run_mirror_command(args)
     if args.hub_command == "fsck":
-        from .fsck import fsck
+        from .store.fsck import fsck
 
         if args.grace < 0:
             raise CommandError(f"--grace must be >= 0 seconds, got {args.grace}.")
         report = fsck(args.root, gc=args.gc, grace=args.grace)
         print("\n".join(report.lines()))
         return 1 if report.problems else 0
-    from .server import HubServer  # needs the server extra; keep `se-zoo --help` light
+    from .app import HubServer  # needs the server extra; keep `se-zoo --help` light
 
     server = HubServer(args.root, tokens_from(args), host=args.host, port=args.port, log_level="info",
                        workers=args.workers, max_file_size=args.max_file_size, quota=args.quota,

@@ -1,7 +1,7 @@
 """``se-zoo hub serve --workers N``: N server processes sharing one listening socket and one root.
 
 The parent binds the socket, forks the workers and waits. Each worker opens the store itself
-(its own temporary folder and lock, see ``se_zoo.registry.locking``); what they share on disk is
+(its own temporary folder and lock, see ``se_zoo.registry.store.locking``); what they share on disk is
 serialized by file locks, and the key that signs upload URLs is stored in the root, so an upload
 URL given by one worker is accepted by every other. SIGINT/SIGTERM to the parent stop every
 worker. If a worker dies, the parent stops the others and exits with status 1, so the service

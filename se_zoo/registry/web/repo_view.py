@@ -9,7 +9,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
-from ..storage import DEFAULT_BRANCH, Store
+from ..store.storage import DEFAULT_BRANCH, Store
 from .cards import MAX_CARD_BYTES, Card, parse_card
 
 __all__ = ["FileRow", "RepoRow", "changed_files", "file_rows", "last_commits", "read_blob", "repo_row"]

@@ -20,7 +20,7 @@ import uuid
 from pathlib import Path
 from typing import BinaryIO, Dict, Iterator, List, Optional
 
-from ..storage import BadRequest, Store, _fsync_dir
+from ..store.storage import BadRequest, Store, _fsync_dir
 from .hashing import file_hash, global_dedup_eligible, hash_from_hex, hash_hex, range_hash
 from .shard import FileInfo, Shard, XorbInfo
 from .xorb import HEADER_SIZE, ChunkRecord, body_length, decompress_chunk, parse_xorb, read_chunk_header

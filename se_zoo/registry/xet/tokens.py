@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import Optional
 
-from ..storage import Forbidden, HubError
+from ..store.storage import Forbidden, HubError
 
 TOKEN_TTL = 3600
 MODES = ("read", "write")

@@ -11,7 +11,7 @@ from typing import BinaryIO, List
 
 import lz4.frame
 
-from ..storage import BadRequest
+from ..store.storage import BadRequest
 from .hashing import chunk_hash, hash_hex, xorb_hash
 
 HEADER_SIZE = 8

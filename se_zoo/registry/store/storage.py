@@ -6,7 +6,7 @@ Layout under the root directory::
 
     blobs/<aa>/<sha256>        file contents named by their sha256 (``aa`` = first two hex digits)
     tmp/<token>/               one process's uploads in progress (same filesystem as blobs/),
-    tmp/<token>.lock           held by that process while it lives (``se_zoo.registry.locking``)
+    tmp/<token>.lock           held by that process while it lives (``se_zoo.registry.store.locking``)
     locks/                     cross-process file locks (one per repository, one for blobs)
     signing.key                the key upload URLs are signed with, shared by every process
     repos/<namespace>/<name>/
@@ -22,10 +22,10 @@ points at it, and the ref update is the single step that publishes it. A process
 therefore leaves no partial commit and no blob a later read could return, only stray files in
 ``tmp/`` (removed by the next process that starts), unreferenced blobs or an unreferenced commit
 file (never served: commits are reached through refs, or by an id a client only learns once a ref
-published it). ``se-zoo hub fsck --gc`` removes the unreferenced blobs (``se_zoo.registry.fsck``).
+published it). ``se-zoo hub fsck --gc`` removes the unreferenced blobs (``se_zoo.registry.store.fsck``).
 
 Several processes may share one root: refs and repository changes are serialized by file locks
-(``se_zoo.registry.locking``), and each process only ever removes its own temporary files.
+(``se_zoo.registry.store.locking``), and each process only ever removes its own temporary files.
 Repository ids are unique case-insensitively, as on the Hub: ``Org/Model`` and ``org/model`` name
 the same repository, stored under the spelling it was created with.
 """
@@ -41,7 +41,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, BinaryIO, Dict, Iterable, Iterator, List, Optional, Set, Tuple
 
-from .errors import (  # noqa: F401 (re-exported: the store's public errors)
+from ..errors import (  # noqa: F401 (re-exported: the store's public errors)
     BadRequest,
     Conflict,
     EntryNotFound,
@@ -534,7 +534,7 @@ class Store:
                 refs[kind][ref] = target
             atomic_write(self._repo_dir(namespace, name) / "refs.json", _dump(refs))
 
-    # mirrored repositories (see se_zoo.registry.adopt): commits made elsewhere, kept under their own ids
+    # mirrored repositories (see se_zoo.registry.mirror.adopt): commits made elsewhere, kept under their own ids
     def adopt_commit(self, namespace: str, name: str, commit: Dict[str, Any], refs: Dict[str, Dict[str, str]],
                      meta: Dict[str, Any]) -> None:
         """Store a commit of another registry under its own id and point ``refs`` at it.

@@ -8,7 +8,7 @@ blob that arrived complete and verified stays, and is skipped next time.
 
 Targets (``Sink``): a registry root on disk (:class:`StoreSink`), a running registry
 (:class:`RegistrySink`, through its write-token ``/api/models/{id}/mirror`` endpoints) or a bundle
-file (``se_zoo.registry.bundle.BundleWriter``).
+file (``se_zoo.registry.mirror.bundle.BundleWriter``).
 """
 import contextlib
 import sys
@@ -21,8 +21,8 @@ import httpx2
 from tqdm.auto import tqdm
 
 from .adopt import FileCheck, known_files, mirror_meta, record_from_repo_info
-from .errors import CommandError, RemoteRefused
-from .storage import RepoNotFound, RevisionNotFound, Store, validate_repo_part
+from ..errors import CommandError, RemoteRefused
+from ..store.storage import RepoNotFound, RevisionNotFound, Store, validate_repo_part
 from .upstream import Upstream
 
 __all__ = ["Stats", "StoreSink", "RegistrySink", "copy_file", "mirror_repos", "split_repo_id"]

@@ -17,7 +17,7 @@ from typing import AsyncIterator, Callable, Dict, Optional, Tuple
 
 import anyio
 
-from .storage import CHUNK_SIZE, HubError, Store
+from ..store.storage import CHUNK_SIZE, HubError, Store
 from .upstream import UpstreamError
 
 __all__ = ["Flight", "Flights"]

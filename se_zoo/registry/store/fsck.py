@@ -8,7 +8,7 @@ commit, or by killed processes) and temporary files of processes that are gone.
 Safe on a live root: a blob is removed only if it is older than the grace period (default one
 hour, the lifetime of an upload URL) and under the store's blob lock, which commits hold while
 they check and touch the blobs they reference; temporary folders are removed only when their
-owner's lock can be taken (``se_zoo.registry.locking``).
+owner's lock can be taken (``se_zoo.registry.store.locking``).
 
 Top-level directories owned by other parts of the registry are listed in ``IGNORED_DIRS``; fsck
 neither checks nor removes anything under them (add a directory there when a new subsystem keeps
@@ -25,10 +25,10 @@ from typing import List, Set
 from .locking import STALE_AFTER, blob_lock, remove_dead_temporaries
 from .names import COMMIT_ID, REPO_PART
 from .storage import CHUNK_SIZE, _dump, blobs_referenced_by
-from .xet.gc import check_xet
+from ..xet.gc import check_xet
 
 IGNORED_DIRS = ("xet",)  # Xet CAS data (<root>/xet/): checked by se_zoo.registry.xet.gc, called below
-STORE_ENTRIES = ("blobs", "tmp", "repos", "locks", "signing.key")  # what se_zoo.registry.storage keeps
+STORE_ENTRIES = ("blobs", "tmp", "repos", "locks", "signing.key")  # what se_zoo.registry.store.storage keeps
 
 
 @dataclass
@@ -133,7 +133,7 @@ def _check_repos(root: Path, stored: Set[str], report: FsckReport) -> Set[str]:
 
 
 def _commit_problems(path: Path, ids: Set[str], stored: Set[str], mirrored: bool) -> List[str]:
-    """What is wrong with one commit file. A mirrored commit (see ``se_zoo.registry.adopt``) keeps its
+    """What is wrong with one commit file. A mirrored commit (see ``se_zoo.registry.mirror.adopt``) keeps its
     upstream id, may lack its parents, and has its LFS blobs fetched (and verified) on first read."""
     try:
         commit = json.loads(path.read_bytes())

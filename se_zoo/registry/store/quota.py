@@ -8,7 +8,7 @@ carries regular files.
 """
 from typing import Iterable, Optional
 
-from .errors import PayloadTooLarge
+from ..errors import PayloadTooLarge
 from .storage import Store, blobs_referenced_by
 
 

@@ -9,7 +9,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Tuple
 
-from .errors import CommandError
+from ..errors import CommandError
 
 __all__ = ["catalog_dir", "repos_for_tags"]
 
@@ -23,7 +23,7 @@ def catalog_dir() -> Path:
     packaged = resources.files("se_zoo") / "_weights"
     if packaged.is_dir():
         return Path(str(packaged))
-    return Path(__file__).resolve().parents[2] / "weights"
+    return Path(__file__).resolve().parents[3] / "weights"
 
 
 def repos_for_tags(patterns: Iterable[str], directory: Optional[Path] = None) -> List[Tuple[str, str, List[str]]]:

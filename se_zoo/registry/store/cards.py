@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-from .limits import (
+from ..limits import (
     MAX_YAML_ALIASES,
     MAX_YAML_CONTENT,
     MAX_YAML_METADATA,

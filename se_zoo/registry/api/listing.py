@@ -9,10 +9,10 @@ since it was created (the Hub counts the last 30 days); ``likes`` are always 0.
 """
 from typing import Any, Dict, List, Optional
 
-from .cards import card_tags
-from .errors import BadRequest, HubError
-from .limits import ascii_int
-from .storage import DEFAULT_BRANCH, Store, lfs_pointer
+from ..store.cards import card_tags
+from ..errors import BadRequest, HubError
+from ..limits import ascii_int
+from ..store.storage import DEFAULT_BRANCH, Store, lfs_pointer
 
 SORT_KEYS = ("lastModified", "createdAt", "downloads", "likes", "id")
 LIST_PARAMS = {"author", "search", "sort", "direction", "limit", "full", "expand", "cardData", "config", "filter"}

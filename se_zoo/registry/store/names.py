@@ -8,8 +8,8 @@ formatting characters, which would make a name display as another one.
 import re
 from typing import Any, Dict, Iterable, Optional, Tuple
 
-from .errors import BadRequest, Conflict
-from .limits import is_nfc, unsafe_character
+from ..errors import BadRequest, Conflict
+from ..limits import is_nfc, unsafe_character
 
 REPO_PART = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9_])?")
 _REF_PART = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")

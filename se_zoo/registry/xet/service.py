@@ -23,14 +23,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from ..errors import BadRequest, EntryNotFound, Forbidden, HubError, PayloadTooLarge
-from ..quota import check_upload
+from ..store.quota import check_upload
 from .shard import MAX_SHARD_SIZE, build_dedup_shard, parse_shard
 from .store import XetStore
 from .tokens import XetGrant, XetTokens
 from .xorb import MAX_XORB_SIZE
 
 if TYPE_CHECKING:
-    from ..server import Registry
+    from ..app import Registry
 
 TOKEN_KINDS = ("xet-write-token", "xet-read-token")
 CAS_ROOTS = ("v1", "v2")

@@ -1,6 +1,6 @@
 """Commit records that move between registries: validation, verification of their files, reuse.
 
-A *record* is a commit as ``se_zoo.registry.storage`` stores it: ``{"id", "parents", "title",
+A *record* is a commit as ``se_zoo.registry.store.storage`` stores it: ``{"id", "parents", "title",
 "message", "date", "files"}`` with ``files`` mapping each path to ``{"sha256", "size", "oid", "lfs"}``.
 A mirror keeps the commit id of the registry it copies from, so a revision pinned by commit id
 means the same files on both sides. Every file is checked on arrival: an LFS file against its
@@ -10,7 +10,7 @@ import hashlib
 import re
 from typing import Any, Dict, Mapping, Optional, Tuple
 
-from .storage import (
+from ..store.storage import (
     CHUNK_SIZE,
     BadRequest,
     RepoNotFound,

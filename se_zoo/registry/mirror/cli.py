@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 from typing import Any, List, Optional, Tuple
 
-from .errors import CommandError, HubError
+from ..errors import CommandError, HubError
 
 __all__ = ["add_serve_upstream_arguments", "add_mirror_arguments", "upstream_from_args", "run_mirror_command"]
 

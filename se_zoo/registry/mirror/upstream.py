@@ -15,8 +15,8 @@ from urllib.parse import quote
 
 import httpx2
 
-from .storage import HubError
-from .errors import CommandError
+from ..store.storage import HubError
+from ..errors import CommandError
 
 __all__ = ["TOKEN_ENV", "UpstreamError", "UpstreamUnavailable", "UpstreamNotFound", "Upstream", "read_token"]
 

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any, BinaryIO, Dict, Iterator, Optional, Tuple
 
 from .adopt import validate_record
-from .errors import CommandError
-from .storage import CHUNK_SIZE, BadRequest, validate_ref_name, validate_sha256
+from ..errors import CommandError
+from ..store.storage import CHUNK_SIZE, BadRequest, validate_ref_name, validate_sha256
 from .transfer import Stats, copy_file, split_repo_id
 
 __all__ = ["BundleError", "BundleWriter", "import_bundle"]
@@ -73,7 +73,7 @@ def _scan(path: Path) -> Tuple[Dict[str, Tuple[int, int]], Optional[Dict[str, An
 
 
 class BundleWriter:
-    """A bundle file as a copy target (the ``Sink`` of ``se_zoo.registry.transfer``).
+    """A bundle file as a copy target (the ``Sink`` of ``se_zoo.registry.mirror.transfer``).
 
     Args:
         path: The bundle; an existing one is extended (complete) or resumed (cut short).

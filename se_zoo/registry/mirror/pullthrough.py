@@ -11,7 +11,7 @@
   lacks, a revision it has not seen, or a branch/tag name not checked within the TTL is looked up
   upstream and its commit stored under the upstream's commit id (regular files fetched and checked
   against their git blob id; LFS files described by their sha256 and fetched on first download,
-  one download per blob however many clients ask, see ``se_zoo.registry.flight``). When the
+  one download per blob however many clients ask, see ``se_zoo.registry.mirror.flight``). When the
   upstream cannot be reached, names resolve from what is stored, so a cluster keeps working.
 
 Repositories pushed here take precedence: a repository that exists locally and is not a mirror is
@@ -43,7 +43,7 @@ from .adopt import (
     validate_record,
 )
 from .flight import Flight, Flights, read_flight
-from .storage import (
+from ..store.storage import (
     BadRequest,
     Forbidden,
     HubError,

@@ -9,7 +9,7 @@ unchanged::
     python -c "import timm; timm.create_model('hf-hub:my-org/my-model', pretrained=True)"
 
 With ``hf_xet`` installed the client uploads through Xet storage without asking the server; the
-registry serves that protocol too (token exchange and CAS v1, see ``se_zoo.registry.xet.routes``) and
+registry serves that protocol too (token exchange and CAS v1, see ``se_zoo.registry.xet.service``) and
 turns each Xet-uploaded file into a normal blob at commit. Downloads use HTTP unless
 ``registry.xet.announce_downloads`` is set.
 
@@ -18,7 +18,7 @@ API subset (model repositories; ``repo_type`` dataset/space/kernel gets a 400):
 - ``POST /api/repos/create``, ``DELETE /api/repos/delete``, ``PUT /api/models/{id}/settings``
   (``private``/``visibility``), ``GET /api/whoami-v2``, ``POST /api/validate-yaml``
 - ``GET /api/models`` (``author``, ``search``, ``filter``, ``sort``, ``direction``, ``limit``, ``full``;
-  see ``se_zoo.registry.listing``)
+  see ``se_zoo.registry.api.listing``)
 - ``GET /api/models/{id}[/revision/{rev}]`` (``blobs=1`` adds sizes, blob ids and LFS sha256)
 - ``GET /api/models/{id}/tree/{rev}[/{path}]`` (``recursive``), ``POST .../paths-info/{rev}``
 - ``GET .../refs``, ``GET .../commits/{rev}``, ``POST|DELETE .../branch/{b}``,
@@ -39,9 +39,9 @@ Revisions are branch names, tags or full 40-digit commit ids. Not served: pull r
 repos, ``.gitignore`` filtering at preupload, ``expand`` details (last commit, security scans),
 multipart LFS uploads, pagination (a listing is one page).
 
-Storage and atomicity are described in ``se_zoo.registry.storage``: blobs content-addressed by sha256,
+Storage and atomicity are described in ``se_zoo.registry.store.storage``: blobs content-addressed by sha256,
 immutable commit files, refs replaced atomically, one file lock per repository shared by every
-process on the root (``se_zoo.registry.locking``). Uploads and downloads stream in fixed-size
+process on the root (``se_zoo.registry.store.locking``). Uploads and downloads stream in fixed-size
 chunks, so memory does not grow with file size. Every input is bounded (``se_zoo.registry.limits``)
 and work that grows with it runs in worker threads, off the event loop.
 
@@ -83,14 +83,14 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from . import limits
-from .bodies import (
+from .http import (
     RangeNotSatisfiable,
     json_object,
     ndjson_lines,
     parse_range,
     read_body,
 )
-from .cards import validate_yaml_request
+from .store.cards import validate_yaml_request
 from .errors import (
     BadRequest,
     Conflict,
@@ -106,11 +106,11 @@ from .limits import (
     ascii_int,
     check_count,
 )
-from .listing import list_models, model_summary
-from .names import validate_path, validate_ref_name, validate_repo_part, validate_sha256
+from .api.listing import list_models, model_summary
+from .store.names import validate_path, validate_ref_name, validate_repo_part, validate_sha256
 from .offload import ProcessOffload
-from .quota import check_upload
-from .storage import (
+from .store.quota import check_upload
+from .store.storage import (
     CHUNK_SIZE,
     DEFAULT_BRANCH,
     WEIGHT_SUFFIXES,
@@ -118,11 +118,11 @@ from .storage import (
     decode_base64,
     upload_mode,
 )
-from .pullthrough import MirrorHook
-from .tree_index import tree_index
-from .upstream import Upstream
+from .mirror.pullthrough import MirrorHook
+from .store.tree_index import tree_index
+from .mirror.upstream import Upstream
 from .web import WebPages
-from .xet.routes import CAS_ROOTS, TOKEN_KINDS, XetService
+from .xet.service import CAS_ROOTS, TOKEN_KINDS, XetService
 
 __all__ = ["HubServer", "create_app", "Registry"]
 
@@ -173,7 +173,7 @@ class Registry:
         root: Directory of the store; created if missing.
         tokens: Maps each accepted token to ``"read"`` or ``"write"``; empty or ``None`` makes the
             registry read-only.
-        upstream: An ``se_zoo.registry.upstream.Upstream`` to pull missing repos through from, or None.
+        upstream: An ``se_zoo.registry.mirror.upstream.Upstream`` to pull missing repos through from, or None.
         max_file_size: The largest file accepted, in bytes (the Hub's 50 GB by default).
         quota: The most bytes one namespace may hold, or ``None`` for no quota.
 
