@@ -121,3 +121,34 @@ def spawn_hub_server(root: Path, extra_args: List[str] = (), timeout: float = 12
         time.sleep(0.05)
     return HubTarget(endpoint=endpoint, token=WRITE_TOKEN, read_token=READ_TOKEN, root=root, namespace="sub",
                      process=process)
+
+
+def drop_next_download(monkeypatch: pytest.MonkeyPatch, after_bytes: int) -> dict:
+    """Make the next file download of an in-process registry close its connection after ``after_bytes``.
+
+    Wraps the blob stream the resolve handler sends (``se_zoo.registry.api.files.blob_chunks``); it
+    fires once. A test hook for the client's resume logic.
+
+    Args:
+        monkeypatch: The test's monkeypatch (undone after the test).
+        after_bytes: How many body bytes to send before dropping the connection (>= 0).
+
+    Returns:
+        ``{"armed": bool}``: still ``True`` while no plain HTTP download has started.
+    """
+    from se_zoo.registry.api import files
+
+    original, state = files.blob_chunks, {"armed": True}
+
+    async def cut_once(path, start, length):
+        armed, state["armed"] = state["armed"], False
+        sent = 0
+        async for chunk in original(path, start, length):
+            if armed and sent + len(chunk) > after_bytes:
+                yield chunk[: after_bytes - sent]
+                raise ConnectionAbortedError("connection dropped on purpose by the test")
+            sent += len(chunk)
+            yield chunk
+
+    monkeypatch.setattr(files, "blob_chunks", cut_once)
+    return state

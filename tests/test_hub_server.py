@@ -34,7 +34,7 @@ from huggingface_hub.errors import (
 from huggingface_hub.lfs import UploadInfo, post_lfs_batch_info
 from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
 
-from hub_fixture import spawn_hub_server
+from hub_fixture import drop_next_download, spawn_hub_server
 
 MiB = 1024 * 1024
 
@@ -318,12 +318,12 @@ def test_lfs_upload_with_wrong_sha256_is_rejected(hub_server, tmp_path):
     assert _temporaries(store.root) == []
 
 
-def test_download_cut_mid_file_is_resumed(hub_server, caplog):
+def test_download_cut_mid_file_is_resumed(hub_server, caplog, monkeypatch):
     api = HfApi()
     repo_id = _new_repo(hub_server, "resume")
     data = os.urandom(3 * MiB)
     api.upload_file(path_or_fileobj=data, path_in_repo="model.safetensors", repo_id=repo_id)
-    hub_server.registry.drop_next_download(after_bytes=MiB + 123)
+    drop_next_download(monkeypatch, after_bytes=MiB + 123)
 
     with caplog.at_level(logging.WARNING, logger="huggingface_hub"):
         path = Path(hf_hub_download(repo_id, "model.safetensors"))
@@ -371,9 +371,11 @@ def test_interrupted_upload_leaves_no_blob(hub_server):
     repo_id = _new_repo(hub_server, "interrupted")
     data = os.urandom(4 * MiB)
     conn = _partial_put(hub_server.endpoint, _upload_href(hub_server, repo_id, data), len(data), data[: MiB])
-    conn.close()  # the client goes away mid-body
     store, sha = hub_server.registry.store, hashlib.sha256(data).hexdigest()
     deadline = time.monotonic() + 10
+    while not _temporaries(store.root) and time.monotonic() < deadline:
+        time.sleep(0.05)  # the server is receiving: its temporary blob exists
+    conn.close()  # the client goes away mid-body
     while _temporaries(store.root) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert _temporaries(store.root) == [] and not store.has_blob(sha)

@@ -20,7 +20,7 @@ import safetensors.torch
 import torch
 from huggingface_hub import HfApi, constants, get_hf_file_metadata, hf_hub_download, hf_hub_url, snapshot_download
 
-from hub_fixture import spawn_hub_server
+from hub_fixture import drop_next_download, spawn_hub_server
 from se_zoo.registry.store.fsck import fsck
 from se_zoo.registry.xet import check_xet
 from se_zoo.registry.xet.hashing import chunk_hash, file_hash, hash_from_hex, hash_hex, xorb_hash
@@ -202,21 +202,20 @@ def test_plain_lfs_path_still_works_with_xet_disabled(hub_server, monkeypatch, t
     assert Path(hf_hub_download(repo_id, "w.bin")).read_bytes() == data
 
 
-def test_xet_download_path_serves_identical_bytes(hub_server, tmp_path):
+def test_xet_download_path_serves_identical_bytes(hub_server, tmp_path, monkeypatch):
     repo_id = _new_repo(hub_server, "xet-download")
     data = b"\0" + os.urandom(3 * MiB - 1) + bytes(MiB) + os.urandom(MiB)  # NUL in the sample: an LFS file
     HfApi().upload_file(path_or_fileobj=data, path_in_repo="w.bin", repo_id=repo_id)
     registry = hub_server.registry
     registry.xet.announce_downloads = True
-    registry.drop_next_download(0)  # would cut (and be used up by) any plain HTTP download
+    plain_http = drop_next_download(monkeypatch, 0)  # would cut (and be used up by) any plain HTTP download
     try:
         meta = get_hf_file_metadata(hf_hub_url(repo_id, "w.bin"))
         assert meta.xet_file_data is not None
         assert Path(hf_hub_download(repo_id, "w.bin", cache_dir=tmp_path / "c")).read_bytes() == data
-        assert registry._drop_after == 0  # the bytes came through /v1/reconstructions + xorb fetches
+        assert plain_http["armed"]  # the bytes came through /v1/reconstructions + xorb fetches
     finally:
         registry.xet.announce_downloads = False
-        registry._drop_after = None
 
 
 # dedup ---------------------------------------------------------------------------------------------

@@ -1,12 +1,20 @@
-"""Reading request bodies within their limits: raw bytes, JSON objects, NDJSON lines, byte ranges."""
+"""HTTP pieces every part of the registry shares: capped bodies, byte ranges, errors, file headers.
+
+``read_body`` is the one reader of a request body: every handler that reads one goes through it,
+so no body is held past its cap.
+"""
 import json
 import re
-from typing import Any, AsyncIterator, Dict, Optional, Tuple
+from typing import Any, AsyncIterator, Callable, Dict, Optional, Tuple
+
+import anyio
 
 from starlette.requests import Request
+from starlette.responses import JSONResponse
 
 from .errors import BadRequest, PayloadTooLarge
 from .limits import MAX_INT_DIGITS, MAX_JSON_BODY, MAX_NDJSON_LINE
+from .store.storage import CHUNK_SIZE
 
 _RANGE = re.compile(rf"bytes=([0-9]{{0,{MAX_INT_DIGITS}}})-([0-9]{{0,{MAX_INT_DIGITS}}})")
 
@@ -19,6 +27,24 @@ async def read_body(request: Request, limit: int = MAX_JSON_BODY) -> bytes:
         if len(body) > limit:
             raise PayloadTooLarge(f"Request body is larger than the limit of {limit} bytes.")
     return bytes(body)
+
+
+async def write_body(request: Request, write: Callable[[bytes], Any]) -> None:
+    """Pass the request body to ``write`` in pieces of about ``CHUNK_SIZE`` bytes, each in a worker thread.
+
+    For bodies too large to hold (blob uploads): hashing and writing never run on the event loop.
+
+    Args:
+        request: The request whose body to read.
+        write: Called with each piece (e.g. a ``BlobWriter``'s ``write``, which enforces its size cap).
+    """
+    pending = bytearray()
+    async for chunk in request.stream():
+        pending += chunk
+        if len(pending) >= CHUNK_SIZE:
+            await anyio.to_thread.run_sync(write, bytes(pending))
+            pending.clear()
+    await anyio.to_thread.run_sync(write, bytes(pending))
 
 
 async def json_object(request: Request, limit: int = MAX_JSON_BODY) -> Dict[str, Any]:
@@ -88,3 +114,52 @@ def parse_range(header: Optional[str], size: int) -> Optional[Tuple[int, int]]:
 
 class RangeNotSatisfiable(Exception):
     """A well-formed byte range that lies outside the file (answered with 416)."""
+
+
+def error_response(status: int, message: str, code: Optional[str] = None,
+                   headers: Optional[Dict[str, str]] = None) -> JSONResponse:
+    """The Hub's error answer: ``{"error": message}`` with ``X-Error-Message`` (and ``X-Error-Code``).
+
+    Args:
+        status: The HTTP status.
+        message: The message; user input in it is escaped for the header (``\\n``, ``\\xe9``).
+        code: The Hub's error code (``RepoNotFound``, ...), or ``None``.
+        headers: More headers to send.
+    """
+    safe = message.encode("unicode_escape").decode("ascii")  # header values must be printable ASCII
+    extra = {"X-Error-Message": safe, **(headers or {})}
+    if code:
+        extra["X-Error-Code"] = code
+    return JSONResponse({"error": message}, status_code=status, headers=extra)
+
+
+def no_route(request: Request, **_: str) -> JSONResponse:
+    """The 404 for a method and path no route answers (route parameters are ignored)."""
+    return error_response(404, f"No route for {request.method} {request.url.path}.")
+
+
+def file_headers(commit_id: str, entry: Dict[str, Any]) -> Dict[str, str]:
+    """``X-Repo-Commit``, ``ETag`` and, for LFS files, ``X-Linked-Etag``/``X-Linked-Size`` of a file download.
+
+    Args:
+        commit_id: The commit the file is served at.
+        entry: The file's entry in that commit (``lfs``, ``sha256``, ``oid``, ``size``).
+
+    Returns:
+        The headers; the ETag is the git blob id, or the sha256 for LFS files, as the Hub sends.
+    """
+    etag = entry["sha256"] if entry["lfs"] else entry["oid"]
+    headers = {"X-Repo-Commit": commit_id, "ETag": f'"{etag}"'}
+    if entry["lfs"]:
+        headers.update({"X-Linked-Etag": f'"{etag}"', "X-Linked-Size": str(entry["size"])})
+    return headers
+
+
+def flag(value: Optional[str]) -> bool:
+    """Whether a query parameter is set to a true value (``1``, ``true``, ``yes``)."""
+    return value is not None and value.lower() in ("1", "true", "yes")
+
+
+def base_url(request: Request) -> str:
+    """The registry's own URL as the client reached it, without a trailing slash."""
+    return str(request.base_url).rstrip("/")

@@ -3,10 +3,13 @@
 Every handler whose work grows with its input is bounded by one of the caps below; a request over a
 cap gets a 413 (size) or 400 (shape) whose message names the cap, so a client knows what to change.
 The numbers are chosen to stay well above what the official client sends for real repositories.
+Every ``MAX_*`` constant of the registry is defined here, and docs/hub.md's limits table is
+generated from ``DOCUMENTED`` by ``limits_table()`` (``python -m se_zoo.registry.limits``).
 """
 import re
+import sys
 import unicodedata
-from typing import Any, Optional
+from typing import Any, Optional, Tuple
 
 MAX_JSON_BODY = 2 * 1024 * 1024  # a JSON request body (preupload, batch, paths-info, ...)
 MAX_NDJSON_LINE = 32 * 1024 * 1024  # a regular file is at most 10 MiB, about 14 MiB in base64
@@ -22,6 +25,45 @@ MAX_HEADERS = 100  # request headers (uvicorn caps their total size, see HEADER_
 HEADER_BYTES = 64 * 1024  # request headers in all (h11 in uvicorn also caps a head still arriving)
 MAX_INT_DIGITS = 19  # numeric query/path parameters: up to 10**19 - 1, no unicode digits
 DEFAULT_MAX_FILE_SIZE = 50 * 1000**3  # the Hub's cap for one LFS file
+MAX_IMPORT_BODY = 64 * 1024 * 1024  # a mirrored commit's description (POST .../mirror)
+MAX_CHUNK_SIZE = 128 * 1024  # Xet: the client's hard limit on an uncompressed chunk
+MAX_XORB_SIZE = 64 * 1024 * 1024 + 1024 * 1024  # Xet: 64 MiB of chunk records, plus room for a footer
+MAX_SHARD_SIZE = 64 * 1024 * 1024  # Xet: one shard
+MAX_FORM_BYTES = 8 * 1024  # the web login form
+MAX_TEXT_BYTES = 1024 * 1024  # pages: a file shown as text (larger ones are offered for download only)
+MAX_CARD_BYTES = 1024 * 1024  # pages: README and config.json read for a card (cut here before rendering)
+MAX_METRICS_BYTES = 4 * 1024 * 1024  # pages: metrics.jsonl read for the training curves
+MAX_MARKERS = 60  # pages: curve points get a hover marker (with a <title>) up to this many epochs
+MAX_HISTORY_SCAN = 1000  # pages: commits walked to find each file's last change
+
+# (what, constant, kind) for docs/hub.md; kind is "bytes", "count" or "digits"
+DOCUMENTED: Tuple[Tuple[str, str, str], ...] = (
+    ("one file (default of `--max-file-size`; the Hub's LFS cap)", "DEFAULT_MAX_FILE_SIZE", "bytes"),
+    ("JSON request body (preupload, LFS batch, paths-info, settings, ...)", "MAX_JSON_BODY", "bytes"),
+    ("one NDJSON commit line (a regular file in base64)", "MAX_NDJSON_LINE", "bytes"),
+    ("LFS batch objects", "MAX_BATCH_OBJECTS", "count"),
+    ("preupload files", "MAX_PREUPLOAD_FILES", "count"),
+    ("paths-info paths", "MAX_PATHS_INFO", "count"),
+    ("commit operations", "MAX_COMMIT_OPERATIONS", "count"),
+    ("`validate-yaml` request body", "MAX_YAML_BODY", "bytes"),
+    ("`validate-yaml` README text", "MAX_YAML_CONTENT", "bytes"),
+    ("`validate-yaml` metadata block", "MAX_YAML_METADATA", "bytes"),
+    ("`validate-yaml` YAML aliases", "MAX_YAML_ALIASES", "count"),
+    ("request headers: count", "MAX_HEADERS", "count"),
+    ("request headers: total bytes", "HEADER_BYTES", "bytes"),
+    ("numeric parameters (`limit`, `Range`, LFS `size`, `expires`): ASCII digits", "MAX_INT_DIGITS", "digits"),
+    ("mirrored commit description (`se-zoo hub mirror`/`import` into a running registry)", "MAX_IMPORT_BODY",
+     "bytes"),
+    ("Xet chunk, uncompressed", "MAX_CHUNK_SIZE", "bytes"),
+    ("Xet xorb", "MAX_XORB_SIZE", "bytes"),
+    ("Xet shard", "MAX_SHARD_SIZE", "bytes"),
+    ("web login form", "MAX_FORM_BYTES", "bytes"),
+    ("pages: a file shown as text", "MAX_TEXT_BYTES", "bytes"),
+    ("pages: README / `config.json` read for a card", "MAX_CARD_BYTES", "bytes"),
+    ("pages: `metrics.jsonl` read for the curves", "MAX_METRICS_BYTES", "bytes"),
+    ("pages: epochs with hover markers on a curve", "MAX_MARKERS", "count"),
+    ("pages: commits walked to find a file's last change", "MAX_HISTORY_SCAN", "count"),
+)
 
 _ASCII_INT = re.compile(rf"[0-9]{{1,{MAX_INT_DIGITS}}}")
 # explicit directional formatting characters (Unicode bidi algorithm, "Trojan Source")
@@ -129,3 +171,73 @@ def parse_size(text: str) -> int:
                          "B, KB, MB, GB, TB, KiB, MiB, GiB, TiB (e.g. 50GB).")
     return int(match.group(1)) * _SIZE_UNITS[unit]
 
+
+
+def _shown(value: int, kind: str) -> str:
+    if kind == "count":
+        return f"{value:,}"
+    if kind == "digits":
+        return f"at most {value}"
+    if value % 1000**3 == 0:
+        return f"{value // 1000**3} GB"
+    for unit, factor in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
+        if value >= factor and value % factor == 0:
+            return f"{value // factor} {unit}"
+    return f"{value:,} bytes"
+
+
+def limits_table() -> str:
+    """docs/hub.md's limits table (Markdown), generated from ``DOCUMENTED`` and the constants' values.
+
+    Returns:
+        The table, one row per documented limit plus the namespace quota, ending with a newline.
+    """
+    rows = ["| What | Limit | Constant |", "|---|---|---|",
+            "| one namespace (`--quota`, e.g. `100GB`) | unlimited unless given; history counts | |"]
+    module = sys.modules[__name__]
+    rows += [f"| {what} | {_shown(getattr(module, name), kind)} | `{name}` |" for what, name, kind in DOCUMENTED]
+    return "\n".join(rows) + "\n"
+
+
+TABLE_START = "<!-- limits table: generated by `python -m se_zoo.registry.limits --write docs/hub.md` -->\n"
+TABLE_END = "<!-- end of the generated limits table -->"
+
+
+def with_limits_table(document: str) -> str:
+    """``document`` with the text between ``TABLE_START`` and ``TABLE_END`` replaced by ``limits_table()``.
+
+    Args:
+        document: A Markdown document holding both markers (docs/hub.md).
+
+    Returns:
+        The document with the current table.
+
+    Raises:
+        ValueError: if a marker is missing.
+    """
+    start, end = document.find(TABLE_START), document.find(TABLE_END)
+    if start < 0 or end < start:
+        raise ValueError(f"document: expected the markers {TABLE_START.strip()!r} and {TABLE_END!r} around "
+                         "the limits table, found none or only one.")
+    return document[: start + len(TABLE_START)] + limits_table() + document[end:]
+
+
+def main(argv: Optional[list] = None) -> int:
+    """Print the limits table, or with ``--write PATH`` rewrite it inside that Markdown file.
+
+    Returns:
+        The exit status (0).
+    """
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["--write"] and len(args) == 2:
+        with open(args[1], encoding="utf-8") as f:
+            document = f.read()
+        with open(args[1], "w", encoding="utf-8") as f:
+            f.write(with_limits_table(document))
+    else:
+        print(limits_table(), end="")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

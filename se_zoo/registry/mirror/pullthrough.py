@@ -1,6 +1,7 @@
 """The registry's mirror side: pull-through reads from an upstream, read-only mirrored repositories.
 
-``Registry`` calls :meth:`MirrorHook.before` first for every request. It
+The route table (``se_zoo.registry.routes``) plugs it in: its handlers answer the mirror's own
+endpoints and its hooks run before the API's reads and writes. It
 
 - answers the write-token endpoints ``se-zoo hub mirror``/``import`` use to fill a running
   registry: ``HEAD|PUT /api/models/{id}/mirror/blobs/{sha256}[/{size}]`` (is a blob stored; store
@@ -16,8 +17,9 @@
 
 Repositories pushed here take precedence: a repository that exists locally and is not a mirror is
 never looked up upstream. A private upstream repository is fetched and served only for callers
-holding a token of this registry. Everything is then answered by the registry's own handlers from
-its own store, so no Xet field or header of the upstream can reach a client.
+holding a token of this registry (bearer or web login cookie; ``se_zoo.registry.auth`` decides).
+Everything is then answered by the registry's own handlers from its own store, so no Xet field or
+header of the upstream can reach a client.
 """
 import json
 import logging
@@ -26,11 +28,15 @@ import re
 import threading
 import time
 from functools import partial
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import anyio
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
+
+from ..auth import Auth
+from ..http import file_headers, read_body, write_body
+from ..limits import MAX_IMPORT_BODY
 
 from .adopt import (
     FileCheck,
@@ -46,7 +52,6 @@ from .flight import Flight, Flights, read_flight
 from ..store.storage import (
     BadRequest,
     Forbidden,
-    HubError,
     RepoNotFound,
     RevisionNotFound,
     Store,
@@ -60,14 +65,9 @@ __all__ = ["MirrorHook", "DEFAULT_TTL"]
 
 logger = logging.getLogger(__name__)
 DEFAULT_TTL = 60.0
-MAX_IMPORT_BODY = 64 * 1024 * 1024
 _COMMIT_ID = re.compile(r"[0-9a-f]{40}")
-_NOT_REPOS = ("api", "datasets", "spaces", "kernels")
-_WRITES = ("branch", "tag", "preupload", "commit", "settings")
-
-
-class _Unauthorized(HubError):
-    status = 401
+_NOT_REPOS = ("api", "datasets", "spaces", "kernels")  # never looked up upstream
+_MIRRORING = "mirroring into this registry"
 
 
 class MirrorHook:
@@ -75,51 +75,17 @@ class MirrorHook:
 
     Args:
         store: The registry's store.
+        auth: Who may read and write.
         upstream: The endpoint to pull through from, or None (mirrored repos are then only served).
-        permission: The registry's ``permission(request)``: ``None``, ``"read"`` or ``"write"``;
-            raises for an unknown token.
     """
 
-    def __init__(self, store: Store, upstream: Optional[Upstream], permission: Callable[[Request], Optional[str]]):
-        self.store, self.upstream, self._permission = store, upstream, permission
+    def __init__(self, store: Store, auth: Auth, upstream: Optional[Upstream]):
+        self.store, self.auth, self.upstream = store, auth, upstream
         self.ttl = upstream.ttl if upstream is not None else DEFAULT_TTL
         self.flights = Flights(store)
         self._checked: Dict[Tuple[str, str, str], float] = {}
         self._locks: Dict[Tuple[str, str], threading.Lock] = {}
         self._locks_guard = threading.Lock()
-
-    async def before(self, request: Request, method: str, segs: List[str]) -> Optional[Response]:
-        """Act on a request before the registry routes it.
-
-        Returns:
-            A response to send instead of the registry's, or None to let the registry answer.
-
-        Raises:
-            HubError: to answer with that error (404 upstream-unknown, 403 read-only, 502/504 upstream).
-        """
-        match (method, segs):
-            case ("POST", ["api", "models", namespace, name, "mirror"]):
-                return await self._import(request, namespace, name)
-            case ("GET", ["api", "models", _, _, "mirror", "blobs", sha256]):
-                self._require_write(request)
-                size = request.query_params.get("size")
-                found = self.store.has_blob(validate_sha256(sha256), int(size) if size and size.isdigit() else None)
-                return Response(status_code=200 if found else 404)
-            case ("PUT", ["api", "models", _, _, "mirror", "blobs", sha256, size]):
-                return await self._put_blob(request, sha256, size)
-            case ("POST", ["api", "repos", "create"]):
-                await self._guard_create(request)
-            case ("POST" | "PUT" | "DELETE", ["api", "models", namespace, name, op, *_]) if op in _WRITES:
-                self._guard_write(namespace, name)
-            case ("GET", ["api", "models", namespace, name]) | ("GET", ["api", "models", namespace, name, "refs"]):
-                await self._pull(request, namespace, name, "main")
-            case ("GET", ["api", "models", namespace, name, "revision" | "tree" | "commits", revision, *_]):
-                await self._pull(request, namespace, name, revision)
-            case ("POST", ["api", "models", namespace, name, "paths-info", revision]):
-                await self._pull(request, namespace, name, revision)
-            case ("GET", [namespace, name, "resolve", revision, *path]) if path and namespace not in _NOT_REPOS:
-                return await self._resolve(request, namespace, name, revision, "/".join(path))
-        return None
 
     # read-only mirrors
     def _meta(self, namespace: str, name: str) -> Optional[Dict[str, Any]]:
@@ -128,52 +94,49 @@ class MirrorHook:
         except RepoNotFound:
             return None
 
-    def _guard_write(self, namespace: str, name: str) -> None:
+    async def guard_write(self, request: Request, namespace: str, name: str, **_: str) -> None:
+        """Hook before a write to a repository: a mirrored one is read-only (403)."""
         meta = self._meta(validate_repo_part(namespace, "namespace"), validate_repo_part(name, "name"))
         if meta is not None and meta.get("mirror"):
             raise Forbidden(f"{namespace}/{name} is a read-only mirror of {meta['mirror']}; "
                             "push to a repository of another namespace.")
 
-    async def _guard_create(self, request: Request) -> None:
-        if self._permission(request) != "write":
-            return  # the registry answers 401/403
-        try:
-            namespace = json.loads(await request.body()).get("organization")
-        except (ValueError, AttributeError):
-            return  # the registry answers the malformed body
-        if isinstance(namespace, str) and any(
-                ns == namespace and meta.get("mirror") for ns, _, meta in self.store.list_repos()):
+    def check_namespace(self, namespace: str) -> None:
+        """Refuse a new repository in a namespace holding mirrored repositories (403; reads the disk).
+
+        Raises:
+            Forbidden: if ``namespace`` holds a mirrored repository.
+        """
+        if any(ns == namespace and meta.get("mirror") for ns, _, meta in self.store.list_repos()):
             raise Forbidden(f"Namespace {namespace!r} holds mirrored repositories and is read-only here; "
                             "create the repository in another namespace.")
 
-    def _require_write(self, request: Request) -> None:
-        permission = self._permission(request)
-        if permission is None:
-            raise _Unauthorized("A write token is required: send 'Authorization: Bearer <token>'.")
-        if permission != "write":
-            raise Forbidden("This token is read-only; mirroring into this registry needs a write token.")
+    # the endpoints `se-zoo hub mirror`/`import` fill a running registry through (write token)
+    def has_blob(self, request: Request, namespace: str, name: str, sha256: str) -> Response:
+        """``HEAD|GET .../mirror/blobs/{sha256}[?size=N]``: 200 if the blob is stored, else 404."""
+        self.auth.require_write(request, _MIRRORING)
+        size = request.query_params.get("size")
+        found = self.store.has_blob(validate_sha256(sha256), int(size) if size and size.isdigit() else None)
+        return Response(status_code=200 if found else 404)
 
-    async def _put_blob(self, request: Request, sha256: str, size_text: str) -> Response:
-        self._require_write(request)
+    async def put_blob(self, request: Request, namespace: str, name: str, sha256: str, size: str) -> Response:
+        """``PUT .../mirror/blobs/{sha256}/{size}``: the blob stored, its sha256 and size checked off the loop."""
+        self.auth.require_write(request, _MIRRORING)
         sha256 = validate_sha256(sha256)
-        if not size_text.isdigit():
-            raise BadRequest(f"Invalid size {size_text!r}: expected a non-negative integer.")
-        size = int(size_text)
-        if not self.store.has_blob(sha256, size):
-            with self.store.blob_writer(max_size=size) as writer:
-                async for chunk in request.stream():
-                    writer.write(chunk)
-                await anyio.to_thread.run_sync(writer.commit, sha256, size)
+        if not size.isdigit():
+            raise BadRequest(f"Invalid size {size!r}: expected a non-negative integer.")
+        size_bytes = int(size)
+        if not await anyio.to_thread.run_sync(self.store.has_blob, sha256, size_bytes):
+            with self.store.blob_writer(max_size=size_bytes) as writer:
+                await write_body(request, writer.write)
+                await anyio.to_thread.run_sync(writer.commit, sha256, size_bytes)
         return Response(status_code=200)
 
-    async def _import(self, request: Request, namespace: str, name: str) -> Response:
-        self._require_write(request)
+    async def import_commit(self, request: Request, namespace: str, name: str) -> Response:
+        """``POST .../mirror``: adopt a commit whose blobs are stored, under its own id (see the module docstring)."""
+        self.auth.require_write(request, _MIRRORING)
         validate_repo_part(namespace, "namespace"), validate_repo_part(name, "name")
-        body = bytearray()
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > MAX_IMPORT_BODY:
-                raise BadRequest(f"A mirrored commit is described in at most {MAX_IMPORT_BODY} bytes.")
+        body = await read_body(request, MAX_IMPORT_BODY)
         try:
             data = json.loads(body)
         except ValueError:
@@ -196,14 +159,15 @@ class MirrorHook:
         return JSONResponse({"success": True, "commitOid": record["id"]})
 
     # pull-through
-    async def _pull(self, request: Request, namespace: str, name: str, revision: str) -> None:
+    async def pull(self, request: Request, namespace: str, name: str, revision: str = "main", **_: str) -> None:
+        """Hook before a read: with an upstream, fetch the repository or revision if missing or stale."""
         if self.upstream is None or namespace in _NOT_REPOS:
             return
         validate_repo_part(namespace, "namespace"), validate_repo_part(name, "name")
         if not _COMMIT_ID.fullmatch(revision):
             validate_ref_name(revision, "revision")
-        has_token = self._permission(request) is not None
-        await anyio.to_thread.run_sync(self._ensure, namespace, name, revision, has_token)
+        may_read_private = self.auth.reader(request) is not None
+        await anyio.to_thread.run_sync(self._ensure, namespace, name, revision, may_read_private)
 
     def _has_revision(self, namespace: str, name: str, revision: str) -> bool:
         try:
@@ -255,8 +219,9 @@ class MirrorHook:
             for kind, ref, commit in wanted:
                 self._adopt(namespace, name, kind, ref, commit, has_token)
         except UpstreamNotFound as exc:
-            error = RevisionNotFound if exc.code == "RevisionNotFound" else RepoNotFound
-            raise error(f"{repo_id}@{revision} not found here nor upstream.") from None
+            if exc.code == "RevisionNotFound":
+                raise RevisionNotFound(f"{repo_id}@{revision} not found here nor upstream.") from None
+            self.auth.reveal(True, False, repo_id)  # the same 404 as for a private repository
 
     def _adopt(self, namespace: str, name: str, kind: str, ref: str, commit: str, has_token: bool) -> None:
         repo_id = f"{namespace}/{name}"
@@ -269,8 +234,7 @@ class MirrorHook:
             return
         info = self.upstream.repo_info(repo_id, commit)
         private = bool(info.get("private"))
-        if private and not has_token:
-            raise RepoNotFound(f"Repository {repo_id} not found.")  # fetched only for holders of a token
+        self.auth.reveal(private, has_token, repo_id)  # fetched only for holders of a token
         known = known_files(self.store, namespace, name)
         record = record_from_repo_info(info, partial(self._fetch_regular, repo_id, commit, known))
         self.store.adopt_commit(namespace, name, record, refs, mirror_meta(self.upstream.endpoint, private))
@@ -294,16 +258,20 @@ class MirrorHook:
         return UpstreamError(f"Upstream {self.upstream.endpoint} sent corrupted bytes for {repo_id}: {exc}")
 
     # downloads
-    async def _resolve(self, request: Request, namespace: str, name: str, revision: str, path: str
-                       ) -> Optional[Response]:
-        await self._pull(request, namespace, name, revision)
+    async def resolve(self, request: Request, namespace: str, name: str, revision: str, path: str
+                      ) -> Optional[Response]:
+        """Hook before a download: a mirrored file not cached yet streams from the upstream as it arrives.
+
+        Returns:
+            The download, or None to let ``Downloads.resolve`` answer from the store.
+        """
+        await self.pull(request, namespace, name, revision)
         if not _COMMIT_ID.fullmatch(revision) or request.method == "HEAD":
             return None  # names answer 302 to their commit; HEAD needs no bytes
         meta = self._meta(namespace, name)
         if meta is None or not meta.get("mirror") or not self._has_revision(namespace, name, revision):
             return None
-        if meta["private"] and self._permission(request) is None:
-            raise RepoNotFound(f"Repository {namespace}/{name} not found.")
+        self.auth.readable(request, namespace, name)
         entry = self.store.commit_info(namespace, name, revision)["files"].get(path)
         if entry is None or self.store.has_blob(entry["sha256"], entry["size"]):
             return None
@@ -321,10 +289,7 @@ class MirrorHook:
             written, done, error = await anyio.to_thread.run_sync(flight.wait, 0)
         if error is not None:
             raise error
-        etag = entry["sha256"] if entry["lfs"] else entry["oid"]
-        headers = {"X-Repo-Commit": revision, "ETag": f'"{etag}"', "Content-Length": str(entry["size"])}
-        if entry["lfs"]:
-            headers.update({"X-Linked-Etag": f'"{etag}"', "X-Linked-Size": str(entry["size"])})
+        headers = {**file_headers(revision, entry), "Content-Length": str(entry["size"])}
         return StreamingResponse(read_flight(flight), headers=headers, media_type="application/octet-stream")
 
     def _download(self, repo_id: str, commit: str, path: str, entry: Dict[str, Any], flight: Flight) -> None:

@@ -24,7 +24,7 @@ from typing import List, Set
 
 from .locking import STALE_AFTER, blob_lock, remove_dead_temporaries
 from .names import COMMIT_ID, REPO_PART
-from .storage import CHUNK_SIZE, _dump, blobs_referenced_by
+from .storage import CHUNK_SIZE, dump_json, blobs_referenced_by
 from ..xet.gc import check_xet
 
 IGNORED_DIRS = ("xet",)  # Xet CAS data (<root>/xet/): checked by se_zoo.registry.xet.gc, called below
@@ -145,7 +145,7 @@ def _commit_problems(path: Path, ids: Set[str], stored: Set[str], mirrored: bool
         return [] if COMMIT_ID.fullmatch(path.stem) and commit.get("id") == path.stem else ["its id is not its name"]
     problems = []
     if not COMMIT_ID.fullmatch(path.stem) or commit.get("id") != path.stem \
-            or hashlib.sha1(_dump(body)).hexdigest() != path.stem:
+            or hashlib.sha1(dump_json(body)).hexdigest() != path.stem:
         problems.append("its id is not the sha1 of its content")
     problems += [f"parent {p} is missing" for p in commit["parents"] if p not in ids]
     problems += [f"file {f!r} references missing blob {e.get('sha256')}" for f, e in files

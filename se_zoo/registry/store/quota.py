@@ -6,6 +6,7 @@ file is over ``max_file_size`` or when usage plus the new bytes would exceed ``q
 runs when the LFS batch announces objects, again when their bytes are sent, and when a commit
 carries regular files.
 """
+from dataclasses import dataclass
 from typing import Iterable, Optional
 
 from ..errors import PayloadTooLarge
@@ -49,3 +50,26 @@ def check_upload(store: Store, namespace: str, sizes: Iterable[int], max_file_si
         if used + sum(sizes) > quota:
             raise PayloadTooLarge(f"Namespace {namespace!r} uses {used} bytes; {sum(sizes)} more would exceed "
                                   f"its quota of {quota} bytes (--quota).")
+
+
+@dataclass(frozen=True)
+class UploadCaps:
+    """The caps every upload path (LFS, commits, Xet, the mirror) checks new content against.
+
+    Attributes:
+        store: The store the content goes to.
+        max_file_size: The largest file accepted, in bytes.
+        quota: The most bytes one namespace may hold, or ``None`` for no quota.
+    """
+
+    store: Store
+    max_file_size: int
+    quota: Optional[int]
+
+    def check(self, namespace: str, sizes: Iterable[int]) -> None:
+        """``check_upload`` with these caps (blocking: it may scan the disk).
+
+        Raises:
+            PayloadTooLarge: naming the cap that would be exceeded.
+        """
+        check_upload(self.store, namespace, sizes, self.max_file_size, self.quota)

@@ -95,7 +95,8 @@ def upload_mode(size: int, sample: bytes) -> str:
     return "lfs" if size > LFS_THRESHOLD or b"\0" in sample else "regular"
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
+    """Flush a directory's entries to disk (after a rename or link into it); a no-op on Windows."""
     if os.name == "nt":  # directories cannot be opened for fsync on Windows
         return
     fd = os.open(path, os.O_RDONLY)
@@ -116,7 +117,7 @@ def atomic_write(path: Path, data: bytes) -> None:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def iso_to_timestamp(value: str) -> float:
@@ -124,7 +125,8 @@ def iso_to_timestamp(value: str) -> float:
     return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc).timestamp()
 
 
-def _dump(obj: Any) -> bytes:
+def dump_json(obj: Any) -> bytes:
+    """``obj`` as compact JSON with sorted keys (the form every metadata file is written in)."""
     return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
 
 
@@ -178,7 +180,7 @@ class BlobWriter:
         else:
             final.parent.mkdir(parents=True, exist_ok=True)
             os.replace(self._path, final)
-            _fsync_dir(final.parent)
+            fsync_dir(final.parent)
         return sha
 
     def close(self) -> None:
@@ -333,10 +335,10 @@ class Store:
                 (staging / "commits").mkdir(parents=True)
                 created = now_iso()
                 commit = self._new_commit(staging, [], {}, "initial commit", "", created)
-                atomic_write(staging / "repo.json", _dump({"private": bool(private), "createdAt": created}))
-                atomic_write(staging / "refs.json", _dump({"branches": {DEFAULT_BRANCH: commit}, "tags": {}}))
+                atomic_write(staging / "repo.json", dump_json({"private": bool(private), "createdAt": created}))
+                atomic_write(staging / "refs.json", dump_json({"branches": {DEFAULT_BRANCH: commit}, "tags": {}}))
                 os.rename(staging, final)
-                _fsync_dir(final.parent)
+                fsync_dir(final.parent)
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
 
@@ -382,7 +384,7 @@ class Store:
         with repo_lock(self.root, namespace, name):
             meta = self.repo_meta(namespace, name)
             meta["private"] = bool(private)
-            atomic_write(self._repo_dir(namespace, name) / "repo.json", _dump(meta))
+            atomic_write(self._repo_dir(namespace, name) / "repo.json", dump_json(meta))
 
     def count_download(self, namespace: str, name: str) -> None:
         """Add one to the repository's download count (its weights files fetched from the start)."""
@@ -391,7 +393,7 @@ class Store:
             if not path.parent.exists():
                 return  # deleted meanwhile
             count = self.downloads(namespace, name) + 1
-            atomic_write(path, _dump({"downloads": count}))
+            atomic_write(path, dump_json({"downloads": count}))
 
     def downloads(self, namespace: str, name: str) -> int:
         """How many times the repository's weights files were downloaded."""
@@ -443,8 +445,8 @@ class Store:
     def _new_commit(self, repo_dir: Path, parents: List[str], files: Dict[str, Any], title: str,
                     message: str, date: str) -> str:
         body = {"parents": parents, "files": files, "title": title, "message": message, "date": date}
-        commit = hashlib.sha1(_dump(body)).hexdigest()
-        atomic_write(repo_dir / "commits" / f"{commit}.json", _dump({"id": commit, **body}))
+        commit = hashlib.sha1(dump_json(body)).hexdigest()
+        atomic_write(repo_dir / "commits" / f"{commit}.json", dump_json({"id": commit, **body}))
         return commit
 
     def commit(self, namespace: str, name: str, branch: str, operations: List[Dict[str, Any]],
@@ -484,7 +486,7 @@ class Store:
             refuse_path_conflict(files, [op["path"] for op in operations if op["op"] == "add"])
             commit = self._new_commit(repo_dir, [head], files, title, message, now_iso())
             refs["branches"][branch] = commit
-            atomic_write(repo_dir / "refs.json", _dump(refs))
+            atomic_write(repo_dir / "refs.json", dump_json(refs))
             return commit
 
     def _add_entry(self, op: Dict[str, Any]) -> Dict[str, Any]:
@@ -532,7 +534,7 @@ class Store:
                 del refs[kind][ref]
             else:
                 refs[kind][ref] = target
-            atomic_write(self._repo_dir(namespace, name) / "refs.json", _dump(refs))
+            atomic_write(self._repo_dir(namespace, name) / "refs.json", dump_json(refs))
 
     # mirrored repositories (see se_zoo.registry.mirror.adopt): commits made elsewhere, kept under their own ids
     def adopt_commit(self, namespace: str, name: str, commit: Dict[str, Any], refs: Dict[str, Dict[str, str]],
@@ -562,29 +564,29 @@ class Store:
                 staging = final.parent / f".adopt-{uuid.uuid4().hex}"
                 try:
                     (staging / "commits").mkdir(parents=True)
-                    atomic_write(staging / "commits" / f"{commit['id']}.json", _dump(commit))
-                    atomic_write(staging / "refs.json", _dump(refs))
-                    atomic_write(staging / "repo.json", _dump(meta))
+                    atomic_write(staging / "commits" / f"{commit['id']}.json", dump_json(commit))
+                    atomic_write(staging / "refs.json", dump_json(refs))
+                    atomic_write(staging / "repo.json", dump_json(meta))
                     os.rename(staging, final)
                 finally:
                     shutil.rmtree(staging, ignore_errors=True)
-                _fsync_dir(final.parent)
+                fsync_dir(final.parent)
                 return
             current = json.loads((final / "repo.json").read_bytes())
             if not current.get("mirror"):
                 raise Conflict(f"Repository {namespace}/{name} exists here and is not a mirror; it is kept as is.")
             path = final / "commits" / f"{commit['id']}.json"
             if not path.exists():
-                atomic_write(path, _dump(commit))
+                atomic_write(path, dump_json(commit))
             elif _read_commit(path)["files"] != commit["files"]:
                 raise Conflict(f"Commit {commit['id']} of {namespace}/{name} is stored with other files.")
             merged = {**current, **meta, "createdAt": current["createdAt"]}
             if merged != current:
-                atomic_write(final / "repo.json", _dump(merged))
+                atomic_write(final / "repo.json", dump_json(merged))
             stored = json.loads((final / "refs.json").read_bytes())
             updated = {kind: {**stored[kind], **refs[kind]} for kind in ("branches", "tags")}
             if updated != stored:
-                atomic_write(final / "refs.json", _dump(updated))
+                atomic_write(final / "refs.json", dump_json(updated))
 
 
 def _apply(files: Dict[str, Any], operations: List[Dict[str, Any]], add_entry: Any) -> Dict[str, Any]:

@@ -15,10 +15,10 @@ import nh3
 import yaml
 from markdown_it import MarkdownIt
 from markupsafe import Markup
+from ..limits import MAX_CARD_BYTES
 
 __all__ = ["Card", "Metric", "parse_card", "render_markdown"]
 
-MAX_CARD_BYTES = 1024 * 1024  # larger READMEs are cut here before rendering
 _FRONT_MATTER = re.compile(r"\A\ufeff?---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.S)
 _TITLE = re.compile(r"^#[ \t]+(.+?)[ \t#]*$", re.M)
 _PARAMS = re.compile(r"Params \(M\):\**[ \t]*([0-9]+(?:\.[0-9]+)?)")

@@ -10,17 +10,16 @@ import json
 import math
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
+from ..limits import MAX_MARKERS, MAX_METRICS_BYTES
 
 __all__ = ["Panel", "Series", "curves", "parse_metrics"]
 
-MAX_METRICS_BYTES = 4 * 1024 * 1024
 WIDTH, HEIGHT = 400, 220
 LEFT, RIGHT, TOP, BOTTOM = 48, 12, 14, 34  # plot margins inside the SVG
 PANELS = (
     ("Loss", (("train", "train_loss"), ("val", "val_loss"))),
     ("Accuracy (%)", (("top-1", "top1"), ("top-5", "top5"), ("EMA top-1", "ema_top1"))),
 )
-MAX_MARKERS = 60  # points get a hover marker (with a <title>) up to this many epochs
 
 
 @dataclass(frozen=True)

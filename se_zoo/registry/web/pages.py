@@ -1,6 +1,6 @@
 """The registry's web pages, server-rendered with Jinja2 (autoescaped) and no JavaScript.
 
-URL shapes are the Hub's, so links carry over:
+URL shapes are the Hub's, so links carry over (the routes are in ``se_zoo.registry.routes``):
 
 - ``/`` — the models: ``search``, ``sort`` (``modified``, ``downloads``, ``alphabetical``),
   ``library`` and ``tag`` filters, ``p`` (0-based page of 30)
@@ -11,14 +11,14 @@ URL shapes are the Hub's, so links carry over:
 - ``/login`` (form, POST) and ``/logout`` (POST) — the read token cookie (see ``session``)
 - ``/-/style.css`` — the one style sheet (``-`` is never a namespace)
 
-Private repositories are shown only to a visitor with a valid token; to anyone else they are a 404
-page identical to that of a missing repository. Every response carries a Content-Security-Policy
+Private repositories are shown only to a visitor with a valid token (``Auth.visible``); to anyone
+else they are a 404 page identical to that of a missing repository. Every response carries a Content-Security-Policy
 that allows no script at all and styles only from this site.
 """
 from dataclasses import dataclass
 from functools import lru_cache, partial
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List
 from urllib.parse import quote, urlencode
 
 import anyio
@@ -27,10 +27,13 @@ from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from ..auth import Auth
+from ..errors import PayloadTooLarge
 from ..store.storage import DEFAULT_BRANCH, BadRequest, EntryNotFound, HubError, RepoNotFound, Store, validate_path
 from . import repo_view, session
 from .cards import parse_card, render_markdown
-from .chart import MAX_METRICS_BYTES, curves
+from .chart import curves
+from ..limits import MAX_METRICS_BYTES, MAX_TEXT_BYTES
 
 __all__ = ["WebPages", "CSP"]
 
@@ -38,11 +41,9 @@ CSP = ("default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 
        "frame-ancestors 'none'; base-uri 'none'")
 PAGE_SIZE = 30
 COMMITS_PAGE_SIZE = 50
-MAX_TEXT_BYTES = 1024 * 1024  # larger files are offered for download only
 METRICS = "metrics.jsonl"
 SORTS = {"modified": ("updated", True), "downloads": ("downloads", True), "alphabetical": ("id", False)}
 _HERE = Path(__file__).parent
-Handler = Callable[[Request], Awaitable[Response]]
 
 
 @lru_cache(maxsize=512)
@@ -81,15 +82,14 @@ class WebPages:
 
     Args:
         store: The registry's store.
-        token_permission: Maps a token to ``"read"``/``"write"``, or ``None`` when unknown.
+        auth: Who the visitor is (login cookie or bearer token) and which repositories they see.
         summary: ``(namespace, name, meta, commit) -> dict`` as ``GET /api/models`` describes a
             repository (the list page takes ``lastModified``, ``private`` and ``downloads`` from it).
     """
 
-    def __init__(self, store: Store, token_permission: Callable[[str], Optional[str]],
+    def __init__(self, store: Store, auth: Auth,
                  summary: Callable[[str, str, Dict[str, Any], Dict[str, Any]], Dict[str, Any]]):
-        self.store = store
-        self._token_permission = token_permission
+        self.store, self.auth = store, auth
         self._summary = summary
         self._env = Environment(loader=FileSystemLoader(_HERE / "templates"), autoescape=select_autoescape(
             default=True, default_for_string=True), undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
@@ -98,52 +98,36 @@ class WebPages:
         self._env.globals["with_query"] = _with_query
         self._css = (_HERE / "style.css").read_bytes()
 
-    def cookie_permission(self, request: Request) -> Optional[str]:
-        """The permission of the token in the visitor's cookie, or ``None`` (for ``/resolve`` links)."""
-        token = request.cookies.get(session.COOKIE)
-        return self._token_permission(token) if token else None
+    # the pages (GET; see the module docstring)
+    async def model_list(self, request: Request) -> Response:
+        """``/``: the models, searched, filtered, sorted and paged."""
+        return await self._render(request, self._list)
 
-    def page(self, method: str, segs: List[str]) -> Optional[Handler]:
-        """The handler for a page request, or ``None`` when the path is not a page.
+    async def model(self, request: Request, namespace: str, name: str) -> Response:
+        """``/{namespace}/{name}``: the model card, metrics and curves."""
+        return await self._render(request, self._model, namespace, name)
 
-        Args:
-            method: ``GET`` (also for HEAD) or ``POST``.
-            segs: The decoded path segments.
+    async def tree(self, request: Request, namespace: str, name: str, revision: str, path: str) -> Response:
+        """``/{namespace}/{name}/tree/{revision}[/{path}]``: the files of a folder."""
+        return await self._render(request, self._tree, namespace, name, revision, path)
 
-        Returns:
-            An async ``handler(request)``, or ``None``.
-        """
-        match (method, segs):
-            case ("GET", [""]):
-                return self._view(self._list)
-            case ("GET", ["-", "style.css"]):
-                return self._stylesheet
-            case ("GET" | "POST", ["login"]):
-                return self._login
-            case ("POST", ["logout"]):
-                return self._logout
-            case ("GET", [ns, name]) if ns != "api":
-                return self._view(self._model, ns, name)
-            case ("GET", [ns, name, "tree", revision, *path]) if ns != "api":
-                return self._view(self._tree, ns, name, revision, "/".join(path))
-            case ("GET", [ns, name, "blob", revision, *path]) if ns != "api" and path:
-                return self._view(self._blob, ns, name, revision, "/".join(path))
-            case ("GET", [ns, name, "commits", revision]) if ns != "api":
-                return self._view(self._commits, ns, name, revision)
-        return None
+    async def blob(self, request: Request, namespace: str, name: str, revision: str, path: str) -> Response:
+        """``/{namespace}/{name}/blob/{revision}/{path}``: one file."""
+        return await self._render(request, self._blob, namespace, name, revision, path)
+
+    async def commits(self, request: Request, namespace: str, name: str, revision: str) -> Response:
+        """``/{namespace}/{name}/commits/{revision}``: the history."""
+        return await self._render(request, self._commits, namespace, name, revision)
 
     # responses
     def _html(self, request: Request, template: str, status: int = 200, **context: Any) -> Response:
-        signed_in = session.visitor_permission(request, self._token_permission) is not None
+        signed_in = self.auth.visitor(request) is not None
         body = self._env.get_template(template).render(
             signed_in=signed_in, here=request.url.path, search=request.query_params.get("search", ""), **context)
         return HTMLResponse(body, status_code=status, headers=_headers())
 
-    def _view(self, view: Callable[..., Response], *args: Any) -> Handler:
-        """``view(request, *args)`` run in a worker thread (it reads the disk), errors as HTML pages."""
-        return lambda request: self._render(request, view, *args)
-
     async def _render(self, request: Request, view: Callable[..., Response], *args: Any) -> Response:
+        """``view(request, *args)`` run in a worker thread (it reads the disk), errors as HTML pages."""
         try:
             return await anyio.to_thread.run_sync(partial(view, request, *args))
         except RepoNotFound:
@@ -154,20 +138,19 @@ class WebPages:
             return self._html(request, "error.html", exc.status, title=str(exc.status), message=str(exc),
                               login_hint=False)
 
-    async def _stylesheet(self, request: Request) -> Response:
+    async def stylesheet(self, request: Request) -> Response:
+        """``/-/style.css``: the one style sheet."""
         return Response(self._css, media_type="text/css", headers={**_headers(), "Cache-Control": "max-age=3600"})
 
     # the pages
     def _visible_repo(self, request: Request, namespace: str, name: str, revision: str) -> _Repo:
-        meta = self.store.repo_meta(namespace, name)
-        if meta["private"] and session.visitor_permission(request, self._token_permission) is None:
-            raise RepoNotFound(f"Repository {namespace}/{name} not found.")
+        meta = self.auth.visible(request, namespace, name)
         commit_id = self.store.resolve(namespace, name, revision)
         return _Repo(namespace, name, meta, revision, self.store.commit_info(namespace, name, commit_id),
                      self.store.refs(namespace, name))
 
     def _rows(self, request: Request) -> List[repo_view.RepoRow]:
-        readable_private = session.visitor_permission(request, self._token_permission) is not None
+        readable_private = self.auth.visitor(request) is not None
         search = request.query_params.get("search", "").strip().lower()
         rows = []
         for namespace, name, meta in self.store.list_repos():
@@ -252,22 +235,24 @@ class WebPages:
                           more=more, view="commits")
 
     # the token form
-    async def _login(self, request: Request) -> Response:
+    async def login(self, request: Request) -> Response:
+        """``GET|POST /login``: the token form; a valid token is kept in the cookie."""
         if request.method != "POST":
             return self._html(request, "login.html", next=session.safe_next(request.query_params.get("next")),
                               error=None)
         try:
             form = await session.read_form(request)
-        except ValueError as exc:
+        except PayloadTooLarge as exc:
             return self._html(request, "login.html", 413, next="/", error=str(exc))
         token, target = form.get("token", "").strip(), session.safe_next(form.get("next"))
-        if not token or self._token_permission(token) is None:
+        if not token or self.auth.token_permission(token) is None:
             return self._html(request, "login.html", 401, next=target, error="This token is not valid here.")
         response = RedirectResponse(target, 303, headers=_headers())
         session.set_token_cookie(response, request, token)
         return response
 
-    async def _logout(self, request: Request) -> Response:
+    async def logout(self, request: Request) -> Response:
+        """``POST /logout``: the cookie removed."""
         response = RedirectResponse("/", 303, headers=_headers())
         session.clear_token_cookie(response, request)
         return response

@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from ..store.storage import DEFAULT_BRANCH, Store
-from .cards import MAX_CARD_BYTES, Card, parse_card
+from .cards import Card, parse_card
+from ..limits import MAX_CARD_BYTES, MAX_HISTORY_SCAN
 
 __all__ = ["FileRow", "RepoRow", "changed_files", "file_rows", "last_commits", "read_blob", "repo_row"]
 
 README = "README.md"
 CONFIG = "config.json"
-MAX_HISTORY_SCAN = 1000  # commits walked to find each file's last change
 
 
 @dataclass(frozen=True)

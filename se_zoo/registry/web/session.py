@@ -6,38 +6,18 @@ keeps other sites from sending it. A bearer token in ``Authorization`` works too
 can fetch pages.
 """
 import re
-from typing import Callable, Optional
+from typing import Optional
 from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-__all__ = ["COOKIE", "safe_next", "visitor_permission", "read_form", "set_token_cookie", "clear_token_cookie"]
+from ..auth import COOKIE
+from ..http import read_body
+from ..limits import MAX_FORM_BYTES
 
-COOKIE = "se_zoo_token"
-MAX_FORM_BYTES = 8192
+__all__ = ["COOKIE", "safe_next", "read_form", "set_token_cookie", "clear_token_cookie"]
 _LOCAL_PATH = re.compile(r"/(?![/\\])[\x21-\x7e]*")
-
-
-def visitor_permission(request: Request, token_permission: Callable[[str], Optional[str]]) -> Optional[str]:
-    """The permission of the visitor's token (cookie, else bearer header), or ``None``.
-
-    An unknown token counts as no token: pages then look exactly as they do to anonymous visitors.
-
-    Args:
-        request: The page request.
-        token_permission: Maps a token to ``"read"``/``"write"``, or ``None`` when unknown.
-
-    Returns:
-        ``"read"``, ``"write"`` or ``None``.
-    """
-    token = request.cookies.get(COOKIE)
-    if token and (permission := token_permission(token)) is not None:
-        return permission
-    scheme, _, bearer = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and bearer.strip():
-        return token_permission(bearer.strip())
-    return None
 
 
 def safe_next(value: Optional[str]) -> str:
@@ -49,13 +29,9 @@ async def read_form(request: Request) -> dict:
     """The fields of a small ``application/x-www-form-urlencoded`` body (last value wins).
 
     Raises:
-        ValueError: if the body is larger than 8 KiB.
+        PayloadTooLarge: if the body is larger than ``MAX_FORM_BYTES``.
     """
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_FORM_BYTES:
-            raise ValueError(f"The form is larger than {MAX_FORM_BYTES} bytes.")
+    body = await read_body(request, MAX_FORM_BYTES)
     return dict(parse_qsl(body.decode("utf-8", "replace")))
 
 

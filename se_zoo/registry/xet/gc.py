@@ -83,7 +83,7 @@ def _check_files(xet: XetStore, report: XetReport, xorbs: Set[str], cutoff: floa
     """Check every file reconstruction; returns the xorbs the kept ones use."""
     referenced: Set[str] = set()
     for file_hex in xet.files():
-        path = xet._path("files", file_hex, ".json")
+        path = xet.path_of("files", file_hex, ".json")
         entry = json.loads(path.read_bytes())
         if live is not None and entry["sha256"] not in live and _old(path, cutoff):
             report.garbage.append(path)
@@ -100,7 +100,7 @@ def _check_files(xet: XetStore, report: XetReport, xorbs: Set[str], cutoff: floa
 def _check_xorbs(xet: XetStore, report: XetReport, xorbs: Set[str], referenced: Set[str], cutoff: float) -> None:
     """Check xorb bodies against their index; unreferenced old xorbs and bodies without index are garbage."""
     for xorb_hex in sorted(xorbs):
-        body, index = xet.xorb_path(xorb_hex), xet._path("xorbs", xorb_hex, ".json")
+        body, index = xet.xorb_path(xorb_hex), xet.path_of("xorbs", xorb_hex, ".json")
         records = xet.xorb_index(xorb_hex)
         expected = records[-1].offset + records[-1].record_size
         size = body.stat().st_size if body.exists() else -1

@@ -16,24 +16,23 @@ import hashlib
 import hmac
 import time
 import uuid
-from typing import TYPE_CHECKING, Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 import anyio
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
+from ..auth import Auth
 from ..errors import BadRequest, EntryNotFound, Forbidden, HubError, PayloadTooLarge
-from ..store.quota import check_upload
-from .shard import MAX_SHARD_SIZE, build_dedup_shard, parse_shard
+from ..http import base_url, read_body
+from ..limits import MAX_SHARD_SIZE, MAX_XORB_SIZE
+from ..store.quota import UploadCaps
+from .shard import build_dedup_shard, parse_shard
 from .store import XetStore
 from .tokens import XetGrant, XetTokens
-from .xorb import MAX_XORB_SIZE
 
-if TYPE_CHECKING:
-    from ..app import Registry
+__all__ = ["XetService", "FETCH_URL_TTL"]
 
-TOKEN_KINDS = ("xet-write-token", "xet-read-token")
-CAS_ROOTS = ("v1", "v2")
 FETCH_URL_TTL = 3600
 _HEX = frozenset("0123456789abcdef")
 
@@ -44,12 +43,12 @@ def _hex_hash(value: str, what: str) -> str:
     return value
 
 
-def _not_served(path: str) -> Response:
-    return JSONResponse({"error": f"{path} is not served here; use the v1 API."}, status_code=404)
-
-
 class XetService:
-    """Xet token and CAS handlers bound to one ``Registry``.
+    """Xet token and CAS handlers over one registry store.
+
+    Args:
+        auth: Who may read and write; its signing key (shared by the root's processes) keys the tokens.
+        caps: The file size and namespace quota caps (its store is the registry's).
 
     Attributes:
         store: The ``XetStore`` under ``<root>/xet``.
@@ -59,11 +58,11 @@ class XetService:
             (off by default: plain HTTP downloads serve the same bytes).
     """
 
-    def __init__(self, registry: "Registry"):
-        self.registry = registry
-        self.store = XetStore(registry.store.root, registry.store)
-        # the store's key is shared by every process serving the root, so any worker accepts a token
-        self.tokens = XetTokens(hmac.new(registry._secret, b"xet tokens", hashlib.sha256).digest())
+    def __init__(self, auth: Auth, caps: UploadCaps):
+        self.auth, self.caps, self.repos = auth, caps, caps.store
+        self.store = XetStore(self.repos.root, self.repos)
+        # the root's key is shared by every process serving it, so any worker accepts a token
+        self.tokens = XetTokens(hmac.new(auth.signing_key, b"xet tokens", hashlib.sha256).digest())
         self.received_bytes = 0
         self.announce_downloads = False
 
@@ -87,32 +86,36 @@ class XetService:
         pending = [op for op in operations if op.pop("xet", False)]
         if not pending:
             return
-        registry = self.registry
-        await anyio.to_thread.run_sync(check_upload, registry.store, namespace, [op["size"] for op in pending],
-                                       registry.max_file_size, registry.quota)
+        await anyio.to_thread.run_sync(self.caps.check, namespace, [op["size"] for op in pending])
         for op in pending:
             if not await anyio.to_thread.run_sync(self.store.materialize, op["sha256"], op["size"]):
                 raise BadRequest(f"File {op['path']!r}: its Xet upload is no longer registered; upload it again.")
 
     # token exchange
-    def token(self, request: Request, namespace: str, name: str, kind: str, revision: str) -> Response:
-        """Answer ``xet-write-token`` / ``xet-read-token`` for one repository.
+    def write_token(self, request: Request, namespace: str, name: str, revision: str) -> Response:
+        """``GET .../xet-write-token/{rev}``: a Xet token to upload to the repository.
 
         Raises:
-            Unauthorized, Forbidden: a write token request without a write token.
-            RepoNotFound: the repository does not exist or is private to the caller.
-            RevisionNotFound: a read token for an unknown revision.
+            Unauthorized, Forbidden: without a write token.
+            RepoNotFound: the repository does not exist.
         """
-        repo = f"{namespace}/{name}"
-        if kind == "xet-write-token":
-            self.registry._require_write(request)
-            self.registry.store.repo_meta(namespace, name)
-            grant = self.tokens.issue(repo, "write")
-        else:
-            self.registry._readable(request, namespace, name)
-            commit = self.registry.store.resolve(namespace, name, revision)
-            grant = self.tokens.issue(repo, "read", commit=commit)
-        token, cas_url = self.tokens.encode(grant), _base_url(request)
+        self.auth.require_write(request)
+        self.repos.repo_meta(namespace, name)
+        return self._token_answer(request, self.tokens.issue(f"{namespace}/{name}", "write"))
+
+    def read_token(self, request: Request, namespace: str, name: str, revision: str) -> Response:
+        """``GET .../xet-read-token/{rev}``: a Xet token to download the files of that revision.
+
+        Raises:
+            RepoNotFound: the repository does not exist or is private to the caller.
+            RevisionNotFound: the revision is unknown.
+        """
+        self.auth.readable(request, namespace, name)
+        commit = self.repos.resolve(namespace, name, revision)
+        return self._token_answer(request, self.tokens.issue(f"{namespace}/{name}", "read", commit=commit))
+
+    def _token_answer(self, request: Request, grant: XetGrant) -> Response:
+        token, cas_url = self.tokens.encode(grant), base_url(request)
         headers = {"X-Xet-Cas-Url": cas_url, "X-Xet-Access-Token": token, "X-Xet-Token-Expiration": str(grant.expires)}
         return JSONResponse({"accessToken": token, "exp": grant.expires, "casUrl": cas_url}, headers=headers)
 
@@ -124,34 +127,48 @@ class XetService:
         file_hex = self.store.file_for_sha256(entry["sha256"])
         if file_hex is None:
             return {}
-        refresh = f"{_base_url(request)}/api/models/{namespace}/{name}/xet-read-token/{commit}"
+        refresh = f"{base_url(request)}/api/models/{namespace}/{name}/xet-read-token/{commit}"
         return {"X-Xet-Hash": file_hex, "Link": f'<{refresh}>; rel="xet-auth"'}
 
     # CAS
-    async def cas(self, request: Request, method: str, segs: List[str]) -> Response:
-        """Dispatch one ``/v1/...`` or ``/v2/...`` CAS request."""
-        match (method, segs):
-            case ("POST", ["v1", "telemetry"]):
-                async for _ in request.stream():
-                    pass
-                return JSONResponse({})
-            case (_, ["v1", "xorb-grants", *_]) | (_, ["v2", *_]):
-                return _not_served(request.url.path)
-            case ("GET", ["v1", "chunks", prefix, chunk]):
-                self.tokens.check(request.headers.get("authorization"), need_write=False)
-                return await self._dedup(_prefix(prefix), _hex_hash(chunk, "chunk"))
-            case ("POST", ["v1", "xorbs", prefix, xorb]):
-                self.tokens.check(request.headers.get("authorization"), need_write=True)
-                return await self._upload_xorb(request, _prefix(prefix), _hex_hash(xorb, "xorb"))
-            case ("POST", ["v1", "shards"]):
-                self.tokens.check(request.headers.get("authorization"), need_write=True)
-                return await self._upload_shard(request)
-            case ("GET", ["v1", "reconstructions", file_hex]):
-                grant = self.tokens.check(request.headers.get("authorization"), need_write=False)
-                return self._reconstruction(request, grant, _hex_hash(file_hex, "file"))
-            case ("GET", ["v1", "fetch", xorb]):
-                return self._fetch(request, _hex_hash(xorb, "xorb"))
-        return _not_served(request.url.path)
+    @staticmethod
+    async def telemetry(request: Request) -> Response:
+        """``POST /v1/telemetry``: accepted and dropped."""
+        async for _ in request.stream():
+            pass
+        return JSONResponse({})
+
+    @staticmethod
+    def not_served(request: Request, **_: str) -> Response:
+        """Any other ``/v1/...`` or ``/v2/...`` URL: a 404 that sends the client to the v1 API."""
+        return JSONResponse({"error": f"{request.url.path} is not served here; use the v1 API."}, status_code=404)
+
+    async def dedup(self, request: Request, prefix: str, chunk: str) -> Response:
+        """``GET /v1/chunks/default/{chunk}``: a shard naming the xorb that holds the chunk, or 404."""
+        self.tokens.check(request.headers.get("authorization"), need_write=False)
+        return await self._dedup(_prefix(prefix), _hex_hash(chunk, "chunk"))
+
+    async def upload_xorb(self, request: Request, prefix: str, xorb: str) -> Response:
+        """``POST /v1/xorbs/default/{xorb}``: a xorb, verified and stored."""
+        self.tokens.check(request.headers.get("authorization"), need_write=True)
+        return await self._upload_xorb(request, _prefix(prefix), _hex_hash(xorb, "xorb"))
+
+    async def upload_shard(self, request: Request) -> Response:
+        """``POST /v1/shards``: a shard, verified against the stored xorbs; registers its files."""
+        self.tokens.check(request.headers.get("authorization"), need_write=True)
+        body = await read_body(request, MAX_SHARD_SIZE)
+        self.received_bytes += len(body)
+        await anyio.to_thread.run_sync(self.store.add_shard, parse_shard(body))
+        return JSONResponse({"result": 1})
+
+    def reconstruction(self, request: Request, file_hex: str) -> Response:
+        """``GET /v1/reconstructions/{file}`` (``Range`` allowed): the terms and signed fetch URLs."""
+        grant = self.tokens.check(request.headers.get("authorization"), need_write=False)
+        return self._reconstruction(request, grant, _hex_hash(file_hex, "file"))
+
+    def fetch(self, request: Request, xorb: str) -> Response:
+        """``GET /v1/fetch/{xorb}?expires&signature`` (``Range``): xorb bytes."""
+        return self._fetch(request, _hex_hash(xorb, "xorb"))
 
     async def _dedup(self, prefix: str, chunk: str) -> Response:
         info = await anyio.to_thread.run_sync(self.store.dedup_xorb, chunk)
@@ -160,7 +177,7 @@ class XetService:
         return Response(build_dedup_shard([info]), media_type="application/octet-stream")
 
     async def _upload_xorb(self, request: Request, prefix: str, xorb: str) -> Response:
-        spool = self.registry.store.tmp.path / f"xorb-{uuid.uuid4().hex}"  # removed with a dead process's tmp
+        spool = self.repos.tmp.path / f"xorb-{uuid.uuid4().hex}"  # removed with a dead process's tmp
         try:
             with open(spool, "wb") as body:
                 size = 0
@@ -175,27 +192,16 @@ class XetService:
             spool.unlink(missing_ok=True)
         return JSONResponse({"was_inserted": inserted})
 
-    async def _upload_shard(self, request: Request) -> Response:
-        body = bytearray()
-        async for block in request.stream():
-            self.received_bytes += len(block)
-            body += block
-            if len(body) > MAX_SHARD_SIZE:
-                raise PayloadTooLarge(f"Shard is larger than {MAX_SHARD_SIZE} bytes.")
-        shard = parse_shard(bytes(body))
-        await anyio.to_thread.run_sync(self.store.add_shard, shard)
-        return JSONResponse({"result": 1})
-
     # downloads
     def _reconstruction(self, request: Request, grant: XetGrant, file_hex: str) -> Response:
         entry = self.store.file_entry(file_hex)
         namespace, name = grant.repo.split("/", 1)
-        files = self.registry.store.commit_info(namespace, name, grant.commit)["files"] if grant.commit else {}
+        files = self.repos.commit_info(namespace, name, grant.commit)["files"] if grant.commit else {}
         if entry is None or not any(f["lfs"] and f["sha256"] == entry["sha256"] for f in files.values()):
             raise EntryNotFound(f"File {file_hex} is not part of {grant.repo} at the token's commit.")
         first, last = _byte_range(request.headers.get("range"), entry["size"])
         terms, fetch_info, offset_into_first, position = [], {}, 0, 0
-        base, expires = _base_url(request), int(time.time()) + FETCH_URL_TTL
+        base, expires = base_url(request), int(time.time()) + FETCH_URL_TTL
         for xorb_hex, start, end, _ in entry["terms"]:
             records = self.store.xorb_index(xorb_hex)
             for index in range(start, end):
@@ -216,7 +222,7 @@ class XetService:
         return JSONResponse({"offset_into_first_range": offset_into_first, "terms": terms, "fetch_info": fetch_info})
 
     def _sign(self, xorb_hex: str, expires: int) -> str:
-        return hmac.new(self.tokens._key, f"fetch\n{xorb_hex}\n{expires}".encode(), hashlib.sha256).hexdigest()
+        return self.tokens.sign(f"fetch\n{xorb_hex}\n{expires}")
 
     def _fetch(self, request: Request, xorb_hex: str) -> Response:
         expires = request.query_params.get("expires", "")
@@ -276,8 +282,3 @@ def _prefix(prefix: str) -> str:
     if prefix != "default":
         raise BadRequest(f"Unknown CAS prefix {prefix!r}: only 'default' is served.")
     return prefix
-
-
-def _base_url(request: Request) -> str:
-    return str(request.base_url).rstrip("/")
-

@@ -20,7 +20,7 @@ import uuid
 from pathlib import Path
 from typing import BinaryIO, Dict, Iterator, List, Optional
 
-from ..store.storage import BadRequest, Store, _fsync_dir
+from ..store.storage import BadRequest, Store, fsync_dir
 from .hashing import file_hash, global_dedup_eligible, hash_from_hex, hash_hex, range_hash
 from .shard import FileInfo, Shard, XorbInfo
 from .xorb import HEADER_SIZE, ChunkRecord, body_length, decompress_chunk, parse_xorb, read_chunk_header
@@ -45,7 +45,8 @@ class XetStore:
         self.root = Path(root) / "xet"  # created by the first Xet upload
 
     # paths
-    def _path(self, kind: str, hex_hash: str, suffix: str = "") -> Path:
+    def path_of(self, kind: str, hex_hash: str, suffix: str = "") -> Path:
+        """Where an object lives: ``kind`` is ``xorbs``, ``chunks`` or ``files``; ``suffix`` e.g. ``.json``."""
         return self.root / kind / hex_hash[:2] / f"{hex_hash}{suffix}"
 
     def _publish(self, final: Path, write: "callable") -> None:
@@ -59,7 +60,7 @@ class XetStore:
             os.replace(tmp, final)
         finally:
             tmp.unlink(missing_ok=True)
-        _fsync_dir(final.parent)
+        fsync_dir(final.parent)
 
     def _publish_json(self, final: Path, value) -> None:
         self._publish(final, lambda f: f.write(json.dumps(value, separators=(",", ":")).encode()))
@@ -67,7 +68,7 @@ class XetStore:
     # xorbs
     def has_xorb(self, xorb_hex: str) -> bool:
         """Whether the xorb was uploaded and verified."""
-        return self._path("xorbs", xorb_hex, ".json").exists()
+        return self.path_of("xorbs", xorb_hex, ".json").exists()
 
     def xorb_index(self, xorb_hex: str) -> List[ChunkRecord]:
         """The chunk records of a stored xorb.
@@ -76,7 +77,7 @@ class XetStore:
             MissingXorb: if the xorb is not stored.
         """
         try:
-            rows = json.loads(self._path("xorbs", xorb_hex, ".json").read_bytes())
+            rows = json.loads(self.path_of("xorbs", xorb_hex, ".json").read_bytes())
         except FileNotFoundError:
             raise MissingXorb(f"Xorb {xorb_hex} was not uploaded; upload xorbs before the shard naming them.") from None
         records, unpacked = [], 0
@@ -114,24 +115,24 @@ class XetStore:
                     out.write(block)
                     remaining -= len(block)
 
-            final = self._path("xorbs", xorb_hex)
+            final = self.path_of("xorbs", xorb_hex)
             if stored == length:
                 os.fsync(body.fileno())
                 final.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(spool, final)
-                _fsync_dir(final.parent)
+                fsync_dir(final.parent)
             else:
                 self._publish(final, copy)
         for record in records[:1] + [r for r in records[1:] if global_dedup_eligible(r.hash)]:
-            self._publish(self._path("chunks", hash_hex(record.hash)), lambda f: f.write(xorb_hex.encode()))
+            self._publish(self.path_of("chunks", hash_hex(record.hash)), lambda f: f.write(xorb_hex.encode()))
         rows = [[hash_hex(r.hash), r.offset, r.record_size, r.size] for r in records]
-        self._publish_json(self._path("xorbs", xorb_hex, ".json"), rows)
+        self._publish_json(self.path_of("xorbs", xorb_hex, ".json"), rows)
         return True
 
     def read_chunks(self, xorb_hex: str, start: int, end: int) -> Iterator[bytes]:
         """The uncompressed chunks ``[start, end)`` of a stored xorb, one at a time."""
         records = self.xorb_index(xorb_hex)
-        with open(self._path("xorbs", xorb_hex), "rb") as f:
+        with open(self.path_of("xorbs", xorb_hex), "rb") as f:
             f.seek(records[start].offset)
             for _ in range(start, end):
                 compressed, scheme, size = read_chunk_header(f.read(HEADER_SIZE))
@@ -139,13 +140,13 @@ class XetStore:
 
     def xorb_path(self, xorb_hex: str) -> Path:
         """Where a xorb's chunk records are stored."""
-        return self._path("xorbs", xorb_hex)
+        return self.path_of("xorbs", xorb_hex)
 
     # dedup
     def dedup_xorb(self, chunk_hex: str) -> Optional[XorbInfo]:
         """The stored xorb holding this chunk, if the chunk is indexed for dedup."""
         try:
-            xorb_hex = self._path("chunks", chunk_hex).read_text()
+            xorb_hex = self.path_of("chunks", chunk_hex).read_text()
             records = self.xorb_index(xorb_hex)
         except (FileNotFoundError, MissingXorb):
             return None
@@ -173,10 +174,10 @@ class XetStore:
                 raise BadRequest(f"Shard lists xorb {xorb_hex} with chunks other than the uploaded ones.")
         entries = [self._check_file(info) for info in shard.files]
         for info, entry in zip(shard.files, entries):
-            self._publish_json(self._path("files", hash_hex(info.file_hash), ".json"), entry)
+            self._publish_json(self.path_of("files", hash_hex(info.file_hash), ".json"), entry)
             if entry["sha256"]:
                 file_hex = hash_hex(info.file_hash).encode()
-                self._publish(self._path("sha256", entry["sha256"]), lambda f, h=file_hex: f.write(h))
+                self._publish(self.path_of("sha256", entry["sha256"]), lambda f, h=file_hex: f.write(h))
         return len(entries)
 
     def _check_file(self, info: FileInfo) -> Dict:
@@ -207,14 +208,14 @@ class XetStore:
     def file_entry(self, file_hex: str) -> Optional[Dict]:
         """The registered reconstruction of a file, or ``None``."""
         try:
-            return json.loads(self._path("files", file_hex, ".json").read_bytes())
+            return json.loads(self.path_of("files", file_hex, ".json").read_bytes())
         except FileNotFoundError:
             return None
 
     def file_for_sha256(self, sha256: str) -> Optional[str]:
         """The Xet hash of the registered file with this sha256, or ``None``."""
         try:
-            return self._path("sha256", sha256).read_text()
+            return self.path_of("sha256", sha256).read_text()
         except FileNotFoundError:
             return None
 
@@ -261,5 +262,5 @@ class XetStore:
 
     def remove_xorb(self, xorb_hex: str) -> None:
         """Delete a xorb: its index first (so it stops existing), then its body."""
-        self._path("xorbs", xorb_hex, ".json").unlink(missing_ok=True)
-        self._path("xorbs", xorb_hex).unlink(missing_ok=True)
+        self.path_of("xorbs", xorb_hex, ".json").unlink(missing_ok=True)
+        self.path_of("xorbs", xorb_hex).unlink(missing_ok=True)

@@ -48,7 +48,8 @@ class XetTokens:
     def __init__(self, key: Optional[bytes] = None) -> None:
         self._key = key or secrets.token_bytes(32)
 
-    def _sign(self, payload: str) -> str:
+    def sign(self, payload: str) -> str:
+        """The hex HMAC-SHA256 of ``payload`` under this object's key (tokens, signed fetch URLs)."""
         return hmac.new(self._key, payload.encode(), hashlib.sha256).hexdigest()
 
     def issue(self, repo: str, mode: str, ttl: int = TOKEN_TTL, commit: Optional[str] = None) -> XetGrant:
@@ -73,7 +74,7 @@ class XetTokens:
         if grant.commit:
             body["commit"] = grant.commit
         payload = _b64(json.dumps(body, sort_keys=True).encode())
-        return f"{payload}.{self._sign(payload)}"
+        return f"{payload}.{self.sign(payload)}"
 
     def check(self, authorization: Optional[str], need_write: bool) -> XetGrant:
         """The grant of an ``Authorization: Bearer <token>`` header.
@@ -94,7 +95,7 @@ class XetTokens:
             raise InvalidXetToken("A Xet access token is required: send 'Authorization: Bearer <token>' "
                                   "from the xet-write-token or xet-read-token endpoint.")
         payload, _, signature = token.strip().partition(".")
-        if not hmac.compare_digest(signature.encode("utf-8", "replace"), self._sign(payload).encode()):
+        if not hmac.compare_digest(signature.encode("utf-8", "replace"), self.sign(payload).encode()):
             raise InvalidXetToken("Invalid Xet access token: it was not issued by this registry (or by "
                                   "an earlier run of it).")
         body = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))

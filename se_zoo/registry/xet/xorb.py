@@ -13,10 +13,9 @@ import lz4.frame
 
 from ..store.storage import BadRequest
 from .hashing import chunk_hash, hash_hex, xorb_hash
+from ..limits import MAX_CHUNK_SIZE
 
 HEADER_SIZE = 8
-MAX_CHUNK_SIZE = 128 * 1024  # the client's hard limit on an uncompressed chunk
-MAX_XORB_SIZE = 64 * 1024 * 1024 + 1024 * 1024  # 64 MiB of chunk records, plus room for a footer
 FOOTER_IDENT = b"XETBLOB"
 _SCHEMES = (0, 1, 2)
 

@@ -1,0 +1,85 @@
+"""File downloads: ``HEAD|GET /{id}/resolve/{rev}/{path}``.
+
+``X-Repo-Commit``, ``ETag`` (git blob id, or sha256 for LFS files, also in ``X-Linked-Etag``/
+``X-Linked-Size``), ``Content-Length``, single ``Range`` requests (206/416). A branch or tag answers
+302 to the same file at its commit, so the download gets the exact version the metadata described
+even if the branch moves in between. Bodies stream from the blob in fixed-size chunks.
+"""
+from pathlib import Path
+from typing import AsyncIterator
+from urllib.parse import quote
+
+import anyio
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from ..auth import Auth
+from ..errors import EntryNotFound
+from ..http import RangeNotSatisfiable, error_response, file_headers, parse_range
+from ..store.names import validate_path
+from ..store.storage import CHUNK_SIZE, WEIGHT_SUFFIXES, Store
+from ..xet.service import XetService
+
+__all__ = ["Downloads", "blob_chunks"]
+
+
+async def blob_chunks(path: Path, start: int, length: int) -> AsyncIterator[bytes]:
+    """``length`` bytes of the blob at ``path`` from ``start``, read in worker threads chunk by chunk.
+
+    Raises:
+        RuntimeError: if the blob is shorter than that.
+    """
+    sent = 0
+    with open(path, "rb") as f:
+        f.seek(start)
+        while sent < length:
+            chunk = await anyio.to_thread.run_sync(f.read, min(CHUNK_SIZE, length - sent))
+            if not chunk:
+                raise RuntimeError(f"Blob {path.name} is shorter than its recorded size.")
+            sent += len(chunk)
+            yield chunk
+
+
+class Downloads:
+    """The resolve handler over one store.
+
+    Args:
+        store: The registry's store.
+        auth: Who may read.
+        xet: Announces Xet hashes for files uploaded through Xet, when enabled.
+    """
+
+    def __init__(self, store: Store, auth: Auth, xet: XetService):
+        self.store, self.auth, self.xet = store, auth, xet
+
+    async def resolve(self, request: Request, namespace: str, name: str, revision: str, path: str) -> Response:
+        """``HEAD|GET /{id}/resolve/{rev}/{path}`` (see the module docstring)."""
+        self.auth.readable(request, namespace, name)
+        commit_id = self.store.resolve(namespace, name, revision)
+        validate_path(path)
+        entry = self.store.commit_info(namespace, name, commit_id)["files"].get(path)
+        if entry is None:
+            raise EntryNotFound(f"File {path!r} not found at {commit_id}.", commit_id)
+        headers = {**file_headers(commit_id, entry), "Accept-Ranges": "bytes"}
+        if entry["lfs"]:
+            headers.update(self.xet.download_headers(request, namespace, name, commit_id, entry))
+        if revision != commit_id:
+            location = f"/{namespace}/{name}/resolve/{commit_id}/{quote(path)}"
+            return Response(status_code=302, headers={**headers, "Location": location})
+        size = entry["size"]
+        try:
+            byte_range = parse_range(request.headers.get("range"), size)
+        except RangeNotSatisfiable:
+            return error_response(416, f"Range not satisfiable for a file of {size} bytes.",
+                                  headers={"Content-Range": f"bytes */{size}"})
+        start, end = byte_range or (0, size - 1)
+        headers["Content-Length"] = str(end - start + 1)
+        if byte_range is not None:
+            headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+        status = 206 if byte_range is not None else 200
+        if request.method == "HEAD":
+            return Response(status_code=status, headers=headers, media_type="application/octet-stream")
+        if start == 0 and path.endswith(WEIGHT_SUFFIXES):  # a download from the start, not a resumption
+            await anyio.to_thread.run_sync(self.store.count_download, namespace, name)
+        body = blob_chunks(self.store.blob_path(entry["sha256"]), start, end - start + 1)
+        return StreamingResponse(body, status_code=status, headers=headers, media_type="application/octet-stream")
