@@ -63,12 +63,18 @@ class Route:
     handler: Callable[..., Any]
     before: Sequence[Hook] = field(default=())
 
+    def __post_init__(self) -> None:
+        if not self.shape.startswith("/"):
+            raise ValueError(f"shape must start with '/', got {self.shape!r}.")
+        methods = self.methods.split("|") if isinstance(self.methods, str) else self.methods
+        object.__setattr__(self, "_methods", frozenset(methods))
+        object.__setattr__(self, "_parts", self.shape.split("/")[1:])
+
     def match(self, method: str, segments: List[str]) -> Optional[Dict[str, str]]:
         """The parameters when ``method`` and ``segments`` fit this route, else ``None``."""
-        methods = self.methods.split("|") if isinstance(self.methods, str) else self.methods
-        if method not in methods:
+        if method not in self._methods:
             return None
-        return _match_shape(self.shape.split("/")[1:], segments)
+        return _match_shape(self._parts, segments)
 
 
 def _match_shape(parts: List[str], segments: List[str]) -> Optional[Dict[str, str]]:

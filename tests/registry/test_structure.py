@@ -1,9 +1,14 @@
 """The registry's structure: one route table, no private names across modules, a generated limits table."""
 import ast
+import base64
+import json
 from pathlib import Path
+
+from starlette.testclient import TestClient
 
 import se_zoo.registry
 from se_zoo.registry import limits
+from se_zoo.registry.app import create_app
 
 PACKAGE = Path(se_zoo.registry.__file__).parent
 ROUTES = PACKAGE / "routes.py"
@@ -91,3 +96,20 @@ def test_limits_table_shows_the_enforced_values():
     assert f"| paths-info paths | {limits.MAX_PATHS_INFO:,} |" in table
     assert "| JSON request body (preupload, LFS batch, paths-info, settings, ...) | 2 MiB |" in table
     assert "| one file (default of `--max-file-size`; the Hub's LFS cap) | 50 GB |" in table
+
+
+def test_a_revision_with_an_encoded_slash_stays_one_path_segment(tmp_path):
+    client = TestClient(create_app(tmp_path, {"w": "write"}), headers={"Authorization": "Bearer w"})
+    assert client.post("/api/repos/create", json={"organization": "a", "name": "b"}).status_code == 200
+    content = base64.b64encode(b"hi").decode()
+    commit = "\n".join(json.dumps(line) for line in (
+        {"key": "header", "value": {"summary": "one file"}},
+        {"key": "file", "value": {"path": "x.txt", "content": content, "encoding": "base64"}}))
+    assert client.post("/api/models/a/b/commit/main", content=commit).status_code == 200
+    assert client.post("/api/models/a/b/branch/feature%2Fx", json={}).status_code == 200
+    assert client.get("/api/models/a/b/revision/feature%2Fx").json()["sha"]
+    assert client.get("/api/models/a/b/revision/feature/x").status_code == 404  # two segments: no such route
+    moved = client.get("/a/b/resolve/feature%2Fx/x.txt", follow_redirects=False)
+    assert moved.status_code == 302 and moved.headers["x-repo-commit"] in moved.headers["location"]
+    assert client.get(moved.headers["location"]).content == b"hi"
+    assert client.get("/a/b/tree/feature%2Fx").status_code == 200  # the page too
