@@ -46,17 +46,17 @@ chunks, so memory does not grow with file size. Every input is bounded (``se_zoo
 and work that grows with it runs in worker threads, off the event loop.
 
 Security: tokens come from ``SE_ZOO_HUB_TOKEN`` (write) or a tokens file (see
-``se_zoo.registry.cli``) and compared through their sha256, never stored, logged or echoed.
-Anyone may read public repositories; any valid token may read private ones, and a private
-repository is a 404 to everyone else; writes need a write token (401 without one, 403 with a read
-token); ``se_zoo.registry.auth`` decides all of it. With no token configured the registry is
-read-only. LFS uploads go to URLs signed for one
-object with a key kept in the root (shared by its processes) that expire after an hour; the access
-log drops query strings so signatures never reach it. Repository ids, branch/tag names and file paths are validated (no
-``..``, absolute paths, backslashes or empty segments), and every path on disk is built from
-validated names or hex digests, so nothing is written outside the root. Malformed requests get a
-4xx JSON ``{"error": ...}`` with ``X-Error-Code``/``X-Error-Message`` headers as the Hub sends; an
-unexpected failure is logged and answered with a generic 500, never a traceback.
+``se_zoo.registry.cli``) and compared through their sha256, never stored, logged or echoed. Anyone
+may read public repositories; any valid token may read private ones, and a private repository is a
+404 to everyone else; writes need a write token (401 without one, 403 with a read token);
+``se_zoo.registry.auth`` decides all of it. With no token configured the registry is read-only. LFS
+uploads go to URLs signed for one object with a key kept in the root (shared by its processes) that
+expire after an hour; the access log drops query strings so signatures never reach it. Repository
+ids, branch/tag names and file paths are validated (no ``..``, absolute paths, backslashes or empty
+segments), and every path on disk is built from validated names or hex digests, so nothing is
+written outside the root. Malformed requests get a 4xx JSON ``{"error": ...}`` with
+``X-Error-Code``/``X-Error-Message`` headers as the Hub sends; an unexpected failure is logged and
+answered with a generic 500, never a traceback.
 
 This module builds the parts and serves them: ``Registry`` wires the store, ``Auth``, the API
 handlers (``se_zoo.registry.api``), the mirror, Xet and the pages into the route table
