@@ -24,7 +24,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from ..auth import Auth
 from ..errors import BadRequest, EntryNotFound, Forbidden, HubError, PayloadTooLarge
-from ..http import base_url, read_body
+from ..http import base_url, read_body, write_body
 from ..limits import MAX_SHARD_SIZE, MAX_XORB_SIZE
 from ..store.quota import UploadCaps
 from .shard import build_dedup_shard, parse_shard
@@ -180,13 +180,17 @@ class XetService:
         spool = self.repos.tmp.path / f"xorb-{uuid.uuid4().hex}"  # removed with a dead process's tmp
         try:
             with open(spool, "wb") as body:
-                size = 0
-                async for block in request.stream():
-                    self.received_bytes += len(block)
-                    size += len(block)
-                    if size > MAX_XORB_SIZE:
+                spooled = 0
+
+                def spool_piece(piece: bytes) -> None:  # in a worker thread, off the event loop
+                    nonlocal spooled
+                    self.received_bytes += len(piece)
+                    spooled += len(piece)
+                    if spooled > MAX_XORB_SIZE:
                         raise PayloadTooLarge(f"Xorb body is larger than {MAX_XORB_SIZE} bytes.")
-                    body.write(block)
+                    body.write(piece)
+
+                await write_body(request, spool_piece)
             inserted = await anyio.to_thread.run_sync(self.store.add_xorb, xorb, spool)
         finally:
             spool.unlink(missing_ok=True)
