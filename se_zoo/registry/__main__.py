@@ -4,14 +4,16 @@ Sub-commands: ``serve``, ``fsck``, ``mirror`` and ``import`` (see ``se_zoo.regis
 """
 import argparse
 import sys
+from pathlib import Path
 
 from .cli import add_arguments, run
 from .errors import CommandError
 
 
 def main() -> int:
-    """Parse ``sys.argv`` as ``se-zoo hub`` would and run the command."""
-    parser = argparse.ArgumentParser(prog="python -m se_zoo.registry",
+    """Parse ``sys.argv`` as ``se-zoo hub`` would and run the command (also the ``se-zoo-hub`` script)."""
+    script = Path(sys.argv[0]).name
+    parser = argparse.ArgumentParser(prog="python -m se_zoo.registry" if script == "__main__.py" else script,
                                      description="Serve a Hugging Face Hub-compatible registry.")
     add_arguments(parser)
     args = parser.parse_args()
