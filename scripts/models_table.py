@@ -19,7 +19,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 import se_zoo
-from se_zoo.models._catalog import find_record
+from se_zoo.pretrained.catalog import find_record
 
 ROOT = Path(__file__).resolve().parents[1]
 START, END = "<!-- models-table:start -->", "<!-- models-table:end -->"

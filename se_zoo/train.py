@@ -144,7 +144,7 @@ def _model_and_transforms(config: TrainConfig, train_ds, val_ds, names, num_clas
     import timm
     from timm.data import create_transform, resolve_data_config
 
-    from .download_errors import model_download_failures
+    from .pretrained.download_errors import model_download_failures
 
     with model_download_failures(config.model, config.pretrained and not resuming):
         model = timm.create_model(config.model, pretrained=config.pretrained and not resuming,

@@ -114,7 +114,7 @@ def validate(
     try:
         name = model if isinstance(model, str) else type(model).__name__
         if isinstance(model, str):
-            from .download_errors import model_download_failures
+            from .pretrained.download_errors import model_download_failures
 
             with model_download_failures(model, True):
                 model = timm.create_model(model, pretrained=True)

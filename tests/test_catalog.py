@@ -9,8 +9,8 @@ from torch.utils.flop_counter import FlopCounterMode
 import timm
 from timm.models import get_pretrained_cfg
 
-from se_zoo.models import _catalog
-from se_zoo.models._catalog import CatalogError, catalog_dir, families, find_record, load_records, pretrained_cfgs
+from se_zoo.pretrained import catalog as _catalog
+from se_zoo.pretrained.catalog import CatalogError, catalog_dir, families, find_record, load_records, pretrained_cfgs
 
 RECORDS = [record for family in families() for record in load_records(family)]
 _SOURCE_KEYS = ("hf_hub_id", "hf_hub_filename", "url", "license", "origin_url", "paper_ids")
