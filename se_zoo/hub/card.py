@@ -180,7 +180,7 @@ def _duration(seconds: float) -> str:
 
 
 def training_lines(run: Mapping[str, Any]) -> list:
-    """The "Training" section's lines for a run record of :func:`se_zoo.run_record.run_record`.
+    """The "Training" section's lines for a run record of :func:`se_zoo.hub.run_record.run_record`.
 
     Args:
         run: The run record.
@@ -246,7 +246,7 @@ def model_card(
             ``{"top1": 81.2, "top5": 95.6}``.
         eval_dataset: Hub dataset id of the evaluation; defaults to the first
             of ``datasets``.
-        training: The run record of ``se-zoo train`` (:func:`se_zoo.run_record.run_record`),
+        training: The run record of ``se-zoo train`` (:func:`se_zoo.hub.run_record.run_record`),
             for a "Training" section.
         metrics_file: Name of the per-epoch metrics file published with the
             weights, mentioned as the training curves.
