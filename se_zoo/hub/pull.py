@@ -20,9 +20,9 @@ from typing import Any, Optional, Tuple, Union
 
 from torch import nn
 
-from ..pretrained.download_errors import download_failures
 from ..errors import InvalidArgument
 from ..models._checkpoint import load_weights
+from ..pretrained.download_errors import download_failures
 from ..pretrained.integrity import SAFE_WEIGHTS_NAME, IntegrityError, catalog_pins, read_verified
 
 __all__ = ["PICKLE_WEIGHTS_NAME", "PullResult", "pull", "from_pretrained"]
