@@ -5,8 +5,9 @@ Usage::
     python scripts/models_table.py          # rewrite both files
     python scripts/models_table.py --check  # exit 1 if either file is stale
 
-Params are counted and MACs traced on the ``meta`` device (no memory, no
-compute), at each architecture's default input size, 1000 classes.
+Params are counted and MACs traced (``se_zoo.models.stats``, train mode) on the
+``meta`` device (no memory, no compute), at each architecture's default input
+size, 1000 classes.
 """
 import argparse
 import sys
@@ -15,11 +16,10 @@ from pathlib import Path
 from typing import Dict, List
 
 import timm
-import torch
-from torch.utils.flop_counter import FlopCounterMode
 
 import se_zoo
-from se_zoo.models._catalog import find_record
+from se_zoo.models.stats import model_stats
+from se_zoo.pretrained.catalog import find_record
 
 ROOT = Path(__file__).resolve().parents[1]
 START, END = "<!-- models-table:start -->", "<!-- models-table:end -->"
@@ -29,17 +29,14 @@ TARGETS = (ROOT / "README.md", ROOT / "docs" / "models.md")
 @lru_cache(maxsize=None)
 def architecture_row(arch: str) -> Dict[str, str]:
     """Params, GMACs, tags and reported top-1 of one architecture."""
-    model = timm.create_model(arch, device="meta")
-    input_size = model.pretrained_cfg["input_size"]
-    with FlopCounterMode(display=False) as counter:
-        model(torch.empty(1, *input_size, device="meta"))
+    stats = model_stats(timm.create_model(arch, device="meta"), training=True)
     tags = timm.list_pretrained(f"{arch}.*")
     top1 = [f"{r['top1']:.2f}" for r in map(find_record, tags) if r and r.get("top1") is not None]
     return {
         "Architecture": f"`{arch}`",
-        "Params (M)": f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f}",
-        "GMACs": f"{counter.get_total_flops() / 2e9:.2f}",
-        "Input": f"{input_size[1]}",
+        "Params (M)": f"{stats['params'] / 1e6:.2f}",
+        "GMACs": f"{stats['gmacs']:.2f}",
+        "Input": f"{stats['input_size'][1]}",
         "Pretrained tags": ", ".join(f"`{t.split('.', 1)[1]}`" for t in tags) or "—",
         "Source top-1": " / ".join(top1) or "—",
         "timm equivalent": f"`{se_zoo.TIMM_EQUIVALENTS[arch]}`",

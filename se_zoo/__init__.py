@@ -15,6 +15,7 @@ _LAZY = {
     "SqueezeExcite": "se_zoo.layers",
     "TIMM_EQUIVALENTS": "se_zoo.models",
     **{name: "se_zoo.hub" for name in ("save_pretrained", "push_to_hub", "from_pretrained", "IntegrityError")},
+    **{name: "se_zoo.training" for name in ("TrainConfig", "TrainResult", "train", "validate")},
 }
 __all__ = ["__version__", *_LAZY]
 

@@ -43,10 +43,9 @@ def _worker(workdir: Path, namespace: str, epochs: int, finetune_epochs: int) ->
     import torch
     from timm.data import create_transform, resolve_data_config
 
-    from .data import create_split
     from .hub import push_to_hub
-    from .train import TrainConfig, train
-    from .validate import validate
+    from .training import TrainConfig, train, validate
+    from .training.data import create_split
 
     digits = workdir / "digits"
     report: Dict[str, Any] = {}
@@ -146,7 +145,7 @@ def quickstart(
     if serve and endpoint is not None:
         raise InvalidArgument(f"serve keeps the local registry running, so it needs endpoint=None, got {endpoint!r} "
                               "(unset HF_ENDPOINT or drop --endpoint)")
-    from .data import export_digits
+    from .training.data import export_digits
 
     workdir = Path(tempfile.mkdtemp(prefix="se-zoo-quickstart-"))
     server = None

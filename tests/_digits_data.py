@@ -2,7 +2,7 @@
 import shutil
 from pathlib import Path
 
-from se_zoo.data import export_digits
+from se_zoo.training.data import export_digits
 
 
 def digits_tree(root: Path) -> Path:

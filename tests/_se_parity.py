@@ -6,7 +6,7 @@ from torch import nn
 
 from conftest import randomize_
 from se_zoo import SqueezeExcite
-from se_zoo.convert import from_layout, to_layout
+from helpers.layouts import from_layout, to_layout
 
 # (N, C, r, H, W): batch 1 with C not divisible by r, non-square, H = W = 1, a wider layer
 SHAPES = [(1, 40, 16, 7, 7), (2, 40, 16, 3, 5), (3, 64, 16, 5, 4), (2, 24, 4, 1, 1), (4, 96, 8, 6, 6)]
@@ -34,7 +34,7 @@ def check_parity(
 
     Args:
         make_reference: Builds a fresh reference module (any weights).
-        layout: The reference's layout name in :mod:`se_zoo.convert`.
+        layout: The reference's layout name in :mod:`helpers.layouts`.
         param_map: se-zoo parameter name -> the reference's parameter holding the
             same values, written out by each test from the reference's structure.
         shape: Input shape ``(N, C, H, W)``.

@@ -92,7 +92,6 @@ def test_broken_se_zoo_never_breaks_timm(tmp_path):
     "from se_zoo.layers import SqueezeExcite",  # se_zoo.layers imports timm while it initializes
     "import se_zoo.layers.squeeze_excite",
     "from se_zoo import SqueezeExcite",
-    "import se_zoo.convert",
 ])
 def test_any_first_import_registers_the_models(tmp_path, first_import):
     code = f"{first_import}\nimport timm\nprint(timm.is_model('se_zoo_resnet18'))"

@@ -9,9 +9,9 @@ from _digits_data import tiny_tree
 from huggingface_hub import HfApi, ModelCard, hf_hub_download
 
 from se_zoo.cli import main
-from se_zoo.data import export_digits
+from se_zoo.training.data import export_digits
 from se_zoo.hub import from_pretrained, push_to_hub, save_pretrained
-from se_zoo.train import TrainConfig, train
+from se_zoo import TrainConfig, train
 
 SMALL = {"layers": [1, 1, 1, 1]}
 

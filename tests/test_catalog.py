@@ -3,14 +3,13 @@ import json
 from functools import lru_cache
 
 import pytest
-import torch
-from torch.utils.flop_counter import FlopCounterMode
 
 import timm
 from timm.models import get_pretrained_cfg
 
-from se_zoo.models import _catalog
-from se_zoo.models._catalog import CatalogError, catalog_dir, families, find_record, load_records, pretrained_cfgs
+from se_zoo.models.stats import model_stats
+from se_zoo.pretrained import catalog as _catalog
+from se_zoo.pretrained.catalog import CatalogError, catalog_dir, families, find_record, load_records, pretrained_cfgs
 
 RECORDS = [record for family in families() for record in load_records(family)]
 _SOURCE_KEYS = ("hf_hub_id", "hf_hub_filename", "url", "license", "origin_url", "paper_ids")
@@ -81,13 +80,9 @@ def test_se_resnet_sources_are_timm_tags_with_reported_metrics():
 @lru_cache(maxsize=None)
 def _measure(arch, input_size):
     """(params in M, GMACs at ``input_size``) of ``arch``, counted on the meta device."""
-    # train mode: the architecture's own count (in eval, bottlenecks also run conv3 on the
-    # squeezed 1x1 map, a shortcut for the SE squeeze that adds ~0.2% MACs)
-    with torch.device("meta"):
-        model = timm.create_model(arch)
-        with FlopCounterMode(display=False) as counter:
-            model(torch.empty(1, *input_size))
-    return sum(p.numel() for p in model.parameters()) / 1e6, counter.get_total_flops() / 2 / 1e9
+    # train mode: the architecture's own count (see model_stats)
+    stats = model_stats(timm.create_model(arch, device="meta"), input_size, training=True)
+    return stats["params"] / 1e6, stats["gmacs"]
 
 
 @pytest.mark.parametrize("record", [

@@ -1,11 +1,11 @@
-"""se_zoo.convert: round trips, prefixes and errors for every SE state-dict layout."""
+"""SE state-dict layouts (tests/helpers/layouts.py): round trips, prefixes and errors for every layout."""
 import re
 
 import pytest
 import torch
 
 from se_zoo import SqueezeExcite
-from se_zoo.convert import LAYOUTS, LayoutError, from_layout, to_layout
+from helpers.layouts import LAYOUTS, LayoutError, from_layout, to_layout
 
 C, R = 40, 3
 # Each layout's keys and shapes as its own implementation stores them.

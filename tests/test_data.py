@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from se_zoo.cli import main as cli_main
-from se_zoo.data import class_names, create_split, export_digits, shard
+from se_zoo.training.data import class_names, create_split, export_digits, shard
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,7 @@ import pytest
 import safetensors.torch
 
 from _digits_data import digits_tree, tiny_tree
-from se_zoo.train import TrainConfig, train
+from se_zoo import TrainConfig, train
 
 SETTINGS = dict(model="se_zoo_resnet18", img_size=8, batch_size=32, epochs=2, classes=["0", "1", "2"],
                 model_kwargs={"norm_layer": "groupnorm"}, no_aug=True, workers=0, seed=3)

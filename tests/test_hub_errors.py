@@ -18,7 +18,7 @@ import timm
 
 from hub_fixture import point_client_at
 from se_zoo.hub import from_pretrained
-from se_zoo.download_errors import AIR_GAPPED_DOC, HubUnreachableError, endpoint_refusal
+from se_zoo.pretrained.download_errors import AIR_GAPPED_DOC, HubUnreachableError, endpoint_refusal
 
 WAYS_OUT = ("HF_ENDPOINT", "se-zoo hub mirror", "HF_HUB_OFFLINE=1", AIR_GAPPED_DOC)
 

@@ -15,7 +15,7 @@ from conftest import randomize_
 from huggingface_hub import CommitOperationAdd, HfApi, hf_hub_download
 
 from se_zoo.hub import IntegrityError, from_pretrained, pull, push_to_hub, save_pretrained
-from se_zoo.models import _catalog
+from se_zoo.pretrained import catalog as _catalog
 
 
 def _r18(seed: int = 0, **kwargs):

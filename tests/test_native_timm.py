@@ -19,7 +19,7 @@ from torchvision.models.feature_extraction import create_feature_extractor
 
 from se_zoo import SqueezeExcite
 from se_zoo.architectures import ARCHITECTURES, FAMILIES, PLAIN_EQUIVALENTS, TIMM_EQUIVALENTS, by_family
-from se_zoo.models._register import WEIGHTS_LOCATION_FIELDS
+from se_zoo.models._pretrained import WEIGHTS_LOCATION_FIELDS
 
 from conftest import randomize_
 
@@ -45,6 +45,9 @@ def test_table_is_the_source_of_every_mapping():
     assert sorted(timm.list_models("se_zoo_*")) == sorted(TIMM_EQUIVALENTS)
     for arch in ARCHITECTURES:
         assert arch.family in FAMILIES and timm.is_model(arch.timm_twin)
+        entrypoint = timm.models.model_entrypoint(arch.name)  # an explicit function of its family's module
+        assert entrypoint.__name__ == arch.name and entrypoint.__module__.startswith("se_zoo.models.se_")
+        assert entrypoint.__doc__ and "\n" not in entrypoint.__doc__.strip()
         assert arch.plain_twin is None or timm.is_model(arch.plain_twin)
 
 

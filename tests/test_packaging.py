@@ -29,7 +29,7 @@ import importlib.metadata, json, sys
 import timm
 registered_by_hook = "se_zoo" in sys.modules
 import se_zoo, torch
-from se_zoo.models._catalog import catalog_dir
+from se_zoo.pretrained.catalog import catalog_dir
 model = timm.create_model("se_zoo_resnet18", num_classes=3).eval()
 out = model(torch.randn(1, 3, 64, 64))
 print(json.dumps({

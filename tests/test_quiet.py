@@ -15,7 +15,7 @@ import pytest
 import timm
 from _digits_data import tiny_tree
 
-from se_zoo.data import export_digits
+from se_zoo.training.data import export_digits
 from se_zoo.hub import push_to_hub
 
 # a tqdm bar: "desc:  40%|████      | 2/5 [..]" (a bar finished or not)

@@ -26,8 +26,8 @@ from timm.models import save_for_hf
 
 from hub_fixture import READ_TOKEN, WRITE_TOKEN, point_client_at
 
-from se_zoo.models import _catalog
-from se_zoo.integrity import IntegrityError
+from se_zoo.pretrained import catalog as _catalog
+from se_zoo.pretrained.integrity import IntegrityError
 from se_zoo.registry.store.fsck import fsck
 from se_zoo.registry.mirror.bundle import BundleError, BundleWriter, import_bundle
 from se_zoo.registry.errors import RemoteRefused

@@ -10,7 +10,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from conftest import randomize_
 from se_zoo import TIMM_EQUIVALENTS
 from se_zoo.layers import SqueezeExcite
-from se_zoo.models._catalog import load_records
+from se_zoo.pretrained.catalog import load_records
 from se_zoo.models.se_mobilenet import checkpoint_filter_fn
 
 # se-zoo architecture -> (timm generator, width): the non-SE reference network.

@@ -17,9 +17,9 @@ import torch
 from _digits_data import digits_tree, tiny_tree
 from hub_fixture import hub_server  # noqa: F401  (fixture)
 from se_zoo.cli import main as cli_main
-from se_zoo.train import TrainConfig, train
-from se_zoo.train_state import find_train_state, load_train_state, save_train_state
-from se_zoo.validate import validate
+from se_zoo import TrainConfig, train
+from se_zoo.training.state import find_train_state, load_train_state, save_train_state
+from se_zoo import validate
 
 TINY = dict(model="se_zoo_mobilenetv1_050", img_size=8, batch_size=32, classes=["0", "1", "2"], workers=0,
             progress=False, seed=7)
@@ -228,7 +228,7 @@ def test_digits_recipe_reaches_98_percent(digits, tmp_path):
 def test_every_setting_says_whether_a_resumed_run_must_keep_it():
     from dataclasses import fields
 
-    from se_zoo.train_config import resume_fields
+    from se_zoo.training.config import resume_fields
 
     undecided = [f.name for f in fields(TrainConfig) if "resume" not in f.metadata]
     assert not undecided, f"mark these TrainConfig fields metadata=KEPT or FREE: {undecided}"

@@ -1,7 +1,7 @@
 """The command line's error policy: which exceptions are the user's to fix, as one-line :class:`CliError`.
 
 Converted, and only these: the library's :class:`se_zoo.errors.UserError`, an
-unreachable Hub (``se_zoo.download_errors.HubUnreachableError``), a
+unreachable Hub (``se_zoo.pretrained.download_errors.HubUnreachableError``), a
 weights file's sha256 mismatch (``se_zoo.IntegrityError``), timm's "Unknown
 model" for a name the user typed, a missing optional package, and (within
 :func:`hub_errors`) huggingface_hub's not-found, auth and connection errors.
@@ -26,7 +26,7 @@ def _first_line(exc: BaseException) -> str:
 def _is_integrity_error(exc: BaseException) -> bool:
     if not isinstance(exc, ValueError):  # IntegrityError is a ValueError; skip the import otherwise
         return False
-    from se_zoo import IntegrityError
+    from ..pretrained.integrity import IntegrityError
 
     return isinstance(exc, IntegrityError)
 
@@ -37,11 +37,11 @@ def user_errors() -> Iterator[None]:
 
     Raises:
         CliError: for a :class:`~se_zoo.errors.UserError`, a weights download that cannot reach
-            its Hub (:class:`~se_zoo.download_errors.HubUnreachableError`), an ``IntegrityError``,
+            its Hub (:class:`~se_zoo.pretrained.download_errors.HubUnreachableError`), an ``IntegrityError``,
             timm's ``RuntimeError("Unknown model (NAME)")`` or a ``ModuleNotFoundError``
             of an optional dependency (the message names the extra to install).
     """
-    from ..download_errors import HubUnreachableError
+    from ..pretrained.download_errors import HubUnreachableError
 
     try:
         yield

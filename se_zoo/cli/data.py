@@ -15,7 +15,7 @@ def add_data(parser: argparse.ArgumentParser) -> None:
 
 def run_data(args: argparse.Namespace) -> int:
     """Export the dataset ``args`` names; returns the exit status."""
-    from ..data import export_digits
+    from ..training.data import export_digits
 
     counts = export_digits(args.directory, val_fraction=args.val_fraction, seed=args.seed)
     print(f"wrote {counts['train']} train and {counts['val']} val images to {args.directory}")

@@ -1,11 +1,11 @@
-"""``se-zoo train``: the flags of :class:`se_zoo.train.TrainConfig`, one to one."""
+"""``se-zoo train``: the flags of :class:`se_zoo.TrainConfig`, one to one."""
 import argparse
 import ast
 import os
 from dataclasses import MISSING, fields
 from typing import Any, Tuple
 
-from ..train_config import TrainConfig
+from ..training.config import TrainConfig
 from ._errors import hub_errors, hub_repo
 
 
@@ -73,7 +73,7 @@ def add_train(parser: argparse.ArgumentParser) -> None:
 
 def run_train(args: argparse.Namespace) -> int:
     """Train with the parsed ``args``; returns the exit status."""
-    from ..train import train
+    from ..training.loop import train
 
     values = {f.name: getattr(args, f.name) for f in fields(TrainConfig)}
     values["model_kwargs"] = dict(values["model_kwargs"] or {})

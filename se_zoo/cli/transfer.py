@@ -28,7 +28,7 @@ def run_push(args: argparse.Namespace) -> int:
 
         from ..hub import push_to_hub
 
-        from ..download_errors import model_download_failures
+        from ..pretrained.download_errors import model_download_failures
 
         if not source.is_dir():
             with model_download_failures(args.model, args.pretrained):

@@ -26,7 +26,7 @@ def add_validate(parser: argparse.ArgumentParser) -> None:
 
 def run_validate(args: argparse.Namespace) -> int:
     """Validate and print the metrics (rank 0 only under torchrun); returns the exit status."""
-    from ..validate import validate
+    from ..training.evaluation import validate
 
     with hub_errors(hub_repo(args.model)):
         metrics = validate(args.model, args.data, split=args.split, dataset=args.dataset, classes=args.classes,

@@ -7,7 +7,7 @@ the weights' sha256 against the Hub's record and the ``weights/`` catalogue.
 Endpoint, token, cache and offline mode are huggingface_hub's (``HF_ENDPOINT``,
 ``HF_TOKEN``, ``HF_HOME``, ``HF_HUB_OFFLINE``).
 """
-from ..integrity import IntegrityError
+from ..pretrained.integrity import IntegrityError
 from .card import model_card
 from .pull import PullResult, from_pretrained, pull
 from .push import PushResult, push_to_hub

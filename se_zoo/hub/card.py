@@ -9,8 +9,9 @@ import numbers
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Sequence, Union
 
-import torch
 from torch import nn
+
+from ..models.stats import model_stats
 
 __all__ = ["SE_CITATION", "model_stats", "model_card", "card_fields_from_readme", "training_lines"]
 
@@ -28,38 +29,6 @@ SE_CITATION = """@article{hu2020squeeze,
   eprint={1709.01507},
   archivePrefix={arXiv}
 }"""
-
-
-def model_stats(model: nn.Module) -> Dict[str, Any]:
-    """Parameter count, GMACs and input size of a timm model.
-
-    MACs are counted with ``torch.utils.flop_counter.FlopCounterMode`` (one MAC
-    is two FLOPs) for one image at the model's current input size, in eval mode;
-    the model's training mode is restored afterwards.
-
-    Args:
-        model: A timm model (it has a ``pretrained_cfg``).
-
-    Returns:
-        ``{"params": int, "gmacs": float, "input_size": (C, H, W)}``.
-    """
-    from timm.models import get_model_input_config
-    from torch.utils.flop_counter import FlopCounterMode
-
-    input_size = tuple(get_model_input_config(model)["input_size"])
-    param = next(model.parameters())
-    was_training = model.training
-    model.eval()
-    try:
-        with FlopCounterMode(display=False) as counter, torch.no_grad():
-            model(torch.zeros(1, *input_size, device=param.device, dtype=param.dtype))
-    finally:
-        model.train(was_training)
-    return {
-        "params": sum(p.numel() for p in model.parameters()),
-        "gmacs": counter.get_total_flops() / 2e9,
-        "input_size": input_size,
-    }
 
 
 def _as_list(name: str, value: Union[None, str, Sequence[str]]) -> Optional[list]:
@@ -180,7 +149,7 @@ def _duration(seconds: float) -> str:
 
 
 def training_lines(run: Mapping[str, Any]) -> list:
-    """The "Training" section's lines for a run record of :func:`se_zoo.run_record.run_record`.
+    """The "Training" section's lines for a run record of :func:`se_zoo.hub.run_record.run_record`.
 
     Args:
         run: The run record.
@@ -246,7 +215,7 @@ def model_card(
             ``{"top1": 81.2, "top5": 95.6}``.
         eval_dataset: Hub dataset id of the evaluation; defaults to the first
             of ``datasets``.
-        training: The run record of ``se-zoo train`` (:func:`se_zoo.run_record.run_record`),
+        training: The run record of ``se-zoo train`` (:func:`se_zoo.hub.run_record.run_record`),
             for a "Training" section.
         metrics_file: Name of the per-epoch metrics file published with the
             weights, mentioned as the training curves.

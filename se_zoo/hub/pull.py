@@ -20,9 +20,10 @@ from typing import Any, Optional, Tuple, Union
 
 from torch import nn
 
-from ..download_errors import download_failures
 from ..errors import InvalidArgument
-from ..integrity import SAFE_WEIGHTS_NAME, IntegrityError, catalog_pins, load_weights, read_verified
+from ..models._checkpoint import load_weights
+from ..pretrained.download_errors import download_failures
+from ..pretrained.integrity import SAFE_WEIGHTS_NAME, IntegrityError, catalog_pins, read_verified
 
 __all__ = ["PICKLE_WEIGHTS_NAME", "PullResult", "pull", "from_pretrained"]
 
@@ -90,7 +91,7 @@ def pull(
             catalogue pin, or the Hub has no sha256 record of them; nothing is loaded.
         ValueError: if the repo has no ``model.safetensors`` and ``allow_pickle`` is False.
         huggingface_hub.errors.RemoteEntryNotFoundError: if it has neither weights file.
-        se_zoo.download_errors.HubUnreachableError: if the weights are neither downloadable (no network,
+        se_zoo.pretrained.download_errors.HubUnreachableError: if the weights are neither downloadable (no network,
             endpoint unreachable, offline mode) nor cached; the message names the endpoint,
             the repo, the file and the ways out.
         huggingface_hub.errors.RepositoryNotFoundError: no such repo (or no access).

@@ -8,8 +8,8 @@ from typing import Any, Optional, Tuple, Union
 from torch import nn
 
 from ..errors import InputNotFound
-from ..integrity import SAFE_WEIGHTS_NAME
-from ..run_record import read_run_record
+from ..pretrained.integrity import SAFE_WEIGHTS_NAME
+from .run_record import read_run_record
 from .card import card_fields_from_readme, model_card
 from .save import CONFIG_NAME, METRICS_NAME, README_NAME, save_pretrained, sha256_file
 

@@ -21,7 +21,7 @@ from huggingface_hub.constants import CONFIG_NAME
 from huggingface_hub.constants import REPOCARD_NAME as README_NAME
 from torch import nn
 
-from ..integrity import SAFE_WEIGHTS_NAME
+from ..pretrained.integrity import SAFE_WEIGHTS_NAME
 from .card import model_card
 
 __all__ = ["CONFIG_NAME", "METRICS_NAME", "README_NAME", "save_pretrained", "sha256_file"]

@@ -84,18 +84,17 @@ from torch import nn
 
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from timm.layers import LayerType
-from timm.models import build_model_with_cfg
+from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
 from timm.models._builder import pretrained_cfg_for_features
 from timm.models._efficientnet_blocks import DepthwiseSeparableConv, InvertedResidual
 from timm.models._efficientnet_builder import (
     decode_arch_def, efficientnet_init_weights, resolve_act_layer, resolve_bn_args, round_channels)
 from timm.models.efficientnet import EfficientNet, EfficientNetFeatures, _create_effnet
 
-from ..architectures import by_family
-from ..integrity import verify_pinned
+from ..architectures import architecture, by_family
 from ..layers import SqueezeExcite
 from ._checkpoint import unwrap_checkpoint
-from ._register import register_families
+from ._pretrained import checked_build, family_cfgs
 
 __all__ = [
     "SEDepthwiseSeparableConv", "SEMobileNetV1", "SEMobileNetV1Features", "mobilenet_se_layer",
@@ -267,6 +266,11 @@ def mobilenet_cfg(**kwargs) -> Dict[str, Any]:
     }
 
 
+# One cfg per weights/se_mobilenet.json record; the timm twin's cfg (`untrained`) for architectures without one.
+default_cfgs = generate_default_cfgs(
+    family_cfgs("se_mobilenet", {"mobilenetv1": mobilenet_cfg, "mobilenetv2": mobilenet_cfg}))
+
+
 def _model_kwargs(arch_def, channel_multiplier: float, head_features: int, kwargs: Dict[str, Any]) -> Dict[str, Any]:
     """timm's MobileNet generator arguments (``_gen_mobilenet_v1`` / ``_v2``); ``head_features=0``: no head conv."""
     round_chs_fn = partial(round_channels, multiplier=channel_multiplier)
@@ -292,6 +296,7 @@ _V2_ARCH = [["ds_r1_k3_s1_c16_se0.0625"], ["ir_r2_k3_s2_e6_c24_se0.375"], ["ir_r
             ["ir_r1_k3_s1_e6_c320_se0.375"]]
 
 
+@checked_build
 def create_mobilenet_v1(variant: str, pretrained: bool = False, *, channel_multiplier: float = 1.0, **kwargs):
     """Build an SE-MobileNet-V1 (SE on every block output), after the catalogue's sha256 pin check.
 
@@ -310,8 +315,9 @@ def create_mobilenet_v1(variant: str, pretrained: bool = False, *, channel_multi
 
     Raises:
         IntegrityError: if pinned weights do not match their pin.
+        HubUnreachableError: if the weights can be neither downloaded nor found in the cache.
     """
-    kwargs = verify_pinned(variant, pretrained, _model_kwargs(_V1_ARCH, channel_multiplier, 0, kwargs))
+    kwargs = _model_kwargs(_V1_ARCH, channel_multiplier, 0, kwargs)
     model_cls, features_cls_mode = SEMobileNetV1, False
     if kwargs.pop("features_only", False):
         if "feature_cfg" in kwargs or "feature_cls" in kwargs:
@@ -326,6 +332,7 @@ def create_mobilenet_v1(variant: str, pretrained: bool = False, *, channel_multi
     return model
 
 
+@checked_build
 def create_mobilenet_v2(variant: str, pretrained: bool = False, *, channel_multiplier: float = 1.0, **kwargs):
     """Build an SE-MobileNet-V2 with timm's ``_create_effnet``, after the catalogue's sha256 pin check.
 
@@ -340,11 +347,56 @@ def create_mobilenet_v2(variant: str, pretrained: bool = False, *, channel_multi
 
     Raises:
         IntegrityError: if pinned weights do not match their pin.
+        HubUnreachableError: if the weights can be neither downloaded nor found in the cache.
     """
     model_kwargs = _model_kwargs(_V2_ARCH, channel_multiplier, 1280, kwargs)
-    kwargs = verify_pinned(variant, pretrained, dict(se_layer=mobilenet_se_layer, **model_kwargs))
-    return _create_effnet(variant, pretrained, **kwargs)
+    return _create_effnet(variant, pretrained, se_layer=mobilenet_se_layer, **model_kwargs)
 
 
-ARCHITECTURES = register_families(
-    __name__, "se_mobilenet", {"mobilenetv1": mobilenet_cfg, "mobilenetv2": mobilenet_cfg})
+@register_model
+def se_zoo_mobilenetv1_050(pretrained: bool = False, **kwargs) -> SEMobileNetV1:
+    """SE-MobileNet-V1, width 0.5."""
+    model_args = architecture("se_zoo_mobilenetv1_050").args
+    return create_mobilenet_v1("se_zoo_mobilenetv1_050", pretrained, **dict(model_args, **kwargs))
+
+
+@register_model
+def se_zoo_mobilenetv1_075(pretrained: bool = False, **kwargs) -> SEMobileNetV1:
+    """SE-MobileNet-V1, width 0.75."""
+    model_args = architecture("se_zoo_mobilenetv1_075").args
+    return create_mobilenet_v1("se_zoo_mobilenetv1_075", pretrained, **dict(model_args, **kwargs))
+
+
+@register_model
+def se_zoo_mobilenetv1_100(pretrained: bool = False, **kwargs) -> SEMobileNetV1:
+    """SE-MobileNet-V1, width 1 (timm ``mobilenetv1_100`` + SE)."""
+    model_args = architecture("se_zoo_mobilenetv1_100").args
+    return create_mobilenet_v1("se_zoo_mobilenetv1_100", pretrained, **dict(model_args, **kwargs))
+
+
+@register_model
+def se_zoo_mobilenetv2_050(pretrained: bool = False, **kwargs) -> EfficientNet:
+    """SE-MobileNet-V2, width 0.5 (timm ``mobilenetv2_050`` + SE)."""
+    model_args = architecture("se_zoo_mobilenetv2_050").args
+    return create_mobilenet_v2("se_zoo_mobilenetv2_050", pretrained, **dict(model_args, **kwargs))
+
+
+@register_model
+def se_zoo_mobilenetv2_075(pretrained: bool = False, **kwargs) -> EfficientNet:
+    """SE-MobileNet-V2, width 0.75 (timm ``mobilenetv2_075`` + SE)."""
+    model_args = architecture("se_zoo_mobilenetv2_075").args
+    return create_mobilenet_v2("se_zoo_mobilenetv2_075", pretrained, **dict(model_args, **kwargs))
+
+
+@register_model
+def se_zoo_mobilenetv2_100(pretrained: bool = False, **kwargs) -> EfficientNet:
+    """SE-MobileNet-V2, width 1 (timm ``mobilenetv2_100`` + SE)."""
+    model_args = architecture("se_zoo_mobilenetv2_100").args
+    return create_mobilenet_v2("se_zoo_mobilenetv2_100", pretrained, **dict(model_args, **kwargs))
+
+
+@register_model
+def se_zoo_mobilenetv2_140(pretrained: bool = False, **kwargs) -> EfficientNet:
+    """SE-MobileNet-V2, width 1.4 (timm ``mobilenetv2_140`` + SE)."""
+    model_args = architecture("se_zoo_mobilenetv2_140").args
+    return create_mobilenet_v2("se_zoo_mobilenetv2_140", pretrained, **dict(model_args, **kwargs))

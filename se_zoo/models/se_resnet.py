@@ -26,16 +26,15 @@ from torch import nn
 
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from timm.layers import DropPath
-from timm.models import build_model_with_cfg, checkpoint_seq
+from timm.models import build_model_with_cfg, checkpoint_seq, generate_default_cfgs, register_model
 from timm.models import resnet as timm_resnet
 from timm.models import senet as timm_senet
 from timm.models.resnet import BasicBlock, Bottleneck, ResNet
 
-from ..architectures import by_family
-from ..integrity import verify_pinned
+from ..architectures import architecture, by_family
 from ..layers import SqueezeExcite
 from ._checkpoint import unwrap_checkpoint
-from ._register import register_families
+from ._pretrained import checked_build, family_cfgs
 
 __all__ = [
     "SEBasicBlock", "SEBottleneck", "LegacySENet", "LegacySEBottleneck", "LegacySEResNetBottleneck",
@@ -256,6 +255,10 @@ def legacy_senet_cfg(**kwargs) -> Dict[str, Any]:
     return resnet_cfg(**{"first_conv": "layer0.conv1", "classifier": "last_linear", **kwargs})
 
 
+# One cfg per weights/se_resnet.json record; the timm twin's cfg (`untrained`) for architectures without one.
+default_cfgs = generate_default_cfgs(family_cfgs("se_resnet", {"resnet": resnet_cfg, "senet": legacy_senet_cfg}))
+
+
 _RESNET_BLOCKS = {"basic": SEBasicBlock, "bottleneck": SEBottleneck}
 _LEGACY_BLOCKS = {
     "resnet_block": LegacySEResNetBlock, "resnet_bottleneck": LegacySEResNetBottleneck,
@@ -271,6 +274,7 @@ def _block(blocks: Dict[str, type], block: Union[str, type]) -> type:
     return block
 
 
+@checked_build
 def create_resnet(variant: str, pretrained: bool = False, *, block: Union[str, type], **kwargs) -> ResNet:
     """Build an SE-ResNet with timm's ResNet creator, after the catalogue's sha256 pin check.
 
@@ -285,12 +289,13 @@ def create_resnet(variant: str, pretrained: bool = False, *, block: Union[str, t
 
     Raises:
         IntegrityError: if pinned weights do not match their pin.
+        HubUnreachableError: if the weights can be neither downloaded nor found in the cache.
     """
-    kwargs = verify_pinned(variant, pretrained, kwargs)
     return timm_resnet._create_resnet(
         variant, pretrained, block=_block(_RESNET_BLOCKS, block), pretrained_filter_fn=checkpoint_filter_fn, **kwargs)
 
 
+@checked_build
 def create_legacy_senet(variant: str, pretrained: bool = False, *, block: Union[str, type], **kwargs) -> LegacySENet:
     """Build a Caffe-layout SENet with timm's builder, after the catalogue's sha256 pin check.
 
@@ -308,11 +313,120 @@ def create_legacy_senet(variant: str, pretrained: bool = False, *, block: Union[
 
     Raises:
         IntegrityError: if pinned weights do not match their pin.
+        HubUnreachableError: if the weights can be neither downloaded nor found in the cache.
     """
-    kwargs = verify_pinned(variant, pretrained, kwargs)
     return build_model_with_cfg(
         LegacySENet, variant, pretrained, block=_block(_LEGACY_BLOCKS, block),
         pretrained_filter_fn=checkpoint_filter_fn, **kwargs)
 
 
-ARCHITECTURES = register_families(__name__, "se_resnet", {"resnet": resnet_cfg, "senet": legacy_senet_cfg})
+@register_model
+def se_zoo_resnet18(pretrained: bool = False, **kwargs) -> ResNet:
+    """SE-ResNet-18 (timm ``seresnet18`` layout)."""
+    model_args = architecture("se_zoo_resnet18").args
+    return create_resnet("se_zoo_resnet18", pretrained, **dict(model_args, **kwargs))
+
+
+@register_model
+def se_zoo_resnet34(pretrained: bool = False, **kwargs) -> ResNet:
+    """SE-ResNet-34 (timm ``seresnet34`` layout)."""
+    model_args = architecture("se_zoo_resnet34").args
+    return create_resnet("se_zoo_resnet34", pretrained, **dict(model_args, **kwargs))
+
+
+@register_model
+def se_zoo_resnet50(pretrained: bool = False, **kwargs) -> ResNet:
+    """SE-ResNet-50 (timm ``seresnet50`` layout)."""
+    model_args = architecture("se_zoo_resnet50").args
+    return create_resnet("se_zoo_resnet50", pretrained, **dict(model_args, **kwargs))
+
+
+@register_model
+def se_zoo_resnet101(pretrained: bool = False, **kwargs) -> ResNet:
+    """SE-ResNet-101 (timm ``seresnet101`` layout)."""
+    model_args = architecture("se_zoo_resnet101").args
+    return create_resnet("se_zoo_resnet101", pretrained, **dict(model_args, **kwargs))
+
+
+@register_model
+def se_zoo_resnet152(pretrained: bool = False, **kwargs) -> ResNet:
+    """SE-ResNet-152 (timm ``seresnet152`` layout)."""
+    model_args = architecture("se_zoo_resnet152").args
+    return create_resnet("se_zoo_resnet152", pretrained, **dict(model_args, **kwargs))
+
+
+@register_model
+def se_zoo_resnext50_32x4d(pretrained: bool = False, **kwargs) -> ResNet:
+    """SE-ResNeXt-50 32x4d (timm ``seresnext50_32x4d`` layout)."""
+    model_args = architecture("se_zoo_resnext50_32x4d").args
+    return create_resnet("se_zoo_resnext50_32x4d", pretrained, **dict(model_args, **kwargs))
+
+
+@register_model
+def se_zoo_resnext101_32x4d(pretrained: bool = False, **kwargs) -> ResNet:
+    """SE-ResNeXt-101 32x4d (timm ``seresnext101_32x4d`` layout)."""
+    model_args = architecture("se_zoo_resnext101_32x4d").args
+    return create_resnet("se_zoo_resnext101_32x4d", pretrained, **dict(model_args, **kwargs))
+
+
+@register_model
+def se_zoo_legacy_seresnet18(pretrained: bool = False, **kwargs) -> LegacySENet:
+    """SE-ResNet-18, Caffe layout (timm ``legacy_seresnet18``)."""
+    model_args = architecture("se_zoo_legacy_seresnet18").args
+    return create_legacy_senet("se_zoo_legacy_seresnet18", pretrained, **dict(model_args, **kwargs))
+
+
+@register_model
+def se_zoo_legacy_seresnet34(pretrained: bool = False, **kwargs) -> LegacySENet:
+    """SE-ResNet-34, Caffe layout (timm ``legacy_seresnet34``)."""
+    model_args = architecture("se_zoo_legacy_seresnet34").args
+    return create_legacy_senet("se_zoo_legacy_seresnet34", pretrained, **dict(model_args, **kwargs))
+
+
+@register_model
+def se_zoo_legacy_seresnet50(pretrained: bool = False, **kwargs) -> LegacySENet:
+    """SE-ResNet-50, Caffe layout of the paper's weights (timm ``legacy_seresnet50``)."""
+    model_args = architecture("se_zoo_legacy_seresnet50").args
+    return create_legacy_senet("se_zoo_legacy_seresnet50", pretrained, **dict(model_args, **kwargs))
+
+
+@register_model
+def se_zoo_legacy_seresnet101(pretrained: bool = False, **kwargs) -> LegacySENet:
+    """SE-ResNet-101, Caffe layout of the paper's weights (timm ``legacy_seresnet101``)."""
+    model_args = architecture("se_zoo_legacy_seresnet101").args
+    return create_legacy_senet("se_zoo_legacy_seresnet101", pretrained, **dict(model_args, **kwargs))
+
+
+@register_model
+def se_zoo_legacy_seresnet152(pretrained: bool = False, **kwargs) -> LegacySENet:
+    """SE-ResNet-152, Caffe layout of the paper's weights (timm ``legacy_seresnet152``)."""
+    model_args = architecture("se_zoo_legacy_seresnet152").args
+    return create_legacy_senet("se_zoo_legacy_seresnet152", pretrained, **dict(model_args, **kwargs))
+
+
+@register_model
+def se_zoo_legacy_seresnext26_32x4d(pretrained: bool = False, **kwargs) -> LegacySENet:
+    """SE-ResNeXt-26 32x4d, Caffe layout (timm ``legacy_seresnext26_32x4d``)."""
+    model_args = architecture("se_zoo_legacy_seresnext26_32x4d").args
+    return create_legacy_senet("se_zoo_legacy_seresnext26_32x4d", pretrained, **dict(model_args, **kwargs))
+
+
+@register_model
+def se_zoo_legacy_seresnext50_32x4d(pretrained: bool = False, **kwargs) -> LegacySENet:
+    """SE-ResNeXt-50 32x4d, Caffe layout of the paper's weights (timm ``legacy_seresnext50_32x4d``)."""
+    model_args = architecture("se_zoo_legacy_seresnext50_32x4d").args
+    return create_legacy_senet("se_zoo_legacy_seresnext50_32x4d", pretrained, **dict(model_args, **kwargs))
+
+
+@register_model
+def se_zoo_legacy_seresnext101_32x4d(pretrained: bool = False, **kwargs) -> LegacySENet:
+    """SE-ResNeXt-101 32x4d, Caffe layout of the paper's weights (timm ``legacy_seresnext101_32x4d``)."""
+    model_args = architecture("se_zoo_legacy_seresnext101_32x4d").args
+    return create_legacy_senet("se_zoo_legacy_seresnext101_32x4d", pretrained, **dict(model_args, **kwargs))
+
+
+@register_model
+def se_zoo_senet154(pretrained: bool = False, **kwargs) -> LegacySENet:
+    """SENet-154, the paper's ILSVRC 2017 winning model (timm ``legacy_senet154``)."""
+    model_args = architecture("se_zoo_senet154").args
+    return create_legacy_senet("se_zoo_senet154", pretrained, **dict(model_args, **kwargs))

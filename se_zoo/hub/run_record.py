@@ -28,7 +28,7 @@ def run_record(
     """What a run did, for its model card.
 
     Args:
-        config: The run's ``se_zoo.train.TrainConfig``.
+        config: The run's ``se_zoo.TrainConfig``.
         dataset_name: The dataset (folder name or timm dataset name).
         classes: Class names, in label order (None when the dataset names none).
         train_count: Training images.

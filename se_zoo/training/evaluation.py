@@ -17,7 +17,7 @@ def evaluate(model, loader, env=None, amp_dtype=None) -> Dict[str, float]:
     Args:
         model: A classifier (put in eval mode here).
         loader: Yields ``(images, targets)`` batches.
-        env: The process's :class:`~se_zoo.distributed.DistEnv`; sums are
+        env: The process's :class:`~se_zoo.training.distributed.DistEnv`; sums are
             reduced over all processes. ``None``: one CPU process.
         amp_dtype: Autocast dtype on CUDA (``None``: full precision).
 
@@ -79,7 +79,7 @@ def validate(
     Args:
         model: A model name (``name``, ``name.tag``, ``hf-hub:ID``,
             ``local-dir:DIR``; its pretrained weights are loaded) or a model.
-        data: Dataset root (see :func:`se_zoo.data.create_split`).
+        data: Dataset root (see :func:`se_zoo.training.data.create_split`).
         split: Split to evaluate.
         dataset: timm dataset name; ``""`` for an ImageFolder tree.
         classes: Class folders in label order. ``None``: the model's
@@ -106,7 +106,7 @@ def validate(
 
     from . import distributed
     from .data import class_names, create_split, shard
-    from .errors import InvalidArgument
+    from ..errors import InvalidArgument
 
     if batch_size < 1:
         raise InvalidArgument(f"batch_size must be >= 1, got {batch_size!r}")
@@ -114,7 +114,7 @@ def validate(
     try:
         name = model if isinstance(model, str) else type(model).__name__
         if isinstance(model, str):
-            from .download_errors import model_download_failures
+            from ..pretrained.download_errors import model_download_failures
 
             with model_download_failures(model, True):
                 model = timm.create_model(model, pretrained=True)

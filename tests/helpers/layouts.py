@@ -1,4 +1,7 @@
-"""State-dict layout conversions for a single SE layer (pure functions).
+"""State-dict layout conversions for a single SE layer (pure functions), for the parity tests.
+
+The parity tests give a reference SE module random weights, map them into
+se-zoo's layer with :func:`from_layout` and back with :func:`to_layout`.
 
 se-zoo's :class:`~se_zoo.layers.SqueezeExcite` stores its two FCs as 1×1
 convolutions ``fc1`` / ``fc2`` (weights ``(R, C, 1, 1)`` and ``(C, R, 1, 1)``

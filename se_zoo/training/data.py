@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Union
 
-from .errors import InputNotFound, InvalidArgument, OutputExists
+from ..errors import InputNotFound, InvalidArgument, OutputExists
 
 __all__ = ["export_digits", "create_split", "class_names", "shard"]
 

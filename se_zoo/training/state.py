@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from .distributed import all_gather_stack
-from .errors import InputNotFound, InvalidArgument
+from ..errors import InputNotFound, InvalidArgument
 
 __all__ = [
     "STATE_DIRNAME", "save_train_state", "load_train_state", "find_train_state", "capture_rng", "restore_rng",
@@ -168,7 +168,7 @@ def capture_rng(env) -> Dict[str, Any]:
     A collective: every process of the group must call it.
 
     Args:
-        env: The process's :class:`~se_zoo.distributed.DistEnv`.
+        env: The process's :class:`~se_zoo.training.distributed.DistEnv`.
 
     Returns:
         ``world_size`` and one tensor per generator, indexed by rank; a part of
@@ -196,7 +196,7 @@ def restore_rng(state: Dict[str, Any], env) -> None:
 
     Args:
         state: What :func:`capture_rng` returned (possibly saved and loaded).
-        env: The process's :class:`~se_zoo.distributed.DistEnv`.
+        env: The process's :class:`~se_zoo.training.distributed.DistEnv`.
     """
     if state["world_size"] != env.world_size:
         _logger.warning("resuming with %d processes instead of %d: the RNG streams restart from the seed, so "

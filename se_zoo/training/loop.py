@@ -28,14 +28,13 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-from .errors import InvalidArgument, OutputExists
-from .train_config import TrainConfig, check_config, resume_fields
+from ..errors import InvalidArgument, OutputExists
+from ..hub.save import METRICS_NAME
+from .config import TrainConfig, check_config, resume_fields
 
 __all__ = ["TrainConfig", "TrainResult", "train"]
 
 _logger = logging.getLogger(__name__)
-
-METRICS_NAME = "metrics.jsonl"
 
 
 @dataclass
@@ -69,7 +68,7 @@ def _check_processes(config: TrainConfig, env) -> None:
 
 def _load_state(config: TrainConfig, state_dir: Optional[Path]) -> Optional[Dict[str, Any]]:
     """The saved training state to resume (None for a new run), checked against ``config``."""
-    from .train_state import load_train_state
+    from .state import load_train_state
 
     if state_dir is None:
         return None
@@ -144,7 +143,7 @@ def _model_and_transforms(config: TrainConfig, train_ds, val_ds, names, num_clas
     import timm
     from timm.data import create_transform, resolve_data_config
 
-    from .download_errors import model_download_failures
+    from ..pretrained.download_errors import model_download_failures
 
     with model_download_failures(config.model, config.pretrained and not resuming):
         model = timm.create_model(config.model, pretrained=config.pretrained and not resuming,
@@ -198,7 +197,7 @@ def _stateful(run: _Run) -> Tuple[Tuple[str, Any], ...]:
 
 def _restore(run: _Run, state: Dict[str, Any], env) -> None:
     """Continue from a saved training state; the RNG streams are set last, after every random draw."""
-    from .train_state import restore_rng
+    from .state import restore_rng
 
     run.model.load_state_dict(state["model"])
     run.optimizer.load_state_dict(state["optimizer"])
@@ -290,7 +289,7 @@ def _train_epoch(run: _Run, env, bar_desc: str, progress: bool) -> Dict[str, flo
 
 def _one_epoch(run: _Run, config: TrainConfig, env, epoch: int) -> Dict[str, Any]:
     """Train one epoch and validate (the EMA too); returns the epoch's ``metrics.jsonl`` record."""
-    from .validate import evaluate
+    from .evaluation import evaluate
 
     run.sampler.set_epoch(epoch)
     record: Dict[str, Any] = {"epoch": epoch + 1}
@@ -306,9 +305,9 @@ def _one_epoch(run: _Run, config: TrainConfig, env, epoch: int) -> Dict[str, Any
 def _end_of_epoch(run: _Run, config: TrainConfig, env, output: Path, record: Dict[str, Any]) -> None:
     """Step 4: record the epoch, save the model if it is the best so far, save the training state."""
     from . import distributed
-    from .hub import save_pretrained
-    from .run_record import run_record
-    from .train_state import STATE_DIRNAME, capture_rng, save_train_state
+    from ..hub import save_pretrained
+    from ..hub.run_record import run_record
+    from .state import STATE_DIRNAME, capture_rng, save_train_state
 
     prefix = "ema_" if run.ema is not None else ""
     run.history.append(record)
@@ -359,7 +358,7 @@ def _precision(amp_dtype, scaler) -> str:
 
 def _output_folder(config: TrainConfig) -> Tuple[Path, Optional[Path]]:
     """The run's output folder, and its training state when resuming."""
-    from .train_state import STATE_DIRNAME, find_train_state
+    from .state import STATE_DIRNAME, find_train_state
 
     if config.resume is not None:
         state_dir = find_train_state(config.resume)
@@ -437,6 +436,6 @@ def _push(config: TrainConfig, env, output: Path, end_epoch: int):
     """Push the best model (rank 0, once the schedule is complete); the push result or None."""
     if not (config.push_to_hub and env.is_primary and end_epoch == config.epochs):
         return None
-    from .hub import push_to_hub
+    from ..hub import push_to_hub
 
     return push_to_hub(str(output), config.push_to_hub)

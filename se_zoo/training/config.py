@@ -2,7 +2,7 @@
 from dataclasses import dataclass, field, fields
 from typing import Any, Dict, List, Optional, Tuple
 
-from .errors import InvalidArgument
+from ..errors import InvalidArgument
 
 __all__ = ["TrainConfig", "KEPT", "FREE", "resume_fields", "check_config"]
 

@@ -13,7 +13,7 @@ from typing import Optional
 import torch
 import torch.distributed as dist
 
-from .errors import DeviceUnavailable, InvalidArgument
+from ..errors import DeviceUnavailable, InvalidArgument
 
 __all__ = ["DistEnv", "setup", "teardown", "all_reduce_sum", "all_gather_stack", "barrier"]
 
