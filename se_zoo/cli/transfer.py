@@ -33,9 +33,8 @@ def run_push(args: argparse.Namespace) -> int:
         if not source.is_dir():
             with model_download_failures(args.model, args.pretrained):
                 source = timm.create_model(args.model, pretrained=args.pretrained)
-        untrained = {} if isinstance(source, Path) else {"untrained": not args.pretrained}
         result = push_to_hub(source, args.repo_id, revision=args.revision, private=args.private,
-                             commit_message=args.message, tag=args.tag, **untrained)
+                             commit_message=args.message, tag=args.tag)
     print(f"      repo: {result.repo_id}")
     print(f"  revision: {result.revision}")
     print(f"    commit: {result.commit_sha}")

@@ -14,6 +14,7 @@ from timm.models import generate_default_cfgs, get_pretrained_cfg, register_mode
 
 from ..architectures import ARCHITECTURES, Architecture, by_family
 from ..integrity import download_failures_explained
+from ..provenance import record_build_origin
 from ._catalog import pretrained_cfgs
 
 __all__ = ["WEIGHTS_LOCATION_FIELDS", "untrained_cfg", "register_families"]
@@ -49,6 +50,7 @@ def _entrypoint(arch: Architecture, module: str) -> Callable[..., nn.Module]:
         kwargs = {**arch.args, **kwargs}
         with download_failures_explained(arch.name, pretrained, kwargs):
             model = build(arch.name, pretrained, **kwargs)
+        record_build_origin(model, arch.name, pretrained, kwargs)
         model.pretrained_cfg.pop("state_dict", None)  # a cfg must not keep a second copy of the weights alive
         return model
 
