@@ -56,7 +56,7 @@ def add_pull(parser: argparse.ArgumentParser) -> None:
 
 def run_pull(args: argparse.Namespace) -> int:
     """Pull ``args.repo_id`` and print what was loaded; returns the exit status."""
-    from ..hub import pull
+    from ..hub import pull, weights_origin
 
     with hub_errors(args.repo_id, args.revision):
         result = pull(args.repo_id, revision=args.revision, allow_pickle=args.allow_pickle)
@@ -66,4 +66,5 @@ def run_pull(args: argparse.Namespace) -> int:
     print(f"      params: {sum(p.numel() for p in result.model.parameters()):,}")
     print(f"        file: {result.filename}")
     print(f"      sha256: {result.weights_sha256}")
+    print(f"     weights: {weights_origin(result.model).describe()}")
     return 0
