@@ -201,6 +201,7 @@ def test_hub_repo_records_the_commit_and_what_the_repo_recorded(hub_server, tmp_
     assert config["weights_origin"]["commit"] == pushed.commit_sha and "tag" not in config["pretrained_cfg"]
     line = _weights_line(card)
     assert f"the Hub repo `{repo_id}` at commit `{pushed.commit_sha}`" in line and UNTRAINED in line
+    assert "outputs are meaningless until it is trained" in card and "license" not in config["pretrained_cfg"]
 
 
 def test_hub_repo_of_a_catalogue_tag_keeps_the_tag(catalogue, hub_server, tmp_path):
@@ -222,7 +223,7 @@ def test_cli_pull_prints_and_push_publishes_the_commit(hub_server, capsys):
     assert main(["push", f"hf-hub:{source}", repo_id, "--pretrained"]) == 0
     config, card = _published(repo_id)
     assert config["weights_origin"]["kind"] == "hub" and config["weights_origin"]["commit"] == pushed.commit_sha
-    assert UNTRAINED in _weights_line(card)
+    assert UNTRAINED in _weights_line(card) and "outputs are meaningless until it is trained" in card
 
 
 # training run
