@@ -73,6 +73,15 @@ class WeightsOrigin:
         note: ``unknown``: why the origin is not known.
         previous: ``checkpoint`` / ``hub``: the origin the loaded files
             recorded (their ``config.json``), when they recorded one.
+
+    Raises:
+        ValueError: if ``kind`` is unknown, a field the kind needs is missing,
+            or ``previous`` is set on a kind that loads no files.
+        TypeError: if ``previous`` is not a :class:`WeightsOrigin`.
+
+    Example:
+        >>> WeightsOrigin("catalogue", tag="se_zoo_resnet50.a1_in1k").describe()
+        "the se-zoo catalogue's `se_zoo_resnet50.a1_in1k` (the catalogue pins no sha256 for it)"
     """
 
     kind: str
