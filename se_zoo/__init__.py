@@ -14,8 +14,10 @@ __version__ = "0.1.0"
 _LAZY = {
     "SqueezeExcite": "se_zoo.layers",
     "TIMM_EQUIVALENTS": "se_zoo.models",
-    **{name: "se_zoo.hub" for name in ("save_pretrained", "push_to_hub", "from_pretrained", "IntegrityError")},
+    **{name: "se_zoo.hub" for name in ("save_pretrained", "push_to_hub", "from_pretrained", "IntegrityError",
+                                        "CardOptions")},
     **{name: "se_zoo.training" for name in ("TrainConfig", "TrainResult", "train", "validate")},
+    **{name: "se_zoo.provenance" for name in ("WeightsOrigin", "weights_origin")},
 }
 __all__ = ["__version__", *_LAZY]
 

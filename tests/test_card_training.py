@@ -10,7 +10,7 @@ from huggingface_hub import HfApi, ModelCard, hf_hub_download
 
 from se_zoo.cli import main
 from se_zoo.training.data import export_digits
-from se_zoo.hub import from_pretrained, push_to_hub, save_pretrained
+from se_zoo.hub import CardOptions, from_pretrained, push_to_hub, save_pretrained
 from se_zoo import TrainConfig, train
 
 SMALL = {"layers": [1, 1, 1, 1]}
@@ -28,7 +28,8 @@ def _title(card: ModelCard) -> str:
 
 def test_metrics_are_rounded_to_two_decimals(tmp_path):
     model = timm.create_model("se_zoo_resnet18", num_classes=3, **SMALL)
-    save_pretrained(model, tmp_path, metrics={"top1": 99.16666666666667, "top5": 100.0}, eval_dataset="digits")
+    save_pretrained(model, tmp_path, card=CardOptions(metrics={"top1": 99.16666666666667, "top5": 100.0},
+                                                      eval_dataset="digits"))
     text = (tmp_path / "README.md").read_text()
     meta = yaml.safe_load(text.split("---\n", 2)[1])
     assert {m["type"]: m["value"] for m in meta["model-index"][0]["results"][0]["metrics"]} == \

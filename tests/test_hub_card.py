@@ -7,7 +7,7 @@ import timm
 import torch
 import yaml
 
-from se_zoo.hub import save_pretrained
+from se_zoo.hub import CardOptions, save_pretrained
 from se_zoo.hub.card import model_stats
 
 
@@ -20,8 +20,8 @@ def test_card_front_matter_and_body(tmp_path):
     from huggingface_hub import ModelCard
 
     model = timm.create_model("se_zoo_resnet18", num_classes=10, layers=(1, 1, 1, 1))
-    sha256 = save_pretrained(model, tmp_path, repo_id="org/r18-cifar", license="mit", datasets=["cifar10"],
-                             metrics={"top1": 91.25, "top5": 99.5})
+    sha256 = save_pretrained(model, tmp_path, repo_id="org/r18-cifar", card=CardOptions(
+        license="mit", datasets=["cifar10"], metrics={"top1": 91.25, "top5": 99.5}))
     text = (tmp_path / "README.md").read_text()
 
     meta = _front_matter(text)  # parsed by plain YAML, independently of huggingface_hub
@@ -63,9 +63,9 @@ def test_gmacs_match_published_figures(name, published_gmacs, tol):
 def test_card_argument_errors(tmp_path):
     model = timm.create_model("se_zoo_resnet18", num_classes=3, layers=(1, 1, 1, 1))
     with pytest.raises(ValueError, match="eval_dataset"):
-        save_pretrained(model, tmp_path, metrics={"top1": 50.0})
+        save_pretrained(model, tmp_path, card=CardOptions(metrics={"top1": 50.0}))
     with pytest.raises(TypeError, match=r"metrics\['top1'\]"):
-        save_pretrained(model, tmp_path, metrics={"top1": "high"}, datasets="cifar10")
+        save_pretrained(model, tmp_path, card=CardOptions(metrics={"top1": "high"}, datasets="cifar10"))
     with pytest.raises(TypeError, match="timm model"):
         save_pretrained(torch.nn.Linear(2, 2), tmp_path)
     assert not any(tmp_path.iterdir())  # nothing is written when the arguments are refused

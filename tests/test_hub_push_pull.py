@@ -14,7 +14,7 @@ import torch
 from conftest import randomize_
 from huggingface_hub import CommitOperationAdd, HfApi, hf_hub_download
 
-from se_zoo.hub import IntegrityError, from_pretrained, pull, push_to_hub, save_pretrained
+from se_zoo.hub import CardOptions, IntegrityError, from_pretrained, pull, push_to_hub, save_pretrained
 from se_zoo.pretrained import catalog as _catalog
 
 
@@ -64,7 +64,7 @@ def test_push_pull_round_trip_is_bit_identical(hub_server, name):
     model = randomize_(timm.create_model(name, num_classes=7, **kwargs)).eval()
     repo_id = f"{hub_server.namespace}/{name}"
 
-    pushed = push_to_hub(model, repo_id, metrics={"top1": 12.5}, datasets="imagenet-1k")
+    pushed = push_to_hub(model, repo_id, card=CardOptions(metrics={"top1": 12.5}, datasets="imagenet-1k"))
     assert pushed.repo_id == repo_id and pushed.revision == "main" and len(pushed.commit_sha) == 40
     assert pushed.commit_url.startswith(hub_server.endpoint) and pushed.commit_sha in pushed.commit_url
     files = {s.rfilename: s for s in HfApi().model_info(repo_id, files_metadata=True).siblings}
@@ -113,7 +113,7 @@ def test_config_recreates_non_default_arguments(hub_server):
 def test_push_a_saved_directory_keeps_its_bytes_and_metrics(hub_server, tmp_path):
     repo_id = f"{hub_server.namespace}/from-dir"
     model = _r18(num_classes=4)
-    sha256 = save_pretrained(model, tmp_path / "out", metrics={"top1": 70.0}, datasets="cifar10")
+    sha256 = save_pretrained(model, tmp_path / "out", card=CardOptions(metrics={"top1": 70.0}, datasets="cifar10"))
     pushed = push_to_hub(tmp_path / "out", repo_id)
     assert pushed.weights_sha256 == sha256
     readme = Path(hf_hub_download(repo_id, "README.md")).read_text()

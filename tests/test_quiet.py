@@ -21,7 +21,7 @@ from se_zoo.hub import push_to_hub
 # a tqdm bar: "desc:  40%|████      | 2/5 [..]" (a bar finished or not)
 _BAR = re.compile(r"^[^|]*\d+%\|.*\|")
 _EPOCH = re.compile(r"^epoch \d+/\d+: train_loss ")
-_RESULT = re.compile(r"^ *(repo|revision|architecture|params|file|sha256|commit|url): ")
+_RESULT = re.compile(r"^ *(repo|revision|architecture|params|file|sha256|commit|url|weights): ")
 
 
 def _lines(text: str):

@@ -82,7 +82,7 @@ def registry(tmp_path, monkeypatch):
     import timm
     from conftest import randomize_
 
-    from se_zoo.hub import push_to_hub, save_pretrained
+    from se_zoo.hub import CardOptions, push_to_hub, save_pretrained
     from se_zoo.registry.app import HubServer
 
     server = HubServer(tmp_path / "hub", {READ: "read", WRITE: "write"}).start()
@@ -102,8 +102,9 @@ def registry(tmp_path, monkeypatch):
     best = max((json.loads(line) for line in metrics.splitlines()), key=lambda r: r["top1"])
     model = randomize_(timm.create_model("se_zoo_resnet18", layers=(1, 1, 1, 1), num_classes=5)).eval()
     out = tmp_path / "run"
-    save_pretrained(model, out, model_name="se-resnet18-digits-0-4", license="apache-2.0", datasets="digits",
-                    metrics={"top1": round(best["top1"], 2), "top5": round(best["top5"], 2)})
+    save_pretrained(model, out, card=CardOptions(
+        model_name="se-resnet18-digits-0-4", license="apache-2.0", datasets="digits",
+        metrics={"top1": round(best["top1"], 2), "top5": round(best["top5"], 2)}))
     (out / "metrics.jsonl").write_bytes(metrics)
     push_to_hub(out, f"{TEAM}/se-resnet18-digits-0-4", commit_message="Train on digits 0-4")
     yield server, out

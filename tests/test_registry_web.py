@@ -40,12 +40,12 @@ def test_a_pushed_training_output_has_its_pages(hub_server, tmp_path):
     import timm
     from conftest import randomize_
 
-    from se_zoo.hub import push_to_hub, save_pretrained
+    from se_zoo.hub import CardOptions, push_to_hub, save_pretrained
 
     repo_id = f"{hub_server.namespace}/se-r18-digits"
     model = randomize_(timm.create_model("se_zoo_resnet18", layers=(1, 1, 1, 1), num_classes=3)).eval()
     out = tmp_path / "run"
-    sha256 = save_pretrained(model, out, metrics={"top1": 93.25, "top5": 99.5}, datasets="digits")
+    sha256 = save_pretrained(model, out, card=CardOptions(metrics={"top1": 93.25, "top5": 99.5}, datasets="digits"))
     (out / "metrics.jsonl").write_bytes(metrics_lines(4))  # as `se-zoo train` leaves its output folder
     pushed = push_to_hub(out, repo_id, commit_message="Publish the digits run")
 

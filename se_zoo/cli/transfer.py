@@ -33,9 +33,8 @@ def run_push(args: argparse.Namespace) -> int:
         if not source.is_dir():
             with model_download_failures(args.model, args.pretrained):
                 source = timm.create_model(args.model, pretrained=args.pretrained)
-        untrained = {} if isinstance(source, Path) else {"untrained": not args.pretrained}
         result = push_to_hub(source, args.repo_id, revision=args.revision, private=args.private,
-                             commit_message=args.message, tag=args.tag, **untrained)
+                             commit_message=args.message, tag=args.tag)
     print(f"      repo: {result.repo_id}")
     print(f"  revision: {result.revision}")
     print(f"    commit: {result.commit_sha}")
@@ -57,7 +56,7 @@ def add_pull(parser: argparse.ArgumentParser) -> None:
 
 def run_pull(args: argparse.Namespace) -> int:
     """Pull ``args.repo_id`` and print what was loaded; returns the exit status."""
-    from ..hub import pull
+    from ..hub import pull, weights_origin
 
     with hub_errors(args.repo_id, args.revision):
         result = pull(args.repo_id, revision=args.revision, allow_pickle=args.allow_pickle)
@@ -67,4 +66,5 @@ def run_pull(args: argparse.Namespace) -> int:
     print(f"      params: {sum(p.numel() for p in result.model.parameters()):,}")
     print(f"        file: {result.filename}")
     print(f"      sha256: {result.weights_sha256}")
+    print(f"     weights: {weights_origin(result.model).describe()}")
     return 0

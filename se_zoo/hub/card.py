@@ -1,19 +1,25 @@
 """Model cards: the README.md pushed next to the weights.
 
-The front matter is built with huggingface_hub's ``ModelCardData`` (metrics as
-``EvalResult``s, so they land in the Hub's ``model-index`` form); the body lists
-params, GMACs and input size measured on the model, the weights' sha256, a
-usage snippet and the Squeeze-and-Excitation paper's citation.
+What the model cannot tell about itself (title, license, datasets, metrics)
+is a :class:`CardOptions`; where the weights came from is the model's
+:class:`se_zoo.provenance.WeightsOrigin`, which words the "Weights" line, the
+"untrained" warning and the "Training" section. The front matter is built
+with huggingface_hub's ``ModelCardData`` (metrics as ``EvalResult``s, so they
+land in the Hub's ``model-index`` form); the body lists params, GMACs and
+input size measured on the model, the weights' sha256, a usage snippet and
+the Squeeze-and-Excitation paper's citation.
 """
 import numbers
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional, Sequence, Union
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
 
 from torch import nn
 
 from ..models.stats import model_stats
+from ..provenance import WeightsOrigin, weights_origin
 
-__all__ = ["SE_CITATION", "model_stats", "model_card", "card_fields_from_readme", "training_lines"]
+__all__ = ["SE_CITATION", "CardOptions", "model_stats", "model_card", "training_lines"]
 
 TAGS = ["image-classification", "timm", "se-zoo"]
 
@@ -31,26 +37,91 @@ SE_CITATION = """@article{hu2020squeeze,
 }"""
 
 
-def _as_list(name: str, value: Union[None, str, Sequence[str]]) -> Optional[list]:
+def _as_tuple(name: str, value: Union[None, str, Sequence[str]]) -> Optional[Tuple[str, ...]]:
     if value is None:
         return None
-    values = [value] if isinstance(value, str) else list(value)
+    values = (value,) if isinstance(value, str) else tuple(value)
     if not values or not all(isinstance(v, str) and v for v in values):
         raise TypeError(f"{name} must be a non-empty string or sequence of strings, got {value!r}")
     return values
 
 
+@dataclass(frozen=True)
+class CardOptions:
+    """What a model card says that the model cannot tell about itself.
+
+    Where the weights came from is not an option: the card reads it from the
+    model's :class:`se_zoo.provenance.WeightsOrigin`.
+
+    Attributes:
+        model_name: Card title and ``model-index`` name; defaults to the repo's
+            name, else the architecture.
+        license: Hub license id; defaults to the ``license`` of the model's
+            pretrained cfg (none for weights that owe nothing to published ones).
+        datasets: Hub dataset id(s) the model was trained on (kept as a tuple).
+        metrics: ``{metric: value}`` measured on ``eval_dataset``, e.g.
+            ``{"top1": 81.2, "top5": 95.6}``.
+        eval_dataset: Hub dataset id of the evaluation; defaults to the first
+            of ``datasets``.
+
+    Raises:
+        TypeError: if ``datasets`` or a metric value has the wrong type.
+
+    Example:
+        >>> CardOptions(license="apache-2.0", datasets="cifar10", metrics={"top1": 91.0})
+    """
+
+    model_name: Optional[str] = None
+    license: Optional[str] = None
+    datasets: Union[None, str, Sequence[str]] = None
+    metrics: Optional[Mapping[str, float]] = None
+    eval_dataset: Optional[str] = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "datasets", _as_tuple("datasets", self.datasets))
+        if self.metrics is not None:
+            for name, value in self.metrics.items():
+                if not isinstance(value, numbers.Real) or isinstance(value, bool):
+                    raise TypeError(f"metrics[{name!r}] must be a number, got {value!r}")
+            object.__setattr__(self, "metrics", dict(self.metrics))
+
+    def over(self, recorded: "CardOptions") -> "CardOptions":
+        """These options, with ``recorded``'s for the ones left unset.
+
+        Args:
+            recorded: Options recorded earlier (e.g. read back with :meth:`from_readme`).
+
+        Returns:
+            The merged options.
+        """
+        return CardOptions(**{f.name: getattr(self, f.name) if getattr(self, f.name) is not None
+                              else getattr(recorded, f.name) for f in fields(self)})
+
+    @classmethod
+    def from_readme(cls, path: Union[str, Path]) -> "CardOptions":
+        """The options recorded in the front matter of a card :func:`model_card` wrote.
+
+        Args:
+            path: The card's README.md.
+
+        Returns:
+            The options its front matter sets.
+        """
+        from huggingface_hub import ModelCard
+
+        data = ModelCard.load(Path(path)).data
+        results = data.eval_results or []
+        return cls(model_name=data.model_name, license=data.license, datasets=data.datasets,
+                   metrics={r.metric_type: r.metric_value for r in results} or None,
+                   eval_dataset=results[0].dataset_type if results else None)
+
+
 def _eval_results(metrics: Mapping[str, float], dataset: str) -> list:
     from huggingface_hub import EvalResult
 
-    results = []
-    for name, value in metrics.items():
-        if not isinstance(value, numbers.Real) or isinstance(value, bool):
-            raise TypeError(f"metrics[{name!r}] must be a number, got {value!r}")
-        results.append(EvalResult(
-            task_type="image-classification", dataset_type=dataset, dataset_name=dataset,
-            metric_type=name, metric_name=name, metric_value=round(float(value), 2)))
-    return results
+    return [EvalResult(task_type="image-classification", dataset_type=dataset, dataset_name=dataset,
+                       metric_type=name, metric_name=name, metric_value=round(float(value), 2))
+            for name, value in metrics.items()]
 
 
 def _usage_lines(load_name: str) -> list:
@@ -89,14 +160,12 @@ def _body(
         stats: Dict[str, Any],
         metrics: Mapping[str, float],
         eval_dataset: Optional[str],
-        training: Optional[Mapping[str, Any]],
+        origin: WeightsOrigin,
         metrics_file: Optional[str],
-        untrained: bool,
 ) -> str:
     arch = model.pretrained_cfg["architecture"]
     input_size = " × ".join(str(s) for s in stats["input_size"])
-    weights = ("**untrained (random initialization)**: a starting point for training, not for predictions"
-               if untrained else "trained with `se-zoo train` (see Training)" if training else None)
+    untrained, training = origin.untrained, origin.training_run
     lines = [
         f"# Model card for {model_name}",
         "",
@@ -106,7 +175,7 @@ def _body(
         "## Model details",
         "",
         f"- **Architecture:** `{arch}`",
-        *([f"- **Weights:** {weights}"] if weights else []),
+        f"- **Weights:** {origin.describe()}",
         f"- **Classes:** {model.num_classes}",
         f"- **Params (M):** {stats['params'] / 1e6:.2f}",
         f"- **GMACs:** {stats['gmacs']:.2f} (one {input_size} image)",
@@ -188,14 +257,9 @@ def model_card(
         weights_sha256: str,
         repo_id: Optional[str] = None,
         location: Optional[Union[str, Path]] = None,
-        model_name: Optional[str] = None,
-        license: Optional[str] = None,
-        datasets: Union[None, str, Sequence[str]] = None,
-        metrics: Optional[Mapping[str, float]] = None,
-        eval_dataset: Optional[str] = None,
-        training: Optional[Mapping[str, Any]] = None,
+        options: Optional[CardOptions] = None,
+        origin: Optional[WeightsOrigin] = None,
         metrics_file: Optional[str] = None,
-        untrained: bool = False,
 ):
     """The model card of a timm model.
 
@@ -206,48 +270,42 @@ def model_card(
             ``hf-hub:<repo_id>``.
         location: Directory the card is saved in; used by the usage snippet
             (``local-dir:<location>``) when there is no ``repo_id``.
-        model_name: Card title and ``model-index`` name; defaults to the repo's
-            name, else the architecture.
-        license: Hub license id; defaults to the ``license`` of the model's
-            pretrained cfg. Omitted from the card when neither is set.
-        datasets: Hub dataset id(s) the model was trained on.
-        metrics: ``{metric: value}`` measured on ``eval_dataset``, e.g.
-            ``{"top1": 81.2, "top5": 95.6}``.
-        eval_dataset: Hub dataset id of the evaluation; defaults to the first
-            of ``datasets``.
-        training: The run record of ``se-zoo train`` (:func:`se_zoo.hub.run_record.run_record`),
-            for a "Training" section.
+        options: Title, license, datasets and metrics (:class:`CardOptions`).
+        origin: Where the weights came from; defaults to the model's
+            (:func:`se_zoo.provenance.weights_origin`). It words the "Weights"
+            line, the "untrained" warning and the "Training" section.
         metrics_file: Name of the per-epoch metrics file published with the
             weights, mentioned as the training curves.
-        untrained: The weights are a random initialization; the card says so.
 
     Returns:
         A ``huggingface_hub.ModelCard``.
 
     Raises:
         ValueError: if neither ``repo_id`` nor ``location`` is given, or
-            ``metrics`` are given without any dataset to attribute them to.
-        TypeError: if ``datasets`` or a metric value has the wrong type.
+            metrics are given without any dataset to attribute them to.
+        TypeError: if ``options`` is not a :class:`CardOptions`.
     """
     from huggingface_hub import ModelCard, ModelCardData
 
     if not repo_id and location is None:
         raise ValueError("model_card needs repo_id or location for its usage snippet, got neither")
-    datasets = _as_list("datasets", datasets)
-    metrics = dict(metrics or {})
+    options = CardOptions() if options is None else options
+    if not isinstance(options, CardOptions):
+        raise TypeError(f"options must be a CardOptions, got {type(options).__name__}")
+    origin = weights_origin(model) if origin is None else origin
+    metrics = dict(options.metrics or {})
+    eval_dataset = options.eval_dataset or (options.datasets[0] if options.datasets else None)
     if metrics and not eval_dataset:
-        if not datasets:
-            raise ValueError(f"metrics {sorted(metrics)} need eval_dataset (or datasets) naming where they were "
-                             "measured, got neither")
-        eval_dataset = datasets[0]
+        raise ValueError(f"metrics {sorted(metrics)} need eval_dataset (or datasets) naming where they were "
+                         "measured, got neither")
     arch = model.pretrained_cfg["architecture"]
-    model_name = model_name or (repo_id.split("/")[-1] if repo_id else arch)
+    model_name = options.model_name or (repo_id.split("/")[-1] if repo_id else arch)
     data = ModelCardData(
         library_name="timm",
         pipeline_tag="image-classification",
         tags=list(TAGS),
-        license=license or (None if untrained else model.pretrained_cfg.get("license")),
-        datasets=datasets,
+        license=options.license or (None if origin.from_random_init else model.pretrained_cfg.get("license")),
+        datasets=list(options.datasets) if options.datasets else None,
         model_name=model_name,
         eval_results=_eval_results(metrics, eval_dataset) if metrics else None,
     )
@@ -255,25 +313,5 @@ def model_card(
         model, model_name=model_name,
         load_name=f"hf-hub:{repo_id}" if repo_id else f"local-dir:{location}",
         weights_sha256=weights_sha256, stats=model_stats(model), metrics=metrics, eval_dataset=eval_dataset,
-        training=training, metrics_file=metrics_file, untrained=untrained)
+        origin=origin, metrics_file=metrics_file)
     return ModelCard(f"---\n{data.to_yaml()}\n---\n\n{body}")
-
-
-def card_fields_from_readme(path: Union[str, Path]) -> Dict[str, Any]:
-    """The :func:`model_card` arguments recorded in an existing card's front matter.
-
-    Args:
-        path: A README.md written by :func:`model_card`.
-
-    Returns:
-        ``model_name``, ``license``, ``datasets``, ``metrics`` and
-        ``eval_dataset``, for the fields the card sets.
-    """
-    from huggingface_hub import ModelCard
-
-    data = ModelCard.load(Path(path)).data
-    fields = {"model_name": data.model_name, "license": data.license, "datasets": data.datasets}
-    if data.eval_results:
-        fields["metrics"] = {r.metric_type: r.metric_value for r in data.eval_results}
-        fields["eval_dataset"] = data.eval_results[0].dataset_type
-    return {k: v for k, v in fields.items() if v is not None}

@@ -24,6 +24,7 @@ from ..errors import InvalidArgument
 from ..models._checkpoint import load_weights
 from ..pretrained.download_errors import download_failures
 from ..pretrained.integrity import SAFE_WEIGHTS_NAME, IntegrityError, catalog_pins, read_verified
+from ..provenance import WeightsOrigin, recorded_origin, set_weights_origin
 
 __all__ = ["PICKLE_WEIGHTS_NAME", "PullResult", "pull", "from_pretrained"]
 
@@ -36,7 +37,8 @@ class PullResult:
     """A model loaded by :func:`pull` and where its weights came from.
 
     Attributes:
-        model: The model, weights loaded.
+        model: The model, weights loaded; its ``weights_origin`` names the repo,
+            the commit and the verified sha256.
         repo_id: The repo.
         revision: The commit the config and weights were read at.
         filename: The weights file loaded.
@@ -100,6 +102,7 @@ def pull(
     """
     import timm
     from huggingface_hub import hf_hub_download
+    from huggingface_hub.constants import CONFIG_NAME
     from huggingface_hub.errors import RemoteEntryNotFoundError
 
     if "pretrained" in create_model_kwargs:
@@ -130,6 +133,9 @@ def pull(
                               cache_dir=cache_dir, **create_model_kwargs)
     model.pretrained_cfg.pop("state_dict", None)  # a cfg must not keep a second copy of the weights alive
     model.pretrained_cfg["source"] = "hf-hub"
+    config = hf_hub_download(repo_id, CONFIG_NAME, revision=commit, cache_dir=cache_dir)  # cached by timm's load
+    set_weights_origin(model, WeightsOrigin("hub", repo_id=repo_id, commit=commit, sha256=published,
+                                            previous=recorded_origin(config)))
     return PullResult(model=model, repo_id=repo_id, revision=commit, filename=filename,
                       weights_sha256=published)
 

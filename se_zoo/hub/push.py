@@ -1,16 +1,17 @@
 """``push_to_hub``: one commit with the weights, their config and the model card."""
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from tempfile import TemporaryDirectory
-from typing import Any, Optional, Tuple, Union
+from typing import Any, Mapping, Optional, Tuple, Union
 
 from torch import nn
 
 from ..errors import InputNotFound
 from ..pretrained.integrity import SAFE_WEIGHTS_NAME
+from ..provenance import WeightsOrigin, recorded_origin
+from .card import CardOptions, model_card
 from .run_record import read_run_record
-from .card import card_fields_from_readme, model_card
 from .save import CONFIG_NAME, METRICS_NAME, README_NAME, save_pretrained, sha256_file
 
 __all__ = ["PushResult", "push_to_hub"]
@@ -40,7 +41,16 @@ class PushResult:
     tag: Optional[str] = None
 
 
-def _stage_directory(source: Path, staging: Path, repo_id: str, card: dict) -> Tuple[str, str]:
+def _directory_origin(source: Path) -> WeightsOrigin:
+    """Where a saved directory's weights came from: its config's record, or its training run's."""
+    origin = recorded_origin(source / CONFIG_NAME)
+    run = read_run_record(source)  # a training folder's latest record (all epochs run so far)
+    if run is not None and (origin is None or origin.kind == "training"):
+        return WeightsOrigin("training", run=run)
+    return origin or WeightsOrigin("unknown", note=f"{source.name}/{CONFIG_NAME} records no weights origin")
+
+
+def _stage_directory(source: Path, staging: Path, repo_id: str, card: Optional[CardOptions]) -> Tuple[str, str]:
     """Card for a saved directory, written to ``staging``; returns the weights' sha256 and the architecture."""
     import timm
 
@@ -49,16 +59,15 @@ def _stage_directory(source: Path, staging: Path, repo_id: str, card: dict) -> T
         raise InputNotFound(f"{source} must hold {SAFE_WEIGHTS_NAME} and {CONFIG_NAME} (as written by "
                                 f"save_pretrained), missing {', '.join(missing)}")
     weights_sha256 = sha256_file(source / SAFE_WEIGHTS_NAME)
+    recorded = CardOptions()
     if (source / README_NAME).is_file():
-        recorded = card_fields_from_readme(source / README_NAME)
-        if recorded.get("model_name") == json.loads((source / CONFIG_NAME).read_text()).get("architecture"):
-            recorded.pop("model_name")  # the default title of a local folder; the repo's name titles the push
-        card = {**recorded, **card}
-    card.setdefault("training", read_run_record(source))
-    if (source / METRICS_NAME).is_file():
-        card.setdefault("metrics_file", METRICS_NAME)
+        recorded = CardOptions.from_readme(source / README_NAME)
+        if recorded.model_name == json.loads((source / CONFIG_NAME).read_text()).get("architecture"):
+            recorded = replace(recorded, model_name=None)  # a local folder's default title; the repo's name titles it
     model = timm.create_model(f"local-dir:{source}", pretrained=True)  # proves the directory loads
-    model_card(model, weights_sha256=weights_sha256, repo_id=repo_id, **card).save(staging / README_NAME)
+    model_card(model, weights_sha256=weights_sha256, repo_id=repo_id, options=(card or CardOptions()).over(recorded),
+               origin=_directory_origin(source),
+               metrics_file=METRICS_NAME if (source / METRICS_NAME).is_file() else None).save(staging / README_NAME)
     return weights_sha256, model.pretrained_cfg["architecture"]
 
 
@@ -72,7 +81,8 @@ def push_to_hub(
         commit_message: Optional[str] = None,
         create_pr: bool = False,
         tag: Optional[str] = None,
-        **card: Any,
+        model_args: Optional[Mapping[str, Any]] = None,
+        card: Optional[CardOptions] = None,
 ) -> PushResult:
     """Push a model (or a directory written by :func:`save_pretrained`) to a Hub repo.
 
@@ -83,6 +93,9 @@ def push_to_hub(
     ``HF_TOKEN`` or the saved login, unless ``token`` is given. A directory's
     weights and config are pushed byte for byte; its card is re-rendered for
     ``repo_id``, keeping the license, datasets and metrics its README records.
+    The card's "Weights" line and "untrained" warning follow the model's
+    :func:`se_zoo.provenance.weights_origin` (a directory's: the origin its
+    ``config.json`` records, or its training run's record).
 
     Args:
         model_or_dir: A timm model, or a directory holding ``model.safetensors``
@@ -95,15 +108,16 @@ def push_to_hub(
         create_pr: Open a pull request instead of committing to the branch.
         tag: Tag the new commit (e.g. ``"v1.0"``), so that
             ``from_pretrained(repo_id, revision=tag)`` loads it; must not exist yet.
-        **card: Arguments of :func:`save_pretrained` (``metrics``, ``license``,
-            ``datasets``, ``eval_dataset``, ``model_name``; ``model_args`` and
-            ``untrained`` for models).
+        model_args: For a model: constructor arguments to record (see :func:`save_pretrained`).
+        card: Title, license, datasets and metrics for the card (:class:`CardOptions`);
+            for a directory, they override what its README records.
 
     Returns:
         A :class:`PushResult`.
 
     Raises:
-        TypeError: if ``model_or_dir`` is neither a timm model nor a path.
+        TypeError: if ``model_or_dir`` is neither a timm model nor a path, or
+            ``model_args`` is given with a directory.
         ValueError: if ``tag`` already exists in the repo (checked before committing),
             or is given with ``create_pr``.
         FileNotFoundError: if the directory lacks the weights or the config.
@@ -116,6 +130,9 @@ def push_to_hub(
 
     if not isinstance(model_or_dir, (nn.Module, str, Path)):
         raise TypeError(f"model_or_dir must be a timm model or a directory, got {type(model_or_dir).__name__}")
+    if model_args is not None and not isinstance(model_or_dir, nn.Module):
+        raise TypeError(f"model_args applies to models; a directory's config.json records them, got {model_args!r} "
+                        f"with {model_or_dir}")
     api = HfApi(token=token, library_name="se-zoo", library_version=__version__)
     if tag is not None and create_pr:
         raise ValueError(f"tag must be None with create_pr (a pull request's commit is not tagged), got {tag!r}")
@@ -127,7 +144,7 @@ def push_to_hub(
     with TemporaryDirectory() as tmp:
         staging = Path(tmp)
         if isinstance(model_or_dir, nn.Module):
-            weights_sha256 = save_pretrained(model_or_dir, staging, repo_id=repo_id, **card)
+            weights_sha256 = save_pretrained(model_or_dir, staging, model_args=model_args, repo_id=repo_id, card=card)
             source, arch = staging, model_or_dir.pretrained_cfg["architecture"]
         else:
             source = Path(model_or_dir)

@@ -10,11 +10,17 @@ was built with as ``model_args``. Before anything is written, the architecture
 is re-created from the config on the meta device and its state-dict shapes are
 compared with the model's, so a config that would not rebuild the model is
 refused rather than published.
+
+Provenance: ``config.json`` records the model's
+:class:`se_zoo.provenance.WeightsOrigin` under ``weights_origin``, and its
+``pretrained_cfg`` names a ``tag`` only when the weights are that catalogue
+tag's; for weights that owe nothing to published ones (a random
+initialization, or trained from one) it also names no license or origin.
 """
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional, Sequence, Union
+from typing import Any, Dict, Mapping, Optional, Union
 
 import torch
 from huggingface_hub.constants import CONFIG_NAME
@@ -22,7 +28,8 @@ from huggingface_hub.constants import REPOCARD_NAME as README_NAME
 from torch import nn
 
 from ..pretrained.integrity import SAFE_WEIGHTS_NAME
-from .card import model_card
+from ..provenance import CONFIG_KEY, WeightsOrigin, weights_origin
+from .card import CardOptions, model_card
 
 __all__ = ["CONFIG_NAME", "METRICS_NAME", "README_NAME", "save_pretrained", "sha256_file"]
 
@@ -59,11 +66,19 @@ def _export_args(model: nn.Module, model_args: Optional[Mapping[str, Any]]) -> D
     return args
 
 
-def _drop_provenance(config_path: Path) -> None:
-    """Remove what names a source checkpoint (tag, license, origin) from a config: the weights are random."""
+def _record_origin(config_path: Path, origin: WeightsOrigin) -> None:
+    """Write ``origin`` into a config, and let its pretrained cfg name only what the weights are."""
     config = json.loads(config_path.read_text())
-    for key in _PROVENANCE:
-        config.get("pretrained_cfg", {}).pop(key, None)
+    pretrained_cfg = config.setdefault("pretrained_cfg", {})
+    if origin.from_random_init:
+        for key in _PROVENANCE:
+            pretrained_cfg.pop(key, None)
+    tag = origin.catalogue_tag
+    if tag:
+        pretrained_cfg["tag"] = tag.split(".", 1)[1]
+    else:
+        pretrained_cfg.pop("tag", None)
+    config[CONFIG_KEY] = origin.to_dict()
     config_path.write_text(json.dumps(config, indent=2))
 
 
@@ -89,23 +104,20 @@ def save_pretrained(
         *,
         model_args: Optional[Mapping[str, Any]] = None,
         repo_id: Optional[str] = None,
-        model_name: Optional[str] = None,
-        license: Optional[str] = None,
-        datasets: Union[None, str, Sequence[str]] = None,
-        metrics: Optional[Mapping[str, float]] = None,
-        eval_dataset: Optional[str] = None,
-        training: Optional[Mapping[str, Any]] = None,
-        untrained: bool = False,
+        card: Optional[CardOptions] = None,
 ) -> str:
     """Write ``model.safetensors``, ``config.json`` and ``README.md`` for a timm model.
 
     ``model.safetensors`` holds the state dict as it is (dtypes kept, tensors made
     contiguous, shared tensors stored once per key, no pickle); ``config.json`` is
     timm's format (``architecture``, ``num_classes``, ``num_features``,
-    ``global_pool``, ``model_args``, ``pretrained_cfg``); ``README.md`` is the
-    model card of :func:`se_zoo.hub.card.model_card`. The directory then loads
-    with ``timm.create_model("local-dir:<directory>", pretrained=True)`` and,
-    once pushed, with ``hf-hub:<repo_id>``.
+    ``global_pool``, ``model_args``, ``pretrained_cfg``) plus the weights'
+    origin (``weights_origin``); ``README.md`` is the model card of
+    :func:`se_zoo.hub.card.model_card`. The card's "Weights" line, its
+    "untrained" warning and the config's ``tag`` follow the model's
+    :func:`se_zoo.provenance.weights_origin`. The directory then loads with
+    ``timm.create_model("local-dir:<directory>", pretrained=True)`` and, once
+    pushed, with ``hf-hub:<repo_id>``.
 
     Args:
         model: A timm model (it has a ``pretrained_cfg``).
@@ -115,52 +127,42 @@ def save_pretrained(
             ``create_model`` recorded (see the module docstring); JSON values only.
         repo_id: Hub repo the directory will be pushed to, for the card's usage
             snippet; without it the snippet loads ``local-dir:<directory>``.
-        model_name: Card title and ``model-index`` name.
-        license: Hub license id for the card; defaults to the pretrained cfg's.
-        datasets: Hub dataset id(s) the model was trained on.
-        metrics: ``{metric: value}`` for the card's ``model-index``, e.g.
-            ``{"top1": 81.2}``.
-        eval_dataset: Dataset the metrics were measured on; defaults to the first
-            of ``datasets``.
-        training: The ``se-zoo train`` run record, for the card's "Training" section.
-        untrained: The weights are a random initialization: the card says so and
-            ``config.json`` names no pretrained tag, license or origin.
+        card: Title, license, datasets and metrics for the card (:class:`CardOptions`).
 
     Returns:
         The sha256 of the written ``model.safetensors``.
 
     Raises:
-        TypeError: if ``model`` is not a timm model.
-        ValueError: if a model argument is not JSON-serialisable, or the config
-            would not re-create the model's state-dict layout.
+        TypeError: if ``model`` is not a timm model or ``card`` not a :class:`CardOptions`.
+        ValueError: if a model argument is not JSON-serialisable, the config
+            would not re-create the model's state-dict layout, or metrics name
+            no dataset.
 
     Example:
         >>> model = timm.create_model("se_zoo_resnet18", num_classes=10)
-        >>> sha256 = save_pretrained(model, "out/r18", metrics={"top1": 91.0}, datasets="cifar10")
+        >>> sha256 = save_pretrained(model, "out/r18", card=CardOptions(metrics={"top1": 91.0}, datasets="cifar10"))
     """
     import safetensors.torch
     from timm.models._hub import save_config_for_hf
 
     if not isinstance(model, nn.Module) or not getattr(model, "pretrained_cfg", None):
         raise TypeError(f"model must be a timm model (an nn.Module with a pretrained_cfg), got {type(model).__name__}")
+    origin = weights_origin(model)
     weights = safetensors.torch.save(_tensors_for_save(model.state_dict()), metadata={"format": "pt"})
     weights_sha256 = hashlib.sha256(weights).hexdigest()
     directory = Path(directory)
-    card = model_card(
-        model, weights_sha256=weights_sha256, repo_id=repo_id, location=directory, model_name=model_name,
-        license=license, datasets=datasets, metrics=metrics, eval_dataset=eval_dataset,
-        training=training, metrics_file=METRICS_NAME if (directory / METRICS_NAME).is_file() else None,
-        untrained=untrained)
+    readme = model_card(
+        model, weights_sha256=weights_sha256, repo_id=repo_id, location=directory, options=card, origin=origin,
+        metrics_file=METRICS_NAME if (directory / METRICS_NAME).is_file() else None)
     directory.mkdir(parents=True, exist_ok=True)
     config_path = directory / CONFIG_NAME
     save_config_for_hf(model, str(config_path), model_args=_export_args(model, model_args))
-    if untrained:
-        _drop_provenance(config_path)
+    _record_origin(config_path, origin)
     try:
         _check_recreates(json.loads(config_path.read_text()), model)
     except ValueError:
         config_path.unlink()
         raise
     (directory / SAFE_WEIGHTS_NAME).write_bytes(weights)
-    card.save(directory / README_NAME)
+    readme.save(directory / README_NAME)
     return weights_sha256

@@ -21,6 +21,7 @@ from ..architectures import ARCHITECTURES, Architecture, by_family
 from ..pretrained import catalog
 from ..pretrained.download_errors import pretrained_cfg_failures
 from ..pretrained.integrity import download_record, read_verified
+from ..provenance import record_build_origin
 from ._checkpoint import load_weights
 
 __all__ = ["WEIGHTS_LOCATION_FIELDS", "untrained_cfg", "family_cfgs", "checked_build", "verify_pinned",
@@ -72,7 +73,7 @@ def checked_build(build: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
 
     The wrapped builder checks the ``weights/`` sha256 pin of a pretrained tag
     before timm loads it, turns a failed weights download into one explained
-    error, and drops the verified state dict from the model's pretrained cfg
+    error, records where the weights came from (:mod:`se_zoo.provenance`), and drops the verified state dict from the model's pretrained cfg
     (which must not keep a second copy of the weights alive).
 
     Args:
@@ -86,6 +87,8 @@ def checked_build(build: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
     def checked(variant: str, pretrained: bool = False, **kwargs) -> nn.Module:
         with download_failures_explained(variant, pretrained, kwargs):
             model = build(variant, pretrained, **verify_pinned(variant, pretrained, kwargs))
+        # The caller's kwargs, not the verified ones: a pinned tag's state dict overlay is still that tag.
+        record_build_origin(model, variant, pretrained, kwargs)
         model.pretrained_cfg.pop("state_dict", None)
         return model
 

@@ -305,8 +305,9 @@ def _one_epoch(run: _Run, config: TrainConfig, env, epoch: int) -> Dict[str, Any
 def _end_of_epoch(run: _Run, config: TrainConfig, env, output: Path, record: Dict[str, Any]) -> None:
     """Step 4: record the epoch, save the model if it is the best so far, save the training state."""
     from . import distributed
-    from ..hub import save_pretrained
+    from ..hub import CardOptions, save_pretrained
     from ..hub.run_record import run_record
+    from ..provenance import WeightsOrigin, set_weights_origin
     from .state import STATE_DIRNAME, capture_rng, save_train_state
 
     prefix = "ema_" if run.ema is not None else ""
@@ -324,9 +325,10 @@ def _end_of_epoch(run: _Run, config: TrainConfig, env, output: Path, record: Dic
             wall_time_s=run.wall_before + time.perf_counter() - run.started, epochs_done=record["epoch"],
             best_epoch=run.best_epoch)
         if improved:
-            selected = run.ema.module if run.ema is not None else run.model
-            save_pretrained(selected, output, metrics={"top1": run.best_top1, "top5": record[prefix + "top5"]},
-                            eval_dataset=run.dataset_name, training=details)
+            selected = set_weights_origin(run.ema.module if run.ema is not None else run.model,
+                                          WeightsOrigin("training", run=details))
+            save_pretrained(selected, output, card=CardOptions(
+                metrics={"top1": run.best_top1, "top5": record[prefix + "top5"]}, eval_dataset=run.dataset_name))
         save_train_state({
             "config": asdict(config), "run": details, "epoch": record["epoch"], "best_top1": run.best_top1,
             "best_epoch": run.best_epoch, "history": run.history, "model": run.model.state_dict(),
