@@ -73,8 +73,9 @@ def checked_build(build: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
 
     The wrapped builder checks the ``weights/`` sha256 pin of a pretrained tag
     before timm loads it, turns a failed weights download into one explained
-    error, records where the weights came from (:mod:`se_zoo.provenance`), and drops the verified state dict from the model's pretrained cfg
-    (which must not keep a second copy of the weights alive).
+    error, records where the weights came from (:mod:`se_zoo.provenance`),
+    and drops the verified state dict from the model's pretrained cfg (which
+    must not keep a second copy of the weights alive).
 
     Args:
         build: The builder.
