@@ -1,4 +1,4 @@
-"""The local Hub registry, exercised through the official huggingface_hub client (and timm)."""
+"""The local Hub registry, exercised through the official huggingface_hub client."""
 import base64
 import hashlib
 import http.client
@@ -379,28 +379,6 @@ def test_interrupted_upload_leaves_no_blob(hub_server):
     assert _temporaries(store.root) == [] and not store.has_blob(sha)
     api.upload_file(path_or_fileobj=data, path_in_repo="w.bin", repo_id=repo_id)  # a retry goes through
     assert Path(hf_hub_download(repo_id, "w.bin")).read_bytes() == data
-
-
-def test_timm_loads_checkpoint_uploaded_with_upload_folder(hub_server, tmp_path):
-    import timm
-    import torch
-    from timm.models import save_for_hf
-
-    from helpers.weights import randomize_
-
-    model = randomize_(timm.create_model("test_resnet", num_classes=7)).eval()
-    save_for_hf(model, str(tmp_path / "ckpt"), safe_serialization=True)
-    repo_id = f"{hub_server.namespace}/test-resnet"
-    HfApi().create_repo(repo_id)
-    HfApi().upload_folder(folder_path=tmp_path / "ckpt", repo_id=repo_id)
-
-    loaded = timm.create_model(f"hf-hub:{repo_id}", pretrained=True).eval()
-    expected, got = model.state_dict(), loaded.state_dict()
-    assert expected.keys() == got.keys()
-    assert all(torch.equal(expected[k], got[k]) for k in expected)
-    x = torch.randn(2, 3, 64, 64)
-    with torch.no_grad():
-        assert torch.equal(model(x), loaded(x))
 
 
 def test_cli_arguments_and_tokens_file(tmp_path):

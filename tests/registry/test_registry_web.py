@@ -4,7 +4,7 @@ import urllib.request
 from html import unescape
 
 import pytest
-from _web_repos import Probe, commit, metrics_lines, se_repo
+from helpers.web_repos import Probe, commit, se_repo
 from starlette.testclient import TestClient
 
 from se_zoo.registry.server import create_app
@@ -34,48 +34,6 @@ def _get(endpoint: str, path: str) -> str:
     with urllib.request.urlopen(endpoint + path) as response:
         assert response.headers["Content-Security-Policy"] == CSP
         return response.read().decode()
-
-
-def test_a_pushed_training_output_has_its_pages(hub_server, tmp_path):
-    import timm
-    from helpers.weights import randomize_
-
-    from se_zoo.hub import push_to_hub, save_pretrained
-
-    repo_id = f"{hub_server.namespace}/se-r18-digits"
-    model = randomize_(timm.create_model("se_zoo_resnet18", layers=(1, 1, 1, 1), num_classes=3)).eval()
-    out = tmp_path / "run"
-    sha256 = save_pretrained(model, out, metrics={"top1": 93.25, "top5": 99.5}, datasets="digits")
-    (out / "metrics.jsonl").write_bytes(metrics_lines(4))  # as `se-zoo train` leaves its output folder
-    pushed = push_to_hub(out, repo_id, commit_message="Publish the digits run")
-
-    page = _get(hub_server.endpoint, f"/{repo_id}")
-    text = _text(page)
-    assert "Model card for se-r18-digits" in text  # pushed cards are titled by the repo, whatever was pushed
-    metrics = _text(page[page.index('id="metrics"'):page.index("</table>", page.index('id="metrics"'))])
-    assert "digits top1 93.25" in metrics and "digits top5 99.5" in metrics
-    assert f'model = timm.create_model( "hf-hub:{repo_id}", pretrained=True)' in text
-    assert f'model = from_pretrained( "{repo_id}")' in text and f"hf download {repo_id}" in text
-    assert f"export HF_ENDPOINT={hub_server.endpoint}" in text
-    assert "library timm" in text and "dataset digits" in text
-    charts = re.findall(r"<svg[^>]*>.*?</svg>", page, re.S)
-    assert len(charts) == 2 and all(c.count("<polyline") == 2 for c in charts)  # loss: train/val; top-1/top-5
-
-    files = _get(hub_server.endpoint, f"/{repo_id}/tree/main")
-    listed = re.findall(r'<tr class="file">\s*<td><a href="[^"]+">([^<]+)</a>', files)
-    assert listed == ["README.md", "config.json", "metrics.jsonl", "model.safetensors"]
-    assert f'title="{sha256}"' in files  # the weights are an LFS file; its sha256 is shown
-    assert f'href="/{repo_id}/resolve/main/metrics.jsonl"' in files and "Publish the digits run" in files
-    with urllib.request.urlopen(f"{hub_server.endpoint}/{repo_id}/resolve/main/metrics.jsonl") as response:
-        assert response.read() == (out / "metrics.jsonl").read_bytes()
-
-    commits = _text(_get(hub_server.endpoint, f"/{repo_id}/commits/main"))
-    assert "Publish the digits run" in commits and pushed.commit_sha[:10] in commits
-    assert "added model.safetensors" in commits and "added metrics.jsonl" in commits
-    config = _get(hub_server.endpoint, f"/{repo_id}/blob/main/config.json")
-    assert "&#34;architecture&#34;: &#34;se_zoo_resnet18&#34;" in config
-    listing = _text(_get(hub_server.endpoint, f"/?search={repo_id}"))
-    assert repo_id in listing and "se_zoo_resnet18" in listing and "top-1 93.25" in listing
 
 
 HOSTILE_CARD = """---

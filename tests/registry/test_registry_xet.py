@@ -16,11 +16,10 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-import safetensors.torch
-import torch
 from huggingface_hub import HfApi, constants, get_hf_file_metadata, hf_hub_download, hf_hub_url, snapshot_download
 
 from helpers.hub import spawn_hub_server
+from helpers.safetensors_file import checkpoint, float32_bytes, write_safetensors
 from se_zoo.registry.fsck import fsck
 from se_zoo.registry.xet import check_xet
 from se_zoo.registry.xet.hashing import chunk_hash, file_hash, hash_from_hex, hash_hex, xorb_hash
@@ -33,13 +32,6 @@ def _new_repo(hub_server, name: str, private: bool = False) -> str:
     repo_id = f"{hub_server.namespace}/{name}"
     HfApi().create_repo(repo_id, private=private)
     return repo_id
-
-
-def _checkpoint(n_bytes: int, seed: int = 0, n_tensors: int = 20) -> dict:
-    """A float32 state dict of about ``n_bytes`` in ``n_tensors`` equal tensors."""
-    gen = torch.Generator().manual_seed(seed)
-    per = n_bytes // 4 // n_tensors
-    return {f"layer{i}.weight": torch.randn(per, generator=gen) for i in range(n_tensors)}
 
 
 def _xet_files(root: Path) -> dict:
@@ -97,7 +89,7 @@ def _rebuild_from_xorbs(root: Path, entry: dict) -> tuple:
 def test_upload_file_goes_through_xet_and_serves_identical_bytes(hub_server, tmp_path):
     repo_id = _new_repo(hub_server, "upload-file")
     path = tmp_path / "model.safetensors"
-    safetensors.torch.save_file(_checkpoint(6 * MiB), str(path))
+    write_safetensors(path, checkpoint(6 * MiB))
     data = path.read_bytes()
     sha = hashlib.sha256(data).hexdigest()
     before = hub_server.registry.xet.received_bytes
@@ -124,7 +116,7 @@ def test_upload_file_goes_through_xet_and_serves_identical_bytes(hub_server, tmp
 def test_upload_file_of_a_large_safetensors_checkpoint(hub_server, tmp_path):
     repo_id = _new_repo(hub_server, "upload-large")
     path = tmp_path / "model.safetensors"
-    safetensors.torch.save_file(_checkpoint(80 * MiB, n_tensors=40), str(path))
+    write_safetensors(path, checkpoint(80 * MiB, n_tensors=40))
     assert path.stat().st_size >= 50 * MiB
     before = hub_server.registry.xet.received_bytes
     HfApi().upload_file(path_or_fileobj=str(path), path_in_repo="model.safetensors", repo_id=repo_id)
@@ -138,7 +130,7 @@ def test_upload_folder_and_snapshot_download(hub_server, tmp_path):
     repo_id = _new_repo(hub_server, "folder")
     folder = tmp_path / "ckpt"
     (folder / "sub").mkdir(parents=True)
-    safetensors.torch.save_file(_checkpoint(2 * MiB, seed=1), str(folder / "a.safetensors"))
+    write_safetensors(folder / "a.safetensors", checkpoint(2 * MiB, seed=1))
     (folder / "sub" / "b.bin").write_bytes(os.urandom(MiB) + b"\0")
     (folder / "config.json").write_text('{"architecture": "seresnet18"}')
     before = hub_server.registry.xet.received_bytes
@@ -154,40 +146,13 @@ def test_upload_folder_and_snapshot_download(hub_server, tmp_path):
 def test_hf_cli_upload(hub_server, tmp_path):
     repo_id = _new_repo(hub_server, "cli")
     path = tmp_path / "w.safetensors"
-    safetensors.torch.save_file(_checkpoint(MiB, seed=2), str(path))
+    write_safetensors(path, checkpoint(MiB, seed=2))
     hf = Path(sys.executable).parent / "hf"
     before = hub_server.registry.xet.received_bytes
     subprocess.run([str(hf), "upload", repo_id, str(path), "w.safetensors"], check=True, env=dict(os.environ),
                    capture_output=True, timeout=300)
     assert hub_server.registry.xet.received_bytes > before
     assert Path(hf_hub_download(repo_id, "w.safetensors")).read_bytes() == path.read_bytes()
-
-
-def test_timm_push_to_hf_hub_and_hf_hub_loading(hub_server):
-    import timm
-
-    repo_id = f"{hub_server.namespace}/timm-push"
-    model = timm.create_model("resnet10t", num_classes=7).eval()
-    before = hub_server.registry.xet.received_bytes
-    timm.models.push_to_hf_hub(model, repo_id)
-    assert hub_server.registry.xet.received_bytes > before
-    loaded = timm.create_model(f"hf-hub:{repo_id}", pretrained=True).eval()
-    for (name, a), (_, b) in zip(model.state_dict().items(), loaded.state_dict().items()):
-        assert torch.equal(a, b), name
-
-
-def test_se_zoo_push_to_hub_round_trip(hub_server):
-    from se_zoo.hub import from_pretrained, push_to_hub
-    import timm
-
-    repo_id = f"{hub_server.namespace}/se-push"
-    model = timm.create_model("seresnet18", num_classes=5).eval()
-    before = hub_server.registry.xet.received_bytes
-    push_to_hub(model, repo_id)
-    assert hub_server.registry.xet.received_bytes > before
-    pulled = from_pretrained(repo_id).eval()
-    for (name, a), (_, b) in zip(model.state_dict().items(), pulled.state_dict().items()):
-        assert torch.equal(a, b), name
 
 
 def test_plain_lfs_path_still_works_with_xet_disabled(hub_server, monkeypatch, tmp_path):
@@ -223,11 +188,11 @@ def test_xet_download_path_serves_identical_bytes(hub_server, tmp_path):
 
 def test_second_checkpoint_sends_only_what_changed(hub_server, tmp_path, monkeypatch):
     repo_id = _new_repo(hub_server, "dedup")
-    state = _checkpoint(16 * MiB, seed=3)
+    state = checkpoint(16 * MiB, seed=3)
     first, second = tmp_path / "v1.safetensors", tmp_path / "v2.safetensors"
-    safetensors.torch.save_file(state, str(first))
-    state["layer10.weight"] = torch.randn(state["layer10.weight"].shape)  # one tensor, 5% of the bytes
-    safetensors.torch.save_file(state, str(second))
+    write_safetensors(first, state)
+    state["layer10.weight"] = float32_bytes(len(state["layer10.weight"]) // 4, seed=4)  # one tensor, 5% of the bytes
+    write_safetensors(second, state)
     api = HfApi()
     api.upload_file(path_or_fileobj=str(first), path_in_repo="model.safetensors", repo_id=repo_id)
     # a fresh client process and cache: the reuse must come from the registry's dedup query
@@ -437,4 +402,3 @@ def test_gc_removes_unreferenced_xorbs_only_after_the_grace_period(hub_server):
     path = hub_server.root / "xet" / "xorbs" / xorb_hex[:2] / xorb_hex
     assert path not in check_xet(hub_server.root).garbage  # young: maybe an upload in progress
     assert path in check_xet(hub_server.root, grace_seconds=0).garbage
-

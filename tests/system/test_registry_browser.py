@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from _web_repos import SE_CARD, commit, se_repo
+from helpers.web_repos import SE_CARD, commit, se_repo
 from helpers.hub import point_client_at
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install -e '.[test]')")
