@@ -147,6 +147,7 @@ def test_bench_models_training_step_updates_weights():
 
 
 @pytest.mark.skipif(not bench_memory._cpu_memory_supported(), reason="needs Linux with glibc")
+@pytest.mark.slow  # ~17 s of measured training steps
 def test_cpu_peak_memory_grows_with_batch():
     candidate = Candidate("resnet18", "plain", "resnet18")
     small = bench_memory._cpu_peak_memory(candidate, BenchConfig(batch_size=1, img_size=64, warmup=1))

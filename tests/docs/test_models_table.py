@@ -21,6 +21,7 @@ def _load_script():
 script = _load_script()
 
 
+@pytest.mark.slow  # builds and counts all 23 architectures: ~25 s
 def test_readme_and_docs_tables_are_current():
     stale = script.stale_files(script.render())
     assert not stale, f"run `python scripts/models_table.py`; stale: {[str(p) for p in stale]}"

@@ -118,7 +118,7 @@ def _cli(args, endpoint, tmp_path: Path, **env):
                           text=True, timeout=300)
 
 
-@pytest.mark.parametrize("offline_mode", [False, True], ids=["refused", "offline"])
+@pytest.mark.parametrize("offline_mode", [False, pytest.param(True, marks=pytest.mark.slow)], ids=["refused", "offline"])
 def test_cli_pull_prints_one_line(closed_port, tmp_path, offline_mode):
     endpoint = f"http://127.0.0.1:{closed_port}"
     proc = _cli(["pull", "org/se-net"], endpoint, tmp_path, **({"HF_HUB_OFFLINE": "1"} if offline_mode else {}))
@@ -130,6 +130,7 @@ def test_cli_pull_prints_one_line(closed_port, tmp_path, offline_mode):
     assert proc.stdout == ""
 
 
+@pytest.mark.slow  # a fresh CLI process, ~10 s; test_cli_pull_prints_one_line[refused] runs by default
 def test_cli_train_from_hub_prints_one_line(closed_port, tmp_path):
     data = tmp_path / "data"
     from PIL import Image

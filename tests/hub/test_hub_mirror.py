@@ -135,8 +135,10 @@ def test_catalogue_pins_are_checked_through_the_mirror(timm_root, tmp_path, monk
         _assert_loads(tag, timm_root)
 
 
-@pytest.mark.parametrize("loaded", [("se_zoo_resnet50.a1_in1k", "se_zoo_resnet50.a3_in1k"),
-                                    pytest.param(tuple(TAGS), marks=pytest.mark.slow)], ids=["distinct", "all"])
+@pytest.mark.slow  # four repos mirrored, bundled, imported and loaded: ~10 s and more; the registry's mirror
+# and bundle tests run by default in tests/registry/test_registry_mirror.py
+@pytest.mark.parametrize("loaded", [("se_zoo_resnet50.a1_in1k", "se_zoo_resnet50.a3_in1k"), tuple(TAGS)],
+                         ids=["distinct", "all"])
 def test_mirror_and_bundle_give_the_same_loads(timm_root, tmp_path, monkeypatch, loaded):
     token_file = tmp_path / "token"
     token_file.write_text(WRITE_TOKEN)

@@ -88,11 +88,11 @@ def test_broken_se_zoo_never_breaks_timm(tmp_path):
     assert "se-zoo auto-registration failed" in proc.stderr and "broken on purpose" in proc.stderr
 
 
-@pytest.mark.parametrize("first_import", [
+@pytest.mark.parametrize("first_import", [  # each a fresh interpreter (~8 s): one in the default run
     "from se_zoo.layers import SqueezeExcite",  # se_zoo.layers imports timm while it initializes
-    "import se_zoo.layers.squeeze_excite",
-    "from se_zoo import SqueezeExcite",
-    "import se_zoo.convert",
+    pytest.param("import se_zoo.layers.squeeze_excite", marks=pytest.mark.slow),
+    pytest.param("from se_zoo import SqueezeExcite", marks=pytest.mark.slow),
+    pytest.param("import se_zoo.convert", marks=pytest.mark.slow),
 ])
 def test_any_first_import_registers_the_models(tmp_path, first_import):
     code = f"{first_import}\nimport timm\nprint(timm.is_model('se_zoo_resnet18'))"

@@ -4,8 +4,8 @@ The test file comes unedited from timm's source distribution on the package
 index (``pip download timm==<installed> --no-deps --no-binary :all:``), cached
 in pytest's cache directory so it is fetched once, and runs in a subprocess
 next to ``tests/models/timm_suite/conftest_template.py``, which restricts it to
-se-zoo's architectures. The default run covers one architecture of each family;
-``-m slow`` runs all of them. Pretrained tests (network) are not selected.
+se-zoo's architectures. The default run covers one architecture (se_zoo_resnet18);
+``-m slow`` runs one of each family, then all of them. Pretrained tests (network) are not selected.
 """
 import io
 import os
@@ -103,6 +103,12 @@ def _check(result: dict, models, tests=TESTS) -> None:
             assert outcomes[(test, model, "passed")] >= 1, f"{test}[{model}] did not pass: {result['output']}"
 
 
+def test_timm_model_tests_one_architecture(timm_test_file, tmp_path):
+    result = run_timm_suite(timm_test_file, tmp_path, ONE_PER_FAMILY[0], " or ".join(TESTS), timeout=1800)
+    _check(result, ONE_PER_FAMILY[:1])
+
+
+@pytest.mark.slow  # ~40 s; the default run takes the first of them
 def test_timm_model_tests_one_per_family(timm_test_file, tmp_path):
     result = run_timm_suite(timm_test_file, tmp_path, ",".join(ONE_PER_FAMILY), " or ".join(TESTS), timeout=1800)
     _check(result, ONE_PER_FAMILY)

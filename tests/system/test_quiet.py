@@ -56,6 +56,7 @@ def digits(tmp_path_factory):
     return tiny_tree(root / "full", root / "tiny", classes=("0", "1"), n_train=16, n_val=4)
 
 
+@pytest.mark.slow  # trains, pushes and pulls in fresh processes: ~27 s
 def test_train_push_pull_print_only_their_own_lines(hub_server, digits, tmp_path):
     repo = f"{hub_server.namespace}/quiet"
     push_to_hub(timm.create_model("se_zoo_resnet18", num_classes=2, layers=(1, 1, 1, 1)), repo)
