@@ -118,7 +118,8 @@ def _cli(args, endpoint, tmp_path: Path, **env):
                           text=True, timeout=300)
 
 
-@pytest.mark.parametrize("offline_mode", [False, pytest.param(True, marks=pytest.mark.slow)], ids=["refused", "offline"])
+@pytest.mark.parametrize("offline_mode", [False, pytest.param(True, marks=pytest.mark.slow)],
+                         ids=["refused", "offline"])
 def test_cli_pull_prints_one_line(closed_port, tmp_path, offline_mode):
     endpoint = f"http://127.0.0.1:{closed_port}"
     proc = _cli(["pull", "org/se-net"], endpoint, tmp_path, **({"HF_HUB_OFFLINE": "1"} if offline_mode else {}))

@@ -24,7 +24,8 @@ import se_zoo
 from helpers.weights import randomize_
 
 TOLERANCE = 1e-9  # float64; see the module docstring
-DEFAULT = ("se_zoo_resnet18", "se_zoo_legacy_seresnet18")  # float64 depthwise convs are slow on CPU: MobileNets in -m slow
+# the default run; float64 depthwise convolutions are slow on CPU, so the MobileNets are in -m slow
+DEFAULT = ("se_zoo_resnet18", "se_zoo_legacy_seresnet18")
 ARCHS = [pytest.param(a, marks=[] if a in DEFAULT else [pytest.mark.slow]) for a in sorted(se_zoo.TIMM_EQUIVALENTS)]
 
 
