@@ -70,7 +70,8 @@ def test_pretrained_cfgs_equal_the_timm_twin(arch):
             assert ours.get(field) == theirs.get(field), f"{name}.{field} differs from {twin}'s"
 
 
-@pytest.mark.parametrize("arch", [a.name for a in ARCHITECTURES])
+@pytest.mark.parametrize("arch", [  # 5-10 s each: one per family by default, all in -m slow
+    pytest.param(a.name, marks=[] if a.name in ONE_PER_FAMILY else [pytest.mark.slow]) for a in ARCHITECTURES])
 def test_pickle_torch_save_and_deepcopy(arch):
     big = any(depth in arch for depth in ("101", "152", "154"))  # structure only: built on the meta device
     model = timm.create_model(arch, device="meta" if big else "cpu").eval()
