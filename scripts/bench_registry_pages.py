@@ -19,7 +19,7 @@ from pathlib import Path
 from starlette.testclient import TestClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from _web_repos import se_repo  # noqa: E402
+from helpers.web_repos import se_repo  # noqa: E402
 
 from se_zoo.registry.app import create_app  # noqa: E402
 

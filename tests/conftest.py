@@ -1,34 +1,25 @@
-"""Shared fixtures and helpers for the se-zoo test suite."""
+"""Fixtures for the whole suite; imports no torch, so ``tests/registry`` runs without it.
+
+Shared helpers live in ``tests/helpers`` (``from helpers.weights import randomize_``); the registry
+server fixtures come from the ``helpers.hub`` plugin below.
+"""
+import sys
+
 import pytest
-import torch
-from torch import nn
 
-import se_zoo  # noqa: F401  (registers the models)
+import se_zoo  # noqa: F401  (torch-free: registers the models with timm when timm is imported)
 
-pytest_plugins = ["hub_fixture"]
-
-
-def randomize_(model: nn.Module, seed: int = 0) -> nn.Module:
-    """Give every parameter and BatchNorm running stat random values, in place.
-
-    timm zero-initialises the last BN of each residual branch, which would hide
-    the SE path entirely; random values make every layer count in a comparison.
-    """
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, tensor in model.state_dict().items():
-            if not tensor.is_floating_point():
-                continue
-            if name.endswith("running_var"):
-                tensor.copy_(torch.rand(tensor.shape, generator=gen) + 0.5)
-            elif name.endswith(("weight", "bias", "running_mean")):
-                scale = 0.2 if tensor.dim() > 1 else 0.5
-                tensor.copy_(torch.randn(tensor.shape, generator=gen) * scale
-                             + (1.0 if name.endswith("weight") and tensor.dim() == 1 else 0.0))
-    return model
+pytest_plugins = ["helpers.hub"]
 
 
 @pytest.fixture(autouse=True)
 def _deterministic():
-    torch.manual_seed(0)
+    """Seed torch's global generator before each test, when torch is loaded.
+
+    Every test that uses torch imports it at module level, so torch is in ``sys.modules`` by the time
+    its tests run; checking rather than importing keeps the registry's tests torch-free.
+    """
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.manual_seed(0)
     yield

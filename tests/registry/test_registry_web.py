@@ -1,0 +1,248 @@
+"""The registry's web pages rendered through the app: content, hostile cards, private repos, paging."""
+import re
+import urllib.request
+from html import unescape
+
+import pytest
+from helpers.web_repos import Probe, commit, se_repo
+from starlette.testclient import TestClient
+
+from se_zoo.registry.app import create_app
+from se_zoo.registry.web import CSP
+from se_zoo.registry.web.chart import curves, parse_metrics
+
+READ, WRITE = "web-read-token", "web-write-token"
+
+
+@pytest.fixture
+def app(tmp_path):
+    return create_app(tmp_path / "hub", {READ: "read", WRITE: "write"})
+
+
+@pytest.fixture
+def client(app):
+    with TestClient(app) as c:
+        yield c
+
+
+def _text(html: str) -> str:
+    """The page's text with tags removed and entities decoded, whitespace collapsed."""
+    return " ".join(unescape(re.sub(r"<[^>]+>", " ", html)).split())
+
+
+def _get(endpoint: str, path: str) -> str:
+    with urllib.request.urlopen(endpoint + path) as response:
+        assert response.headers["Content-Security-Policy"] == CSP
+        return response.read().decode()
+
+
+HOSTILE_CARD = """---
+tags: ['<script>alert("tag")</script>', 'ok-tag']
+license: '"><img src=x onerror=alert(1)>'
+model-index: {not: a list}
+---
+
+# Hostile <img src=x onerror="alert('title')">
+
+<script>alert('inline')</script>
+<img src="x" onerror="alert('img')">
+<a href="javascript:alert('raw')">raw link</a>
+[md link](javascript:alert('md'))
+[spaced](  JaVaScRiPt:alert('case'))
+<iframe src="https://example.com"></iframe>
+<svg onload="alert('svg')"><circle r="1"/></svg>
+<style>body { display: none }</style>
+<div onclick="alert('div')" style="background:url(javascript:alert(1))">**bold** stays</div>
+<form action="https://evil.example"><input name="x"></form>
+<object data="data:text/html,<script>alert(1)</script>"></object>
+<a href="data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==">data link</a>
+<meta http-equiv="refresh" content="0;url=https://evil.example">
+
+**kept bold** and [a safe link](https://example.com/docs).
+"""
+
+
+def test_hostile_card_renders_inert(app, client):
+    store = app.state.registry.store
+    store.create_repo("evil", "card", False)
+    commit(store, "evil/card", {"README.md": HOSTILE_CARD.encode(), "config.json": b'{"architecture": "<b>x</b>"}',
+                                "metrics.jsonl": b'{"epoch": "<script>", "top1": "NaN"}\nnot json\n[1, 2]\n'},
+           title='<script>alert("commit")</script>', message="<img src=x onerror=alert(1)>")
+    pages = ["/evil/card", "/evil/card/blob/main/README.md", "/evil/card/tree/main", "/evil/card/commits/main",
+             "/", "/evil/card/blob/main/metrics.jsonl"]
+    for path in pages:
+        response = client.get(path)
+        assert response.status_code == 200, path
+        assert response.headers["content-security-policy"] == CSP
+        probe = Probe(response.text)
+        assert probe.scripts == [] and probe.handlers == [] and probe.script_urls == [], (path, probe.__dict__)
+        assert "<script" not in response.text.lower(), path
+    card = client.get("/evil/card").text
+    assert "<strong>kept bold</strong>" in card and 'href="https://example.com/docs"' in card
+    assert "&lt;script&gt;alert(&#34;tag&#34;)&lt;/script&gt;" in card  # front matter escaped, shown as text
+    assert "<style" not in card.lower() and "<form action=\"https" not in card
+    assert 'id="curves"' not in card  # no usable numbers in that metrics.jsonl: no chart
+    assert "script-src" not in CSP and "default-src 'none'" in CSP and "unsafe" not in CSP
+
+
+def test_private_repo_is_a_404_like_a_missing_one_until_a_token_is_entered(app, client):
+    store = app.state.registry.store
+    se_repo(store, "team/secret", private=True)
+    paths = ["/team/secret", "/team/secret/tree/main", "/team/secret/blob/main/config.json",
+             "/team/secret/commits/main"]
+    hidden = [client.get(p) for p in paths]
+    assert [r.status_code for r in hidden] == [404] * 4
+    assert "team/secret" not in client.get("/").text
+    client.cookies.set("se_zoo_token", "not-a-token")
+    assert client.get("/team/secret").text == hidden[0].text
+    client.cookies.clear()
+
+    refused = client.post("/login", data={"token": "wrong", "next": "/team/secret"}, follow_redirects=False)
+    assert refused.status_code == 401 and "set-cookie" not in refused.headers
+    login = client.post("/login", data={"token": READ, "next": "/team/secret"}, follow_redirects=False)
+    assert login.status_code == 303 and login.headers["location"] == "/team/secret"
+    cookie = login.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie.replace("Strict", "strict") and "Path=/" in cookie
+    shown = [client.get(p) for p in paths]
+    assert [r.status_code for r in shown] == [200] * 4
+    assert "Model card for secret" in shown[0].text and 'class="badge private"' in shown[0].text
+    assert "team/secret" in client.get("/").text
+    download = client.get("/team/secret/resolve/main/config.json")  # the files page's links work too
+    assert download.status_code == 200 and b"se_zoo_resnet18" in download.content
+
+    logout = client.post("/logout", follow_redirects=False)
+    assert logout.status_code == 303 and 'se_zoo_token=""' in logout.headers["set-cookie"]
+    client.cookies.clear()
+    again = client.get("/team/secret")
+    store.delete_repo("team", "secret")
+    missing = client.get("/team/secret")
+    assert again.status_code == missing.status_code == 404 and again.text == missing.text
+    assert {k: v for k, v in again.headers.items() if k != "date"} == \
+        {k: v for k, v in missing.headers.items() if k != "date"}
+    assert client.post("/login", data={"token": READ, "next": "//evil.example/x"},
+                       follow_redirects=False).headers["location"] == "/"
+
+
+def test_list_page_searches_sorts_filters_and_pages(app, client):
+    store = app.state.registry.store
+    for i in range(64):
+        se_repo(store, f"zoo/model-{i:02d}", top1=50 + i / 2)
+    store.create_repo("other", "plain", False)
+    commit(store, "other/plain", {"README.md": b"---\nlibrary_name: transformers\ntags: [nlp]\n---\n# Plain\n"})
+    first = client.get("/?sort=alphabetical")
+    rows = re.findall(r'class="model-id" href="/([^"]+)"', first.text)
+    assert len(rows) == 30 and rows[0] == "other/plain" and rows[1] == "zoo/model-00"
+    assert 'id="total">65<' in first.text and "page 1 of 3" in first.text
+    last = client.get("/?sort=alphabetical&p=2")
+    assert re.findall(r'class="model-id" href="/([^"]+)"', last.text) == [f"zoo/model-{i}" for i in range(59, 64)]
+    assert re.findall(r'class="model-id" href="/([^"]+)"', client.get("/?search=MODEL-4").text) == \
+        [f"zoo/model-{i}" for i in range(49, 39, -1)]  # newest first by default
+    timm_only = client.get("/?library=timm")
+    assert 'id="total">64<' in timm_only.text and "other/plain" not in timm_only.text
+    assert re.findall(r'class="model-id" href="/([^"]+)"', client.get("/?tag=nlp").text) == ["other/plain"]
+    assert "top-1 81.50" in client.get("/?search=model-63").text
+    for bad in ("/?sort=stars", "/?p=-1", "/?p=x"):
+        response = client.get(bad)
+        assert response.status_code == 400 and "Invalid" in response.text, bad
+
+
+def test_files_blob_and_history_pages(app, client):
+    store = app.state.registry.store
+    store.create_repo("org", "repo", False)
+    first = commit(store, "org/repo", {"README.md": b"# First\n", "a/b/deep.txt": b"deep <text> & more",
+                                       "old.txt": b"old"}, title="First commit")
+    store.set_ref("org", "repo", "tags", "v1", first, must_exist=False)
+    commit(store, "org/repo", {"README.md": b"# Second\n", "blob.bin": b"\0\1\2"}, title="Second commit",
+           message="with a body", deleted=("old.txt",))
+    root = client.get("/org/repo/tree/main").text
+    assert re.findall(r'<tr class="dir"><td colspan="5"><a href="([^"]+)">', root) == ["/org/repo/tree/main/a"]
+    rows = dict(re.findall(r'<a href="/org/repo/blob/main/([^"]+)">[^<]+</a></td>.*?class="commit-title">([^<]+)<',
+                           root, re.S))
+    assert rows == {"README.md": "Second commit", "blob.bin": "Second commit"}
+    assert "deep.txt" in client.get("/org/repo/tree/main/a/b").text
+    assert client.get("/org/repo/tree/main/a/b/deep.txt", follow_redirects=False).headers["location"] == \
+        "/org/repo/blob/main/a/b/deep.txt"
+    assert "deep &lt;text&gt; &amp; more" in client.get("/org/repo/blob/main/a/b/deep.txt").text
+    assert 'id="blob-binary"' in client.get("/org/repo/blob/main/blob.bin").text
+    readme = client.get("/org/repo/blob/main/README.md").text
+    assert "<h1>Second</h1>" in readme and '<pre class="blob" id="blob-text"># Second\n</pre>' in readme
+    at_tag = client.get("/org/repo/tree/v1").text
+    assert '<article class="card readme" id="card"><h1>First</h1>' in at_tag  # the card at that revision
+    assert "old.txt" in at_tag and "blob.bin" not in at_tag and 'href="/org/repo/tree/v1">v1</a>' in at_tag
+    history = _text(client.get("/org/repo/commits/main").text)
+    assert history.index("Second commit") < history.index("First commit") < history.index("initial commit")
+    assert "with a body" in history and "deleted old.txt" in history and "modified README.md" in history
+    assert "added blob.bin" in history and "added a/b/deep.txt" in history
+    assert "Second commit" not in client.get("/org/repo/commits/v1").text
+    store.set_ref("org", "repo", "branches", "feature/x", first, must_exist=False)
+    branch = client.get("/org/repo/tree/feature%2Fx").text  # a "/" in a revision is sent encoded, as the Hub does
+    assert 'href="/org/repo/blob/feature%2Fx/old.txt"' in branch
+    assert 'href="/org/repo/tree/feature%2Fx">feature/x<' in branch
+    assert client.get("/org/repo/blob/feature%2Fx/old.txt").status_code == 200
+    for path, status in (("/org/repo/tree/nope", 404), ("/org/repo/blob/main/nope.txt", 404),
+                         ("/org/repo/commits/nope", 404), ("/org/repo/tree/main/a/%2e%2e/b", 400)):
+        response = client.get(path)
+        assert response.status_code == status and response.headers["content-type"].startswith("text/html"), path
+    assert client.head("/org/repo").status_code == 200
+
+
+def test_api_and_downloads_keep_their_routes(app, client):
+    se_repo(app.state.registry.store, "org/m")
+    assert client.get("/api/models").json()[0]["id"] == "org/m"
+    assert client.get("/api/nothing/here").headers["content-type"] == "application/json"
+    assert client.get("/org/m/resolve/main/config.json", follow_redirects=True).json()["architecture"] == \
+        "se_zoo_resnet18"
+    assert client.get("/-/style.css").headers["content-type"].startswith("text/css")
+    assert client.get("/datasets/a/b").status_code == 400
+
+
+def test_metrics_parsing_skips_what_is_not_a_number():
+    data = b'{"epoch": 1, "top1": 10, "train_loss": 2}\n\xff\n{"epoch": 2, "top1": NaN, "train_loss": true}\n' \
+           b'{"epoch": 2, "top1": 30}\n"text"\n{"top1": 20}\n'
+    assert parse_metrics(data) == {1.0: {"epoch": 1.0, "top1": 10.0, "train_loss": 2.0},
+                                   2.0: {"epoch": 2.0, "top1": 30.0}, 6.0: {"top1": 20.0}}
+    (accuracy,) = [p for p in curves(data) if p.title.startswith("Accuracy")]
+    (series,) = accuracy.series
+    ys = [float(point.split(",")[1]) for point in series.points.split()]
+    assert ys[0] > ys[2] > ys[1]  # SVG y grows downwards: 10% lowest, 30% highest
+    assert curves(b"") == [] and curves(b"[]\n") == []
+
+
+@pytest.mark.slow
+def test_quickstart_serve_keeps_the_registry_up(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    log = tmp_path / "quickstart.log"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env.pop("HF_ENDPOINT", None)
+    with open(log, "w") as out:
+        process = subprocess.Popen([sys.executable, "-m", "se_zoo.cli", "quickstart", "--serve", "--epochs", "1",
+                                    "--finetune-epochs", "1"], stdout=out, stderr=subprocess.STDOUT, env=env)
+    try:
+        deadline = time.monotonic() + 900
+        while "Press Ctrl-C to stop." not in log.read_text():
+            assert process.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(1)
+        urls = re.findall(r"^  (http://\S+/quickstart/se-resnet18-digits\S*)$", log.read_text(), re.M)
+        assert len(urls) == 2
+        with urllib.request.urlopen(urls[1]) as response:
+            page = response.read().decode()
+        assert 'id="curves"' in page and 'id="metrics"' in page
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=60) == 0
+    finally:
+        process.kill()
+
+
+def test_the_pages_keep_the_registry_torch_free():
+    import subprocess
+    import sys
+
+    code = ("import sys, se_zoo.registry.app, se_zoo.registry.web; "
+            "print(sorted(m for m in ('torch', 'timm', 'se_zoo.hub', 'se_zoo.models') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

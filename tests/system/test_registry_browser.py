@@ -1,0 +1,181 @@
+"""The registry's pages in a real browser: headless Chromium driven by Selenium.
+
+Skips only when no Chromium/chromedriver is installed (``.ci/run`` installs Debian's ``chromium`` and
+``chromium-driver``). With ``SE_ZOO_SCREENSHOTS=DIR`` it also saves the list, model and files pages
+as small PNGs into DIR (docs/img holds the committed ones).
+"""
+import hashlib
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+from helpers.web_repos import SE_CARD, commit, se_repo
+from helpers.hub import point_client_at
+
+webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install -e '.[test]')")
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.common.keys import Keys  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+READ, WRITE = "browser-read-token", "browser-write-token"
+TEAM = "vision-team"
+DATA = Path(__file__).resolve().parents[1] / "data"
+CHROME_FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run",
+                "--window-size=1280,1200", "--hide-scrollbars", "--force-device-scale-factor=1")
+
+
+def _find_browser():
+    binary = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)),
+                  None)
+    return binary, shutil.which("chromedriver")
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    from selenium.webdriver.chrome.service import Service
+
+    binary, driver = _find_browser()
+    if binary is None or driver is None:
+        pytest.skip("no headless browser: Chromium and chromedriver are not installed "
+                    "(apt-get install chromium chromium-driver; .ci/run does this)")
+    downloads = tmp_path_factory.mktemp("downloads")
+    options = webdriver.ChromeOptions()
+    options.binary_location = binary
+    for flag in (*CHROME_FLAGS, f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):
+        options.add_argument(flag)
+    options.add_experimental_option("prefs", {"download.default_directory": str(downloads),
+                                              "download.prompt_for_download": False})
+    chrome = webdriver.Chrome(service=Service(driver), options=options)
+    chrome.downloads = downloads
+    yield chrome
+    chrome.quit()
+
+
+def _screenshot(browser, name: str) -> None:
+    """Save the viewport as docs-sized PNG when SE_ZOO_SCREENSHOTS names a directory."""
+    target = os.environ.get("SE_ZOO_SCREENSHOTS")
+    if not target:
+        return
+    from PIL import Image
+
+    Path(target).mkdir(parents=True, exist_ok=True)
+    raw = Path(target) / f".{name}.raw.png"
+    browser.save_screenshot(str(raw))
+    height = browser.execute_script("return document.querySelector('main').getBoundingClientRect().bottom")
+    with Image.open(raw) as image:  # cut to the page; a 256-colour palette keeps it well under 100 kB
+        image = image.convert("RGB").crop((0, 0, image.width, min(image.height, int(height) + 8)))
+        image.quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(Path(target) / f"{name}.png", optimize=True)
+    raw.unlink()
+
+
+def _wait(browser, condition, timeout: float = 20):
+    return WebDriverWait(browser, timeout).until(lambda d: condition(d))
+
+
+@pytest.fixture
+def registry(tmp_path, monkeypatch):
+    """A fresh registry with one pushed se-zoo training output, a few other models and a private one."""
+    import timm
+    from helpers.weights import randomize_
+
+    from se_zoo.hub import CardOptions, push_to_hub, save_pretrained
+    from se_zoo.registry.app import HubServer
+
+    server = HubServer(tmp_path / "hub", {READ: "read", WRITE: "write"}).start()
+    point_client_at(monkeypatch, server.endpoint, WRITE, tmp_path / "hf_home")
+    store = server.registry.store
+    for name, top1, arch, params in (("se-resnet50-pets", 93.1, "se_zoo_resnet50", 26.11),
+                                     ("se-mobilenetv2-flowers", 88.4, "se_zoo_mobilenetv2_100", 2.93),
+                                     ("se-resnext50-food", 84.9, "se_zoo_resnext50_32x4d", 25.72)):
+        se_repo(store, f"{TEAM}/{name}", top1=top1, architecture=arch, params=params)
+    store.create_repo("nlp-team", "tokenizer-notes", False)
+    commit(store, "nlp-team/tokenizer-notes", {"README.md": b"---\nlibrary_name: transformers\ntags: [nlp]\n---\n"
+                                                            b"# Tokenizer notes\n"})
+    se_repo(store, f"{TEAM}/secret-se-resnet152", private=True, architecture="se_zoo_resnet152", params=66.82)
+
+    # the log `se-zoo quickstart` wrote training se_zoo_resnet18 on digits 0-4 (5 classes, 5 epochs)
+    metrics = (DATA / "digits_0_4_metrics.jsonl").read_bytes()
+    best = max((json.loads(line) for line in metrics.splitlines()), key=lambda r: r["top1"])
+    model = randomize_(timm.create_model("se_zoo_resnet18", layers=(1, 1, 1, 1), num_classes=5)).eval()
+    out = tmp_path / "run"
+    save_pretrained(model, out, card=CardOptions(
+        model_name="se-resnet18-digits-0-4", license="apache-2.0", datasets="digits",
+        metrics={"top1": round(best["top1"], 2), "top5": round(best["top5"], 2)}))
+    (out / "metrics.jsonl").write_bytes(metrics)
+    push_to_hub(out, f"{TEAM}/se-resnet18-digits-0-4", commit_message="Train on digits 0-4")
+    yield server, out
+    server.stop()
+
+
+def test_browse_search_read_download_and_private_repos(browser, registry):
+    server, out = registry
+    base, model_id = server.endpoint, f"{TEAM}/se-resnet18-digits-0-4"
+    browser.get(base + "/")
+    listed = [a.text for a in browser.find_elements(By.CSS_SELECTOR, "a.model-id")]
+    assert model_id in listed and len(listed) == 5 and f"{TEAM}/secret-se-resnet152" not in listed
+    _screenshot(browser, "web-list")
+
+    box = browser.find_element(By.ID, "search")
+    box.send_keys("digits", Keys.ENTER)
+    _wait(browser, lambda d: "search=digits" in d.current_url)
+    (row,) = browser.find_elements(By.CSS_SELECTOR, "a.model-id")
+    assert row.text == model_id
+    row.click()
+    _wait(browser, lambda d: d.current_url == f"{base}/{model_id}")
+
+    chart = browser.find_element(By.CSS_SELECTOR, "#curves svg")
+    assert chart.is_displayed() and chart.size["width"] > 250 and chart.size["height"] > 120
+    lines = browser.find_elements(By.CSS_SELECTOR, "#curves polyline")
+    assert len(lines) == 4 and all(line.size["width"] > 200 for line in lines)  # a flat top-5 has no height
+    metrics = browser.find_element(By.ID, "metrics")
+    assert metrics.is_displayed() and "top1" in metrics.text and "digits" in metrics.text
+    assert "Model card for se-resnet18-digits-0-4" in browser.find_element(By.ID, "card").text
+    snippet = browser.find_element(By.ID, "snippet-timm")
+    assert snippet.is_displayed() and f'"hf-hub:{model_id}",\n    pretrained=True)' in snippet.text
+    _screenshot(browser, "web-model")
+
+    browser.find_element(By.ID, "tab-files").click()
+    _wait(browser, lambda d: d.current_url == f"{base}/{model_id}/tree/main")
+    _screenshot(browser, "web-files")
+    for name in ("model.safetensors", "config.json"):
+        link = browser.find_element(By.XPATH, f"//tr[td/a[text()='{name}']]//a[@class='download']")
+        link.click()
+        saved = browser.downloads / name
+        _wait(browser, lambda d, saved=saved: saved.is_file() and not list(d.downloads.glob("*.crdownload")), 60)
+        assert hashlib.sha256(saved.read_bytes()).digest() == hashlib.sha256((out / name).read_bytes()).digest()
+
+    private = f"{base}/{TEAM}/secret-se-resnet152"
+    browser.get(private)
+    assert browser.find_element(By.ID, "error-message").text == f"Repository {TEAM}/secret-se-resnet152 not found."
+    browser.find_element(By.ID, "login-link").click()
+    token = _wait(browser, lambda d: d.find_elements(By.ID, "token"))[0]
+    token.send_keys(READ, Keys.ENTER)
+    _wait(browser, lambda d: d.current_url == private and d.find_elements(By.ID, "card"))
+    assert "Model card for secret-se-resnet152" in browser.find_element(By.ID, "card").text
+    assert browser.get_cookie("se_zoo_token")["httpOnly"] is True
+    assert browser.execute_script("return document.cookie") == ""  # HttpOnly: invisible to scripts
+    browser.get(base + "/")
+    assert f"{TEAM}/secret-se-resnet152" in [a.text for a in browser.find_elements(By.CSS_SELECTOR, "a.model-id")]
+    browser.find_element(By.ID, "logout").click()
+    _wait(browser, lambda d: d.find_elements(By.ID, "login-link"))
+    browser.get(private)
+    assert browser.find_elements(By.ID, "error-message") and not browser.find_elements(By.ID, "card")
+
+
+def test_the_page_runs_no_script(browser, registry):
+    server, _ = registry
+    store = server.registry.store
+    store.create_repo("evil", "card", False)
+    commit(store, "evil/card", {"README.md": SE_CARD.format(name="card", top1=1, params=1).encode() +
+                                b"\n<img src=x onerror=\"document.title='pwned'\">\n"
+                                b"<script>document.title='pwned'</script>\n"
+                                b"<a id=\"js\" href=\"javascript:document.title='pwned'\">click me</a>\n"})
+    browser.get(f"{server.endpoint}/evil/card")
+    for link in browser.find_elements(By.PARTIAL_LINK_TEXT, "click me"):
+        link.click()
+    time.sleep(0.5)
+    assert browser.title != "pwned" and browser.title.startswith("evil/card")
