@@ -7,7 +7,7 @@ from ..errors import InvalidArgument
 __all__ = ["TrainConfig", "KEPT", "FREE", "resume_fields", "check_config"]
 
 
-# Every TrainConfig field says whether a resumed run must keep it (tests/test_train.py checks each does).
+# Every TrainConfig field says whether a resumed run must keep it (tests/training/test_train.py checks each does).
 KEPT = {"resume": True}  # a resumed run must give the value the run started with
 FREE = {"resume": False}  # may change on resume: paths, worker counts, stop_after, ...
 
