@@ -1,40 +1,47 @@
-"""Hatchling build hook for se-zoo-registry: ship ``se_zoo/registry`` from the repository's one copy.
+"""Hatchling build hook for se-zoo-registry: ship the repository's one copy of what the registry needs.
 
-In the repository the sources are ``../../se_zoo/registry``; an sdist carries them at
-``se_zoo/registry`` so a wheel can be built from it alone. The sdist keeps that layout; the wheel
-maps the package to ``_se_zoo_registry/se_zoo/registry`` and adds ``se_zoo_registry.pth``, whose
-path line puts ``_se_zoo_registry`` on ``sys.path`` (see pyproject.toml). An editable install
-adds the repository root to ``sys.path`` instead.
+That is the package ``se_zoo/registry`` and the pretrained catalogue ``weights/*.json``, which
+``se-zoo-hub mirror --tags`` reads. In the repository both are two levels up (``../../``); an sdist
+carries them at the same relative paths so a wheel can be built from it alone. The wheel puts them
+under ``_se_zoo_registry/`` in the repository's layout (``se_zoo/registry``, ``weights``) and adds
+``se_zoo_registry.pth``, whose path line puts ``_se_zoo_registry`` on ``sys.path`` (see
+pyproject.toml). An editable install adds the repository root to ``sys.path`` instead.
 """
 from pathlib import Path
+from typing import Dict
 
 from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 
-PACKAGE = Path("se_zoo", "registry")
+SOURCES = {Path("se_zoo", "registry"): "**/*", Path("weights"): "*.json"}  # folder: the files it ships
 WHEEL_DIR = "_se_zoo_registry"  # named in se_zoo_registry.pth
 
 
-def registry_sources(root: Path) -> Path:
-    """The ``se_zoo/registry`` folder to build from.
+def source_files(root: Path, folder: Path, pattern: str) -> Dict[Path, Path]:
+    """The files of one shipped folder, from an sdist's copy or else from the repository.
 
     Args:
         root: This project's folder (packaging/registry in the repository, or an unpacked sdist).
+        folder: The folder, relative to the repository root: ``se_zoo/registry`` or ``weights``.
+        pattern: Glob of the files to ship, relative to ``folder``.
 
     Returns:
-        The sdist's copy if there is one, else the repository's.
+        Each matching file (no bytecode) mapped to its path relative to ``folder``, sorted: the sdist's
+        files if it has any, else the repository's.
 
     Raises:
-        FileNotFoundError: if neither exists.
+        FileNotFoundError: if neither has any.
     """
-    for candidate in (root / PACKAGE, root.parents[1] / PACKAGE):
-        if (candidate / "__init__.py").is_file():
-            return candidate
-    raise FileNotFoundError(f"se_zoo/registry: expected it in {root} (an sdist) or {root.parents[1]} (the "
-                            "repository), found neither")
+    for candidate in (root / folder, root.parents[1] / folder):
+        files = sorted(path for path in candidate.glob(pattern) if path.is_file() and path.suffix != ".pyc"
+                       and "__pycache__" not in path.relative_to(candidate).parts)
+        if files:
+            return {path: path.relative_to(candidate) for path in files}
+    raise FileNotFoundError(f"{folder}/{pattern}: expected files in {root / folder} (an sdist) or "
+                            f"{root.parents[1] / folder} (the repository), found none")
 
 
 class RegistryFiles(BuildHookInterface):
-    """Add every file of ``se_zoo/registry`` (no bytecode) to the sdist or wheel being built."""
+    """Add the files of ``SOURCES`` to the sdist or wheel being built."""
 
     def initialize(self, version: str, build_data: dict) -> None:
         """Fill ``build_data["force_include"]`` for the current target (``sdist`` or ``wheel``).
@@ -44,10 +51,9 @@ class RegistryFiles(BuildHookInterface):
         if version == "editable":
             return
         root = Path(self.root)
-        sources = registry_sources(root)
-        prefix = PACKAGE if self.target_name == "sdist" else Path(WHEEL_DIR, PACKAGE)
-        for path in sorted(sources.rglob("*")):
-            if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
-                build_data["force_include"][str(path)] = str(prefix / path.relative_to(sources))
+        prefix = Path() if self.target_name == "sdist" else Path(WHEEL_DIR)
+        for folder, pattern in SOURCES.items():
+            for path, relative in source_files(root, folder, pattern).items():
+                build_data["force_include"][str(path)] = str(prefix / folder / relative)
         if self.target_name == "wheel":
             build_data["force_include"][str(root / "se_zoo_registry.pth")] = "se_zoo_registry.pth"

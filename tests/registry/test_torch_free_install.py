@@ -1,9 +1,9 @@
 """The registry without torch: the se-zoo-registry distribution (packaging/registry), built and installed.
 
 The fast tests compare its metadata with the code and with se-zoo's ``server`` extra. The slow ones
-build its wheel, install it into a fresh venv (its dependencies come from the package index), serve
-from that venv and push and pull with the official client; and install it next to se-zoo's own
-wheel to show the two share no file.
+build its wheel, install it into a fresh venv (its dependencies come from the package index), resolve
+catalogue tags and serve from that venv, and push and pull with the official client; and install it
+next to se-zoo's own wheel to show the two share no file and that either finds the catalogue.
 """
 import ast
 import hashlib
@@ -19,10 +19,13 @@ from typing import Dict, List
 
 import pytest
 
+from se_zoo.registry.mirror.catalog import repos_for_tags
+
 ROOT = Path(__file__).resolve().parents[2]
 REGISTRY_PROJECT = ROOT / "packaging" / "registry"
 MODEL_SIDE = ("torch", "timm", "torchvision")
 WRITE_TOKEN = "hf_torch_free_write_token"
+TAGS = ["se_zoo_resnet50.*"]  # what `se-zoo-hub mirror --tags` resolves through the catalogue
 
 
 def _pyproject(path: Path) -> dict:
@@ -113,15 +116,23 @@ def _pip_install(python: Path, *args) -> None:
 _PROBE = """
 import importlib.metadata, importlib.util, json, sys
 import se_zoo.registry
+from se_zoo.registry.mirror.catalog import catalog_dir, repos_for_tags
 names = {d.metadata["Name"].lower() for d in importlib.metadata.distributions()}
 print(json.dumps({"registry": se_zoo.registry.__file__, "se_zoo": getattr(sys.modules["se_zoo"], "__file__", None),
                   "distributions": sorted(names), "found": {m: importlib.util.find_spec(m) is not None
-                                                           for m in %r}}))
+                                                           for m in %r},
+                  "catalog": str(catalog_dir()), "repos": repos_for_tags(%r)}))
 """
 
 
 def _probe(python: Path, cwd: Path) -> dict:
-    return json.loads(_run([python, "-I", "-c", _PROBE % (MODEL_SIDE,)], cwd=cwd, env=_clean_env()).splitlines()[-1])
+    probe = _run([python, "-I", "-c", _PROBE % (MODEL_SIDE, TAGS)], cwd=cwd, env=_clean_env())
+    return json.loads(probe.splitlines()[-1])
+
+
+def _checkout_repos() -> list:
+    """What the checkout's own catalogue resolves ``TAGS`` to, as the probe's JSON spells it."""
+    return json.loads(json.dumps(repos_for_tags(TAGS, ROOT / "weights")))
 
 
 def _serve(venv: Path, root: Path, log: Path, timeout: float = 60) -> "tuple[subprocess.Popen, str]":
@@ -168,6 +179,10 @@ def test_torch_free_install_serves_the_official_client(registry_wheel, tmp_path)
     assert {"se-zoo-registry", "starlette", "httpx2", "blake3"} <= set(probe["distributions"])
     assert probe["se_zoo"] is None  # a namespace package: no se_zoo/__init__.py and none of its lazy imports
     assert Path(probe["registry"]).is_relative_to(venv)
+    # the catalogue ships in the wheel beside the package, so `se-zoo-hub mirror --tags` works here
+    assert Path(probe["catalog"]).parent == Path(probe["registry"]).parents[2]
+    assert probe["repos"] == _checkout_repos() and ["timm/seresnet50.a1_in1k", "main",
+                                                    ["se_zoo_resnet50.a1_in1k"]] in probe["repos"]
     help_text = _run([venv / "bin" / "se-zoo-hub", "--help"], cwd=elsewhere, env=_clean_env())
     assert help_text.startswith("usage: se-zoo-hub") and "{serve,fsck,mirror,import}" in help_text
 
@@ -200,8 +215,12 @@ def test_registry_and_full_distribution_share_no_file(registry_wheel, tmp_path):
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
 
-    def registry_from() -> Path:
-        return Path(_probe(python, elsewhere)["registry"]).parent.relative_to(site)
+    def located() -> "tuple[Path, Path]":
+        """Where ``se_zoo.registry`` and the catalogue it reads come from, relative to site-packages."""
+        probe = _probe(python, elsewhere)
+        assert probe["repos"] == _checkout_repos()
+        return (Path(probe["registry"]).parent.relative_to(site),
+                Path(probe["catalog"]).resolve().relative_to(site.resolve()))
 
     def installed(dist: str) -> set:
         record = json.loads(_run([python, "-c", f"import importlib.metadata as m, json; print(json.dumps("
@@ -210,11 +229,11 @@ def test_registry_and_full_distribution_share_no_file(registry_wheel, tmp_path):
 
     # --no-deps: which copy of se_zoo.registry imports is a question of files, not of dependencies.
     _pip_install(python, "--no-deps", "--no-index", registry_wheel, main_wheel)
-    assert registry_from() == Path("se_zoo", "registry")  # se-zoo's regular package wins
+    assert located() == (Path("se_zoo", "registry"), Path("se_zoo", "_weights"))  # se-zoo's package wins
     assert not installed("se-zoo") & installed("se-zoo-registry")
     _run([sys.executable, "-m", "pip", "--python", python, "uninstall", "-y", "se-zoo"], env=_clean_env())
-    assert registry_from() == Path("_se_zoo_registry", "se_zoo", "registry")
+    assert located() == (Path("_se_zoo_registry", "se_zoo", "registry"), Path("_se_zoo_registry", "weights"))
     _pip_install(python, "--no-deps", "--no-index", main_wheel)
     _run([sys.executable, "-m", "pip", "--python", python, "uninstall", "-y", "se-zoo-registry"], env=_clean_env())
-    assert registry_from() == Path("se_zoo", "registry")
+    assert located() == (Path("se_zoo", "registry"), Path("se_zoo", "_weights"))
     assert all((site / f).is_file() for f in installed("se-zoo"))

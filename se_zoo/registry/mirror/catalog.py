@@ -1,7 +1,9 @@
 """Hub repositories behind se-zoo's pretrained tags, read straight from the ``weights/`` catalogue.
 
 The registry imports nothing of the model side, so this reads the catalogue's JSON files itself:
-``se_zoo/_weights`` inside an installed wheel, ``weights/`` in a source checkout.
+``se_zoo/_weights`` inside an installed se-zoo, else the ``weights/`` three levels above this package
+(``se_zoo/registry``): a source checkout's, or the one se-zoo-registry installs beside its copy of
+the package (``_se_zoo_registry/weights``).
 """
 import fnmatch
 import json
@@ -18,7 +20,8 @@ def catalog_dir() -> Path:
     """The directory holding the catalogue's ``*.json`` files.
 
     Returns:
-        ``se_zoo/_weights`` of an installed wheel, else the source tree's ``weights/``.
+        ``se_zoo/_weights`` of an installed se-zoo, else the ``weights/`` beside this copy of
+        ``se_zoo``: a source checkout's, or se-zoo-registry's ``_se_zoo_registry/weights``.
     """
     packaged = resources.files("se_zoo") / "_weights"
     if packaged.is_dir():
