@@ -154,11 +154,15 @@ class WeightsOrigin:
             if self.sha256:
                 text += f", sha256 `{self.sha256}` verified"
         else:
-            text = f"loaded from the checkpoint `{self.path}`"
+            text = f"loaded from the checkpoint `{_published(self.path)}`"
         return text + (f"; recorded there as: {self.previous.describe()}" if self.previous else "")
 
     def to_dict(self) -> Dict[str, Any]:
         """The origin as JSON values (what ``config.json`` records).
+
+        A local checkpoint path is written as its file name: what is saved gets
+        published, and the folders of the machine that saved it are not part of
+        the record (URLs are kept whole).
 
         Returns:
             ``{"kind": ..., <the fields that are set>}``, ``previous`` nested.
@@ -168,7 +172,7 @@ class WeightsOrigin:
             value = getattr(self, f.name)
             if value is not None:
                 values[f.name] = value.to_dict() if f.name == "previous" else (
-                    dict(value) if f.name == "run" else value)
+                    dict(value) if f.name == "run" else _published(value) if f.name == "path" else value)
         return values
 
     @classmethod
@@ -192,6 +196,11 @@ class WeightsOrigin:
         if values.get("previous") is not None:
             values["previous"] = cls.from_dict(values["previous"])
         return cls(**values)
+
+
+def _published(path: str) -> str:
+    """A checkpoint location as cards and ``config.json`` show it: a URL whole, a local path by its file name."""
+    return path if "://" in path else Path(path).name
 
 
 def weights_origin(model: Any) -> WeightsOrigin:

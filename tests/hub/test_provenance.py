@@ -155,13 +155,16 @@ def test_checkpoint_file_by_overlay_checkpoint_path_and_local_dir(tmp_path):
 
     save_pretrained(overlay, tmp_path / "saved")
     config, card = _saved(tmp_path / "saved")
-    assert config["weights_origin"] == {"kind": "checkpoint", "path": str(checkpoint)}
+    # published files name the checkpoint, never the folders of the machine that saved it
+    assert config["weights_origin"] == {"kind": "checkpoint", "path": "weights.pth"}
+    assert str(tmp_path) not in json.dumps(config) and str(tmp_path) not in _weights_line(card)
     assert "tag" not in config["pretrained_cfg"] and UNTRAINED not in card
-    assert f"loaded from the checkpoint `{checkpoint}`" in _weights_line(card)
+    assert "loaded from the checkpoint `weights.pth`" in _weights_line(card)
 
     reloaded = timm.create_model(f"local-dir:{tmp_path / 'saved'}", pretrained=True)
     assert weights_origin(reloaded) == WeightsOrigin(
-        "checkpoint", path=str(tmp_path / "saved" / "model.safetensors"), previous=expected)
+        "checkpoint", path=str(tmp_path / "saved" / "model.safetensors"),
+        previous=WeightsOrigin("checkpoint", path="weights.pth"))
 
 
 def test_cli_push_of_a_checkpoint_directory_and_local_dir(hub_server, tmp_path):
@@ -173,13 +176,14 @@ def test_cli_push_of_a_checkpoint_directory_and_local_dir(hub_server, tmp_path):
     repo_id = f"{hub_server.namespace}/from-checkpoint"
     assert main(["push", str(tmp_path / "saved"), repo_id]) == 0
     config, card = _published(repo_id)
-    assert config["weights_origin"] == {"kind": "checkpoint", "path": str(checkpoint)}
-    assert f"loaded from the checkpoint `{checkpoint}`" in _weights_line(card)
+    assert config["weights_origin"] == {"kind": "checkpoint", "path": "weights.pth"}
+    assert "loaded from the checkpoint `weights.pth`" in _weights_line(card)
 
     assert main(["push", f"local-dir:{tmp_path / 'saved'}", repo_id, "--pretrained"]) == 0
     config, card = _published(repo_id)
-    assert config["weights_origin"] == {"kind": "checkpoint", "path": str(tmp_path / "saved" / "model.safetensors"),
-                                        "previous": {"kind": "checkpoint", "path": str(checkpoint)}}
+    assert config["weights_origin"] == {"kind": "checkpoint", "path": "model.safetensors",
+                                        "previous": {"kind": "checkpoint", "path": "weights.pth"}}
+    assert str(tmp_path) not in json.dumps(config) and str(tmp_path) not in card
 
 
 # Hub repo
