@@ -1,9 +1,13 @@
-"""Helpers for the registry page tests: repos written straight into a ``Store``, and an HTML probe."""
+"""Helpers for the registry page tests: repos written straight into a ``Store``, an HTML probe, page reads."""
 import json
+import re
+import urllib.request
+from html import unescape
 from html.parser import HTMLParser
 from typing import Dict, List, Tuple
 
 from se_zoo.registry.store.storage import Store
+from se_zoo.registry.web import CSP
 
 SE_CARD = """---
 license: apache-2.0
@@ -82,3 +86,15 @@ class Probe(HTMLParser):
             url = "".join((value or "").split()).lower()
             if key in _URL_ATTRS and url.startswith(("javascript:", "data:", "vbscript:")):
                 self.script_urls.append(value)
+
+
+def page_text(html: str) -> str:
+    """The page's text with tags removed and entities decoded, whitespace collapsed."""
+    return " ".join(unescape(re.sub(r"<[^>]+>", " ", html)).split())
+
+
+def get_page(endpoint: str, path: str) -> str:
+    """GET a page from a running registry, checking it carries the pages' Content-Security-Policy."""
+    with urllib.request.urlopen(endpoint + path) as response:
+        assert response.headers["Content-Security-Policy"] == CSP
+        return response.read().decode()

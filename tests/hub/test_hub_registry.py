@@ -4,29 +4,16 @@ The registry's own behaviour (API, LFS, Xet, pages) is tested without torch in `
 """
 import re
 import urllib.request
-from html import unescape
 
 import timm
 import torch
 from huggingface_hub import HfApi
 from timm.models import save_for_hf
 
-from helpers.web_repos import metrics_lines
+from helpers.web_repos import get_page, metrics_lines, page_text
 from helpers.weights import randomize_
 
 from se_zoo.hub import CardOptions, from_pretrained, push_to_hub, save_pretrained
-from se_zoo.registry.web import CSP
-
-
-def _text(html: str) -> str:
-    """The page's text with tags removed and entities decoded, whitespace collapsed."""
-    return " ".join(unescape(re.sub(r"<[^>]+>", " ", html)).split())
-
-
-def _get(endpoint: str, path: str) -> str:
-    with urllib.request.urlopen(endpoint + path) as response:
-        assert response.headers["Content-Security-Policy"] == CSP
-        return response.read().decode()
 
 
 def test_timm_loads_checkpoint_uploaded_with_upload_folder(hub_server, tmp_path):
@@ -75,10 +62,10 @@ def test_a_pushed_training_output_has_its_pages(hub_server, tmp_path):
     (out / "metrics.jsonl").write_bytes(metrics_lines(4))  # as `se-zoo train` leaves its output folder
     pushed = push_to_hub(out, repo_id, commit_message="Publish the digits run")
 
-    page = _get(hub_server.endpoint, f"/{repo_id}")
-    text = _text(page)
+    page = get_page(hub_server.endpoint, f"/{repo_id}")
+    text = page_text(page)
     assert "Model card for se-r18-digits" in text  # pushed cards are titled by the repo, whatever was pushed
-    metrics = _text(page[page.index('id="metrics"'):page.index("</table>", page.index('id="metrics"'))])
+    metrics = page_text(page[page.index('id="metrics"'):page.index("</table>", page.index('id="metrics"'))])
     assert "digits top1 93.25" in metrics and "digits top5 99.5" in metrics
     assert f'model = timm.create_model( "hf-hub:{repo_id}", pretrained=True)' in text
     assert f'model = from_pretrained( "{repo_id}")' in text and f"hf download {repo_id}" in text
@@ -87,7 +74,7 @@ def test_a_pushed_training_output_has_its_pages(hub_server, tmp_path):
     charts = re.findall(r"<svg[^>]*>.*?</svg>", page, re.S)
     assert len(charts) == 2 and all(c.count("<polyline") == 2 for c in charts)  # loss: train/val; top-1/top-5
 
-    files = _get(hub_server.endpoint, f"/{repo_id}/tree/main")
+    files = get_page(hub_server.endpoint, f"/{repo_id}/tree/main")
     listed = re.findall(r'<tr class="file">\s*<td><a href="[^"]+">([^<]+)</a>', files)
     assert listed == ["README.md", "config.json", "metrics.jsonl", "model.safetensors"]
     assert f'title="{sha256}"' in files  # the weights are an LFS file; its sha256 is shown
@@ -95,10 +82,10 @@ def test_a_pushed_training_output_has_its_pages(hub_server, tmp_path):
     with urllib.request.urlopen(f"{hub_server.endpoint}/{repo_id}/resolve/main/metrics.jsonl") as response:
         assert response.read() == (out / "metrics.jsonl").read_bytes()
 
-    commits = _text(_get(hub_server.endpoint, f"/{repo_id}/commits/main"))
+    commits = page_text(get_page(hub_server.endpoint, f"/{repo_id}/commits/main"))
     assert "Publish the digits run" in commits and pushed.commit_sha[:10] in commits
     assert "added model.safetensors" in commits and "added metrics.jsonl" in commits
-    config = _get(hub_server.endpoint, f"/{repo_id}/blob/main/config.json")
+    config = get_page(hub_server.endpoint, f"/{repo_id}/blob/main/config.json")
     assert "&#34;architecture&#34;: &#34;se_zoo_resnet18&#34;" in config
-    listing = _text(_get(hub_server.endpoint, f"/?search={repo_id}"))
+    listing = page_text(get_page(hub_server.endpoint, f"/?search={repo_id}"))
     assert repo_id in listing and "se_zoo_resnet18" in listing and "top-1 93.25" in listing

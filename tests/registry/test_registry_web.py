@@ -1,10 +1,9 @@
 """The registry's web pages rendered through the app: content, hostile cards, private repos, paging."""
 import re
 import urllib.request
-from html import unescape
 
 import pytest
-from helpers.web_repos import Probe, commit, se_repo
+from helpers.web_repos import Probe, commit, page_text, se_repo
 from starlette.testclient import TestClient
 
 from se_zoo.registry.app import create_app
@@ -23,17 +22,6 @@ def app(tmp_path):
 def client(app):
     with TestClient(app) as c:
         yield c
-
-
-def _text(html: str) -> str:
-    """The page's text with tags removed and entities decoded, whitespace collapsed."""
-    return " ".join(unescape(re.sub(r"<[^>]+>", " ", html)).split())
-
-
-def _get(endpoint: str, path: str) -> str:
-    with urllib.request.urlopen(endpoint + path) as response:
-        assert response.headers["Content-Security-Policy"] == CSP
-        return response.read().decode()
 
 
 HOSTILE_CARD = """---
@@ -169,7 +157,7 @@ def test_files_blob_and_history_pages(app, client):
     at_tag = client.get("/org/repo/tree/v1").text
     assert '<article class="card readme" id="card"><h1>First</h1>' in at_tag  # the card at that revision
     assert "old.txt" in at_tag and "blob.bin" not in at_tag and 'href="/org/repo/tree/v1">v1</a>' in at_tag
-    history = _text(client.get("/org/repo/commits/main").text)
+    history = page_text(client.get("/org/repo/commits/main").text)
     assert history.index("Second commit") < history.index("First commit") < history.index("initial commit")
     assert "with a body" in history and "deleted old.txt" in history and "modified README.md" in history
     assert "added blob.bin" in history and "added a/b/deep.txt" in history

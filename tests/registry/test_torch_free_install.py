@@ -5,7 +5,6 @@ build its wheel, install it into a fresh venv (its dependencies come from the pa
 catalogue tags and serve from that venv, and push and pull with the official client; and install it
 next to se-zoo's own wheel to show the two share no file and that either finds the catalogue.
 """
-import ast
 import hashlib
 import importlib.metadata
 import json
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Dict, List
 
 import pytest
+from helpers.imports import third_party_imports
 
 from se_zoo.registry.mirror.catalog import repos_for_tags
 
@@ -47,28 +47,10 @@ def test_registry_distribution_is_the_server_extra():
     assert registry["scripts"] == {"se-zoo-hub": "se_zoo.registry.__main__:main"}
 
 
-def _third_party_imports(package: Path) -> Dict[str, List[str]]:
-    """Top-level names of the absolute imports under ``package`` that are neither stdlib nor se_zoo."""
-    found: Dict[str, List[str]] = {}
-    for path in sorted(package.rglob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text(), str(path))):
-            if isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.level == 0:
-                names = [node.module]
-            else:
-                continue
-            for name in names:
-                top = name.split(".")[0]
-                if top not in sys.stdlib_module_names and top != "se_zoo":
-                    found.setdefault(top, []).append(str(path.relative_to(ROOT)))
-    return found
-
-
 def test_every_registry_import_is_declared():
     declared = _names(_pyproject(REGISTRY_PROJECT / "pyproject.toml")["project"]["dependencies"])
     providers = importlib.metadata.packages_distributions()
-    imports = _third_party_imports(ROOT / "se_zoo" / "registry")
+    imports = third_party_imports(ROOT / "se_zoo" / "registry", ROOT)
     assert "httpx2" in imports and "starlette" in imports  # the scan sees the code
     undeclared = {name: files for name, files in imports.items()
                   if not {re.sub(r"[-_.]+", "-", d).lower() for d in providers.get(name, [])} & set(declared)}
