@@ -23,6 +23,7 @@ from se_zoo.registry.mirror.bundle import BundleError, BundleWriter, import_bund
 from se_zoo.registry.errors import RemoteRefused
 from se_zoo.registry.mirror.transfer import RegistrySink, StoreSink, mirror_repos
 from se_zoo.registry.mirror.upstream import Upstream
+from se_zoo.registry.store.integrity import BlobIntegrity, file_key
 
 MiB = 1024 * 1024
 
@@ -71,6 +72,8 @@ def test_corrupted_upstream_bytes_are_refused_and_nothing_is_cached(tmp_path, mo
     corrupted = bytearray(data)
     corrupted[len(data) // 2] ^= 0xFF
     blob.write_bytes(bytes(corrupted))
+    # silent bit rot, which leaves the file's metadata alone: the upstream believes its blob verified
+    monkeypatch.setattr(BlobIntegrity, "status", lambda self, sha256, path: (file_key(path), True))
     with serve(tmp_path / "up") as upstream, serve(tmp_path / "down", upstream=upstream.endpoint) as downstream:
         point_client_at(monkeypatch, downstream.endpoint, None, tmp_path / "hf_home")
         with pytest.raises(HfHubHTTPError, match="sha256 mismatch") as info:
