@@ -1,5 +1,4 @@
 """Accounts, repositories, refs, trees and history: the Hub API's metadata endpoints."""
-import json
 from typing import Any, Callable, Dict, List, Optional, Tuple
 from urllib.parse import parse_qsl
 
@@ -227,7 +226,9 @@ def _paths_info_entries(commit: Dict[str, Any], body: bytes, is_json: bool) -> L
     """paths-info's answer: one entry per asked path (in a JSON or form body) that ``commit`` holds."""
     if is_json:
         try:
-            paths = json.loads(body).get("paths", [])
+            paths = limits.load_json(body).get("paths", [])
+        except limits.LimitError:
+            raise
         except (ValueError, AttributeError):
             raise BadRequest("Request body must be a JSON object with 'paths'.") from None
     else:
