@@ -47,7 +47,7 @@ from .adopt import (
     validate_commit_id,
     validate_record,
 )
-from .flight import Flight, Flights, read_flight
+from .flight import Flight, Flights, as_hub_error, read_flight
 from ..store.storage import (
     BadRequest,
     Forbidden,
@@ -286,7 +286,7 @@ class MirrorHook:
         while not written and not done:
             written, done, error = await anyio.to_thread.run_sync(flight.wait, 0)
         if error is not None:
-            raise error
+            raise as_hub_error(error)
         headers = {**file_headers(revision, entry), "Content-Length": str(entry["size"])}
         return StreamingResponse(read_flight(flight), headers=headers, media_type="application/octet-stream")
 
