@@ -22,6 +22,7 @@ MAX_COMMIT_OPERATIONS = 100_000  # operations in one commit
 MAX_YAML_CONTENT = 1024 * 1024  # README text sent to validate-yaml
 MAX_YAML_BODY = 8 * 1024 * 1024  # its JSON request body (escapes make it larger than the text)
 MAX_YAML_METADATA = 256 * 1024  # its '---' metadata block
+FAST_YAML_BODY = 32 * 1024  # validate-yaml bodies up to this size are parsed in a thread, not queued
 MAX_YAML_ALIASES = 100  # '*alias' references in a metadata block (alias expansion is the costly part)
 MAX_HEADERS = 100  # request headers (uvicorn caps their total size, see HEADER_BYTES)
 HEADER_BYTES = 64 * 1024  # request headers in all (h11 in uvicorn also caps a head still arriving)

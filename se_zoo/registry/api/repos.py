@@ -45,9 +45,18 @@ class RepoApi:
                              "auth": {"type": "access_token", "accessToken": token_info}})
 
     async def validate_yaml(self, request: Request) -> Response:
-        """``POST /api/validate-yaml``: a README's metadata checked (parsed in the helper process)."""
+        """``POST /api/validate-yaml``: a README's metadata checked.
+
+        A small body (up to ``FAST_YAML_BODY``, tens of milliseconds of parsing at most) is parsed in a
+        worker thread at once; a larger one in the helper process (libyaml holds the GIL), one request
+        per client at a time, so a small request never waits behind large ones.
+        """
         body = await read_body(request, limits.MAX_YAML_BODY)
-        errors = await self.offload.run(validate_yaml_request, body)  # libyaml holds the GIL: not here
+        if len(body) <= limits.FAST_YAML_BODY:
+            errors = await anyio.to_thread.run_sync(validate_yaml_request, body)
+        else:
+            client = request.client.host if request.client else ""
+            errors = await self.offload.run_for(client, validate_yaml_request, body)
         if errors:
             return JSONResponse({"errors": [{"message": e} for e in errors], "warnings": []}, status_code=400,
                                 headers={"X-Error-Message": "Invalid metadata in README.md"})
