@@ -2,11 +2,12 @@
 
 Usage::
 
-    python scripts/bench_integrity.py [--mib 512] [--rounds 5] [--before HEAD~1]
+    python scripts/bench_integrity.py [--mib 512] [--rounds 5] [--before REV]
 
 Stores one LFS file of ``--mib`` random MiB in a fresh root and starts two registries on it
 (``python -m se_zoo.registry serve``): one running this tree, one running the ``--before`` revision
-of the repository (exported with ``git archive``). Each round downloads the file with
+of the repository (exported with ``git archive``; by default the parent of the commit that added
+the read-path check, ``se_zoo/registry/store/integrity.py``). Each round downloads the file with
 ``curl -o /dev/null``, in interleaved pairs (which one goes first alternates):
 
 - ``before``: the older revision (no verification on the read path);
@@ -81,8 +82,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--mib", type=int, default=512, help="file size in MiB (default: 512)")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (default: 5)")
-    parser.add_argument("--before", default="HEAD~1", help="the revision to compare with (default: HEAD~1)")
+    parser.add_argument("--before", help="the revision to compare with (default: the last one without the check)")
     args = parser.parse_args()
+    if args.before is None:
+        added = subprocess.run(["git", "-C", str(REPO), "log", "--diff-filter=A", "--format=%H", "--",
+                                "se_zoo/registry/store/integrity.py"], capture_output=True, text=True, check=True)
+        if not added.stdout.split():
+            parser.error("this checkout's history does not reach the commit that added the check: pass --before REV")
+        args.before = added.stdout.split()[-1] + "~1"
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         before = tmp / "before"
