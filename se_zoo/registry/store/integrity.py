@@ -13,6 +13,7 @@ Bit rot that leaves the file's metadata alone is found by ``fsck``, which hashes
 """
 import hashlib
 import json
+import logging
 import os
 import threading
 from pathlib import Path
@@ -23,6 +24,7 @@ from .storage import CHUNK_SIZE, atomic_write, now_iso
 __all__ = ["BlobDamaged", "BlobIntegrity", "QUARANTINE_DIR"]
 
 QUARANTINE_DIR = "quarantine"
+logger = logging.getLogger(__name__)
 
 FileKey = Tuple[int, int, int, int, int]
 
@@ -103,6 +105,8 @@ class BlobIntegrity:
             raise BlobDamaged(damaged_message(sha256))
 
     def _quarantine(self, sha256: str, digest: str, size: int) -> None:
+        logger.error("Blob %s hashes to %s: quarantined, not served; restore it and run `se-zoo hub fsck`.",
+                     sha256, digest)
         record = {"sha256": sha256, "found_sha256": digest, "size": size, "date": now_iso()}
         folder = self.root / QUARANTINE_DIR
         folder.mkdir(exist_ok=True)
