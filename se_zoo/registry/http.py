@@ -3,7 +3,6 @@
 ``read_body`` is the one reader of a request body: every handler that reads one goes through it,
 so no body is held past its cap.
 """
-import json
 import re
 from typing import Any, AsyncIterator, Callable, Dict, Optional, Tuple
 
@@ -13,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from .errors import BadRequest, PayloadTooLarge
-from .limits import MAX_INT_DIGITS, MAX_JSON_BODY, MAX_NDJSON_LINE
+from .limits import MAX_INT_DIGITS, MAX_JSON_BODY, MAX_NDJSON_LINE, LimitError, load_json
 from .store.storage import CHUNK_SIZE
 
 _RANGE = re.compile(rf"bytes=([0-9]{{0,{MAX_INT_DIGITS}}})-([0-9]{{0,{MAX_INT_DIGITS}}})")
@@ -48,12 +47,20 @@ async def write_body(request: Request, write: Callable[[bytes], Any]) -> None:
 
 
 async def json_object(request: Request, limit: int = MAX_JSON_BODY) -> Dict[str, Any]:
-    """The request body as a JSON object (``{}`` when empty); ``BadRequest`` if it is not one."""
+    """The request body as a JSON object (``{}`` when empty); ``BadRequest`` if it is not one.
+
+    Raises:
+        BadRequest: if the body is not a JSON object.
+        LimitError: if it nests deeper than ``MAX_JSON_DEPTH`` (400).
+        PayloadTooLarge: if it is larger than ``limit`` bytes.
+    """
     body = await read_body(request, limit)
     if not body.strip():
         return {}
     try:
-        data = json.loads(body)
+        data = load_json(body)
+    except LimitError:
+        raise
     except ValueError:
         raise BadRequest("Request body is not valid JSON.") from None
     if not isinstance(data, dict):
@@ -81,7 +88,9 @@ async def ndjson_lines(request: Request) -> AsyncIterator[Dict[str, Any]]:
 
 def _parse_ndjson_line(line: bytes) -> Dict[str, Any]:
     try:
-        item = json.loads(line)
+        item = load_json(line, "A commit payload line")
+    except LimitError:
+        raise
     except ValueError:
         raise BadRequest("Commit payload has a line that is not valid JSON.") from None
     if not isinstance(item, dict) or not isinstance(item.get("key"), str) or not isinstance(item.get("value"), dict):

@@ -6,12 +6,14 @@ The numbers are chosen to stay well above what the official client sends for rea
 Every ``MAX_*`` constant of the registry is defined here, and docs/hub.md's limits table is
 generated from ``DOCUMENTED`` by ``limits_table()`` (``python -m se_zoo.registry.limits``).
 """
+import json
 import re
 import sys
 import unicodedata
-from typing import Any, Optional, Tuple
+from typing import Any, Mapping, Optional, Tuple, Union
 
 MAX_JSON_BODY = 2 * 1024 * 1024  # a JSON request body (preupload, batch, paths-info, ...)
+MAX_JSON_DEPTH = 64  # nesting of arrays and objects in a JSON body (the client's are at most 5 deep)
 MAX_NDJSON_LINE = 32 * 1024 * 1024  # a regular file is at most 10 MiB, about 14 MiB in base64
 MAX_BATCH_OBJECTS = 1000  # objects in one LFS batch request
 MAX_PATHS_INFO = 1000  # paths in one paths-info request
@@ -20,6 +22,7 @@ MAX_COMMIT_OPERATIONS = 100_000  # operations in one commit
 MAX_YAML_CONTENT = 1024 * 1024  # README text sent to validate-yaml
 MAX_YAML_BODY = 8 * 1024 * 1024  # its JSON request body (escapes make it larger than the text)
 MAX_YAML_METADATA = 256 * 1024  # its '---' metadata block
+FAST_YAML_BODY = 32 * 1024  # validate-yaml bodies up to this size are parsed in a thread, not queued
 MAX_YAML_ALIASES = 100  # '*alias' references in a metadata block (alias expansion is the costly part)
 MAX_HEADERS = 100  # request headers (uvicorn caps their total size, see HEADER_BYTES)
 HEADER_BYTES = 64 * 1024  # request headers in all (h11 in uvicorn also caps a head still arriving)
@@ -40,6 +43,7 @@ MAX_HISTORY_SCAN = 1000  # pages: commits walked to find each file's last change
 DOCUMENTED: Tuple[Tuple[str, str, str], ...] = (
     ("one file (default of `--max-file-size`; the Hub's LFS cap)", "DEFAULT_MAX_FILE_SIZE", "bytes"),
     ("JSON request body (preupload, LFS batch, paths-info, settings, ...)", "MAX_JSON_BODY", "bytes"),
+    ("JSON request body: nesting of arrays and objects", "MAX_JSON_DEPTH", "count"),
     ("one NDJSON commit line (a regular file in base64)", "MAX_NDJSON_LINE", "bytes"),
     ("LFS batch objects", "MAX_BATCH_OBJECTS", "count"),
     ("preupload files", "MAX_PREUPLOAD_FILES", "count"),
@@ -51,7 +55,7 @@ DOCUMENTED: Tuple[Tuple[str, str, str], ...] = (
     ("`validate-yaml` YAML aliases", "MAX_YAML_ALIASES", "count"),
     ("request headers: count", "MAX_HEADERS", "count"),
     ("request headers: total bytes", "HEADER_BYTES", "bytes"),
-    ("numeric parameters (`limit`, `Range`, LFS `size`, `expires`): ASCII digits", "MAX_INT_DIGITS", "digits"),
+    ("numeric parameters (`limit`, `p`, `Range`, `size`, `expires`): ASCII digits", "MAX_INT_DIGITS", "digits"),
     ("mirrored commit description (`se-zoo hub mirror`/`import` into a running registry)", "MAX_IMPORT_BODY",
      "bytes"),
     ("Xet chunk, uncompressed", "MAX_CHUNK_SIZE", "bytes"),
@@ -102,6 +106,63 @@ def ascii_int(value: Optional[str], what: str) -> int:
         raise LimitError(f"Invalid {what} {shown!r}: expected a non-negative integer of at most "
                          f"{MAX_INT_DIGITS} ASCII digits.")
     return int(value)
+
+
+def int_param(params: Mapping[str, str], name: str, default: Optional[int] = None) -> Optional[int]:
+    """The numeric query or path parameter ``name``: the one parser of every route's numbers.
+
+    Args:
+        params: The request's query (or path) parameters.
+        name: The parameter's name.
+        default: What an absent parameter is.
+
+    Returns:
+        The integer, or ``default`` when ``params`` lacks ``name``.
+
+    Raises:
+        LimitError: (400, naming the parameter) if it is not ASCII digits within ``MAX_INT_DIGITS``.
+    """
+    value = params.get(name)
+    return default if value is None else ascii_int(value, name)
+
+
+def load_json(data: Union[bytes, str], what: str = "Request body") -> Any:
+    """Parse JSON whose arrays and objects nest at most ``MAX_JSON_DEPTH`` deep.
+
+    Args:
+        data: The JSON text.
+        what: What it is, for the error message.
+
+    Returns:
+        The parsed value.
+
+    Raises:
+        LimitError: (400, naming ``MAX_JSON_DEPTH``) if it nests deeper.
+        ValueError: if it is not valid JSON (``json.JSONDecodeError``).
+    """
+    try:
+        value = json.loads(data)
+    except RecursionError:  # the parser gave up long past the cap
+        value = None
+        too_deep = True
+    else:
+        too_deep = _nests_deeper(value, MAX_JSON_DEPTH)
+    if too_deep:
+        raise LimitError(f"{what} nests arrays and objects deeper than the limit of {MAX_JSON_DEPTH} levels.")
+    return value
+
+
+def _nests_deeper(value: Any, cap: int) -> bool:
+    stack = [(value, 1)]
+    while stack:  # iterative: a deep value must not exhaust the interpreter's stack here either
+        item, depth = stack.pop()
+        if not isinstance(item, (dict, list)):
+            continue
+        if depth > cap:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
 
 
 def check_count(count: int, cap: int, what: str) -> None:

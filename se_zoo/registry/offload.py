@@ -5,13 +5,18 @@ GIL (libyaml parsing a large document, ``json.loads`` of megabytes) still stalls
 request. Such work goes to one helper process, started on first use with the ``spawn`` method
 (it imports only the torch-free registry modules) and reused after. If the helper dies, the
 request gets a 503 and the next one starts a new helper.
+
+The helper works through its queue in order, so ``run_for`` lets each client have one call queued
+or running at a time: a client sending many large requests waits behind its own, and anyone else's
+request waits behind at most one call per other client. Callers run small inputs in a worker thread
+instead (see ``se_zoo.registry.limits.FAST_YAML_BODY``), so those never queue at all.
 """
 import asyncio
 import multiprocessing
 import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from .errors import HubError
 
@@ -28,6 +33,7 @@ class ProcessOffload:
     def __init__(self) -> None:
         self._pool: Optional[ProcessPoolExecutor] = None
         self._lock = threading.Lock()
+        self._clients: Dict[str, List[Any]] = {}  # client -> [asyncio.Lock, calls waiting or running]
 
     def _executor(self) -> ProcessPoolExecutor:
         with self._lock:
@@ -50,6 +56,27 @@ class ProcessOffload:
                 if self._pool is pool:
                     self._pool = None
             raise Busy("The server's helper process stopped; retry the request.") from None
+
+    async def run_for(self, client: str, fn: Callable[..., Any], *args: Any) -> Any:
+        """``run(fn, *args)`` once ``client``'s previous calls are done (one call per client in the helper).
+
+        Args:
+            client: Who asks (the client's address).
+            fn: As for ``run``.
+            args: As for ``run``.
+
+        Raises:
+            Busy, Exception: as for ``run``.
+        """
+        entry = self._clients.setdefault(client, [asyncio.Lock(), 0])  # only the event loop's thread runs this
+        entry[1] += 1
+        try:
+            async with entry[0]:
+                return await self.run(fn, *args)
+        finally:
+            entry[1] -= 1
+            if entry[1] == 0:
+                del self._clients[client]
 
     def close(self) -> None:
         """Stop the helper process, if one was started."""

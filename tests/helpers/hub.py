@@ -140,10 +140,10 @@ def drop_next_download(monkeypatch: pytest.MonkeyPatch, after_bytes: int) -> dic
 
     original, state = files.blob_chunks, {"armed": True}
 
-    async def cut_once(path, start, length):
+    async def cut_once(path, start, length, digest=None):
         armed, state["armed"] = state["armed"], False
         sent = 0
-        async for chunk in original(path, start, length):
+        async for chunk in original(path, start, length, digest):
             if armed and sent + len(chunk) > after_bytes:
                 yield chunk[: after_bytes - sent]
                 raise ConnectionAbortedError("connection dropped on purpose by the test")

@@ -3,6 +3,8 @@ import base64
 import http.client
 import json
 import socket
+import time
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
 from huggingface_hub import HfApi
@@ -114,3 +116,35 @@ def test_request_header_size_and_count_are_limited(hub_server):
     assert _send_head(hub_server.endpoint, fewer) == 431
     huge = b"GET /api/models HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 100_000 + b"\r\n\r\n"
     assert _send_head(hub_server.endpoint, huge) in (400, 431)
+
+
+def _timed_post(endpoint: str, body: bytes, source: str = "127.0.0.1") -> tuple:
+    url = urlsplit(endpoint)
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=300, source_address=(source, 0))
+    start = time.perf_counter()
+    try:
+        conn.request("POST", "/api/validate-yaml", body=body, headers={"Content-Type": "application/json"})
+        response = conn.getresponse()
+        response.read()
+        return response.status, time.perf_counter() - start
+    finally:
+        conn.close()
+
+
+def test_validate_yaml_small_requests_never_queue_and_each_client_queues_behind_its_own(hub_server):
+    metadata = "".join(f"key{i}: [a, b, {{c: d}}]\n" for i in range(9_000))[: 250 * 1024]
+    large = json.dumps({"content": f"---\n{metadata}---\n"}).encode()  # about 0.6 s of parsing each
+    small = json.dumps({"content": "---\nlibrary_name: timm\n---\n# card\n"}).encode()
+    long_card = json.dumps({"content": "---\nlibrary_name: timm\n---\n" + "A long card. " * 5000}).encode()
+    assert len(small) <= limits.FAST_YAML_BODY < len(long_card) < len(large)
+    assert _timed_post(hub_server.endpoint, large)[0] == 200  # the helper process is started
+    with ThreadPoolExecutor(8) as pool:
+        flood = [pool.submit(_timed_post, hub_server.endpoint, large) for _ in range(6)]  # one client
+        time.sleep(0.3)
+        small_waits = [_timed_post(hub_server.endpoint, small) for _ in range(5)]
+        other_client = _timed_post(hub_server.endpoint, long_card, source="127.0.0.2")
+        flooded = [f.result() for f in flood]
+    assert {status for status, _ in flooded} == {200} and {s for s, _ in small_waits} == {200}
+    assert max(wait for _, wait in small_waits) < 1.0, small_waits
+    # another client's large request waits behind one of the flood's, not all six
+    assert other_client[0] == 200 and other_client[1] < max(wait for _, wait in flooded) / 2, (other_client, flooded)

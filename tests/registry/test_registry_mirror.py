@@ -23,6 +23,7 @@ from se_zoo.registry.mirror.bundle import BundleError, BundleWriter, import_bund
 from se_zoo.registry.errors import RemoteRefused
 from se_zoo.registry.mirror.transfer import RegistrySink, StoreSink, mirror_repos
 from se_zoo.registry.mirror.upstream import Upstream
+from se_zoo.registry.store.integrity import BlobIntegrity, file_key
 
 MiB = 1024 * 1024
 
@@ -71,6 +72,8 @@ def test_corrupted_upstream_bytes_are_refused_and_nothing_is_cached(tmp_path, mo
     corrupted = bytearray(data)
     corrupted[len(data) // 2] ^= 0xFF
     blob.write_bytes(bytes(corrupted))
+    # silent bit rot, which leaves the file's metadata alone: the upstream believes its blob verified
+    monkeypatch.setattr(BlobIntegrity, "status", lambda self, sha256, path: (file_key(path), True))
     with serve(tmp_path / "up") as upstream, serve(tmp_path / "down", upstream=upstream.endpoint) as downstream:
         point_client_at(monkeypatch, downstream.endpoint, None, tmp_path / "hf_home")
         with pytest.raises(HfHubHTTPError, match="sha256 mismatch") as info:
@@ -145,9 +148,16 @@ def test_corrupted_bundle_blob_is_refused_before_any_commit(tmp_path):
     raw = bytearray(bundle.read_bytes())
     raw[raw.find(data[:64]) + 100] ^= 0xFF
     bundle.write_bytes(bytes(raw))
-    with pytest.raises(ValueError, match="sha256 mismatch"):
+    sha = hashlib.sha256(data).hexdigest()
+    with pytest.raises(BundleError, match=f"member blobs/{sha} .*big.bin.* sha256 mismatch"):
         import_bundle(bundle, StoreSink(tmp_path / "target"), log=lambda _: None)
     assert not list((tmp_path / "target" / "repos").iterdir())
+    done = subprocess.run([sys.executable, "-m", "se_zoo.registry", "import", str(bundle), "--to-root",
+                           str(tmp_path / "target")], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    error = done.stderr.strip().splitlines()
+    assert len(error) == 1 and f"member blobs/{sha}" in error[0] and "sha256 mismatch" in error[0], done.stderr
 
 
 def test_mirror_into_running_registry_keeps_commit_ids_and_private_repos_need_a_token(tmp_path):
@@ -247,3 +257,22 @@ def test_interrupted_mirror_resumes_without_copying_again(tmp_path):
         for repo_id, data in ((first, data1), (second, data2)):
             url = f"{served.endpoint}/{repo_id}/resolve/main/big.bin"
             assert httpx2.get(url, follow_redirects=True).content == data
+
+
+def test_with_the_upstream_stopped_what_was_never_fetched_answers_504(tmp_path, monkeypatch):
+    """docs/air-gapped.md: stored files are served, something never fetched gets a 504 (every route)."""
+    repo_id, data = _big_repo(tmp_path / "up", tmp_path, 11 * MiB)
+    upstream = serve(tmp_path / "up")
+    with serve(tmp_path / "down", upstream=upstream.endpoint, ttl=0) as downstream:
+        commit = httpx2.get(f"{downstream.endpoint}/api/models/{repo_id}").json()["sha"]  # metadata only
+        upstream.stop()
+        uncached = f"{downstream.endpoint}/{repo_id}/resolve/{commit}/big.bin"
+        for _ in range(2):  # the first answer, and the remembered failure a retry gets
+            response = httpx2.get(uncached)
+            assert response.status_code == 504 and "unreachable" in response.json()["error"]
+        for path in ("/api/models/org/never-seen", "/org/never-seen/resolve/main/x"):
+            assert httpx2.get(downstream.endpoint + path).status_code == 504
+        assert httpx2.get(f"{downstream.endpoint}/{repo_id}/resolve/{commit}/config.json").content == b'{"x": 1}\n'
+        point_client_at(monkeypatch, downstream.endpoint, None, tmp_path / "hf_home")
+        with pytest.raises(HfHubHTTPError, match="504"):
+            hf_hub_download(repo_id, "big.bin")

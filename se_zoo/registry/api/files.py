@@ -4,9 +4,15 @@
 ``X-Linked-Size``), ``Content-Length``, single ``Range`` requests (206/416). A branch or tag answers
 302 to the same file at its commit, so the download gets the exact version the metadata described
 even if the branch moves in between. Bodies stream from the blob in fixed-size chunks.
+
+Damaged blobs are never served whole (``se_zoo.registry.store.integrity``): a blob not verified since
+its file last changed is hashed while it streams, and the connection is broken before the last byte
+if the digest is wrong (so the client's size check fails); a range of it is served only after the
+whole blob verified. A blob known to be damaged answers 500.
 """
+import hashlib
 from pathlib import Path
-from typing import AsyncIterator
+from typing import AsyncIterator, Any, Optional
 from urllib.parse import quote
 
 import anyio
@@ -16,6 +22,7 @@ from starlette.responses import Response, StreamingResponse
 from ..auth import Auth
 from ..errors import EntryNotFound
 from ..http import RangeNotSatisfiable, error_response, file_headers, parse_range
+from ..store.integrity import BlobDamaged, BlobIntegrity, FileKey, damaged_message
 from ..store.names import validate_path
 from ..store.storage import CHUNK_SIZE, WEIGHT_SUFFIXES, Store
 from ..xet.service import XetService
@@ -23,17 +30,29 @@ from ..xet.service import XetService
 __all__ = ["Downloads", "blob_chunks"]
 
 
-async def blob_chunks(path: Path, start: int, length: int) -> AsyncIterator[bytes]:
+async def blob_chunks(path: Path, start: int, length: int, digest: Optional[Any] = None) -> AsyncIterator[bytes]:
     """``length`` bytes of the blob at ``path`` from ``start``, read in worker threads chunk by chunk.
+
+    Args:
+        path: The blob file.
+        start: The first byte.
+        length: How many bytes.
+        digest: A ``hashlib`` object each chunk updates, in the worker thread that read it.
 
     Raises:
         RuntimeError: if the blob is shorter than that.
     """
+    def read(size: int) -> bytes:
+        data = f.read(size)
+        if digest is not None:
+            digest.update(data)
+        return data
+
     sent = 0
     with open(path, "rb") as f:
         f.seek(start)
         while sent < length:
-            chunk = await anyio.to_thread.run_sync(f.read, min(CHUNK_SIZE, length - sent))
+            chunk = await anyio.to_thread.run_sync(read, min(CHUNK_SIZE, length - sent))
             if not chunk:
                 raise RuntimeError(f"Blob {path.name} is shorter than its recorded size.")
             sent += len(chunk)
@@ -51,6 +70,7 @@ class Downloads:
 
     def __init__(self, store: Store, auth: Auth, xet: XetService):
         self.store, self.auth, self.xet = store, auth, xet
+        self.integrity = BlobIntegrity(store.root)
 
     async def resolve(self, request: Request, namespace: str, name: str, revision: str, path: str) -> Response:
         """``HEAD|GET /{id}/resolve/{rev}/{path}`` (see the module docstring)."""
@@ -81,5 +101,32 @@ class Downloads:
             return Response(status_code=status, headers=headers, media_type="application/octet-stream")
         if start == 0 and path.endswith(WEIGHT_SUFFIXES):  # a download from the start, not a resumption
             await anyio.to_thread.run_sync(self.store.count_download, namespace, name)
-        body = blob_chunks(self.store.blob_path(entry["sha256"]), start, end - start + 1)
+        sha256, blob = entry["sha256"], self.store.blob_path(entry["sha256"])
+        key, intact = await anyio.to_thread.run_sync(self.integrity.status, sha256, blob)
+        if intact is None and (start, end) != (0, size - 1):
+            try:  # a part cannot be checked on its own: verify the whole blob once
+                await anyio.to_thread.run_sync(self.integrity.verify, sha256, blob)
+                intact = True
+            except BlobDamaged:
+                intact = False
+        if intact is False:
+            return error_response(500, damaged_message(sha256))
+        body = blob_chunks(blob, start, end - start + 1) if intact else self._verified_chunks(sha256, blob, key, size)
         return StreamingResponse(body, status_code=status, headers=headers, media_type="application/octet-stream")
+
+    async def _verified_chunks(self, sha256: str, blob: Path, key: FileKey, size: int) -> AsyncIterator[bytes]:
+        """The whole blob, hashed as it streams; its last chunk is sent only if the digest is right.
+
+        Raises:
+            BlobDamaged: before the last chunk, if the bytes do not hash to ``sha256`` (the server then
+                breaks the connection, short of the announced ``Content-Length``).
+        """
+        digest, held = hashlib.sha256(), None
+        async for chunk in blob_chunks(blob, 0, size, digest):
+            if held is not None:
+                yield held
+            held = chunk
+        if not await anyio.to_thread.run_sync(self.integrity.record, sha256, blob, key, digest.hexdigest()):
+            raise BlobDamaged(damaged_message(sha256))
+        if held is not None:
+            yield held

@@ -11,7 +11,7 @@ from typing import Any, Dict, List, Optional
 
 from ..store.cards import card_tags
 from ..errors import BadRequest, HubError
-from ..limits import ascii_int
+from ..limits import int_param
 from ..store.storage import DEFAULT_BRANCH, Store, lfs_pointer
 
 SORT_KEYS = ("lastModified", "createdAt", "downloads", "likes", "id")
@@ -89,7 +89,7 @@ def list_models(store: Store, params: Any, readable_private: bool) -> List[Dict[
     direction = params.get("direction", "1" if sort == "id" else "-1")
     if direction not in ("1", "-1"):
         raise BadRequest(f"Invalid direction {direction!r}: expected 1 (ascending) or -1 (descending).")
-    limit = ascii_int(params.get("limit"), "limit") if "limit" in params else None
+    limit = int_param(params, "limit")
     wanted = set(params.getlist("filter"))
     full = _flag(params.get("full")) or "siblings" in params.getlist("expand")
     search = params.get("search", "").lower()

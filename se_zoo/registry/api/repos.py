@@ -1,5 +1,4 @@
 """Accounts, repositories, refs, trees and history: the Hub API's metadata endpoints."""
-import json
 from typing import Any, Callable, Dict, List, Optional, Tuple
 from urllib.parse import parse_qsl
 
@@ -46,9 +45,18 @@ class RepoApi:
                              "auth": {"type": "access_token", "accessToken": token_info}})
 
     async def validate_yaml(self, request: Request) -> Response:
-        """``POST /api/validate-yaml``: a README's metadata checked (parsed in the helper process)."""
+        """``POST /api/validate-yaml``: a README's metadata checked.
+
+        A small body (up to ``FAST_YAML_BODY``, tens of milliseconds of parsing at most) is parsed in a
+        worker thread at once; a larger one in the helper process (libyaml holds the GIL), one request
+        per client at a time, so a small request never waits behind large ones.
+        """
         body = await read_body(request, limits.MAX_YAML_BODY)
-        errors = await self.offload.run(validate_yaml_request, body)  # libyaml holds the GIL: not here
+        if len(body) <= limits.FAST_YAML_BODY:
+            errors = await anyio.to_thread.run_sync(validate_yaml_request, body)
+        else:
+            client = request.client.host if request.client else ""
+            errors = await self.offload.run_for(client, validate_yaml_request, body)
         if errors:
             return JSONResponse({"errors": [{"message": e} for e in errors], "warnings": []}, status_code=400,
                                 headers={"X-Error-Message": "Invalid metadata in README.md"})
@@ -227,7 +235,9 @@ def _paths_info_entries(commit: Dict[str, Any], body: bytes, is_json: bool) -> L
     """paths-info's answer: one entry per asked path (in a JSON or form body) that ``commit`` holds."""
     if is_json:
         try:
-            paths = json.loads(body).get("paths", [])
+            paths = limits.load_json(body).get("paths", [])
+        except limits.LimitError:
+            raise
         except (ValueError, AttributeError):
             raise BadRequest("Request body must be a JSON object with 'paths'.") from None
     else:

@@ -17,8 +17,8 @@ import tarfile
 from pathlib import Path
 from typing import Any, BinaryIO, Dict, Iterator, Optional, Tuple
 
-from .adopt import validate_record
-from ..errors import CommandError
+from .adopt import IntegrityMismatch, validate_record
+from ..errors import CommandError, HubError
 from ..store.storage import CHUNK_SIZE, BadRequest, validate_ref_name, validate_sha256
 from .transfer import Stats, copy_file, split_repo_id
 
@@ -235,18 +235,24 @@ def import_bundle(path: Path, sink: Any, stats: Optional[Stats] = None, log=prin
         The stats.
 
     Raises:
-        BundleError: if the bundle is truncated, malformed or lacks a blob it describes.
-        IntegrityMismatch: if a blob's bytes differ from its name; no commit is adopted.
-        FileNotFoundError: if the bundle does not exist.
+        BundleError: if the bundle is truncated, malformed or lacks a blob it describes, or a blob member
+            is damaged or refused by the target (one line naming the member and the problem); no
+            commit is adopted then.
+        CommandError: if the bundle does not exist.
     """
     path = Path(path)
     stats = stats or Stats()
     blobs, manifest = _read_manifest(path)
-    for _, repo in sorted(manifest["repos"].items()):
+    for repo_id, repo in sorted(manifest["repos"].items()):
         for record in repo["commits"].values():
             for file_path, entry in sorted(record["files"].items()):
                 offset, size = blobs[entry["sha256"]]
-                copy_file(sink, file_path, entry, lambda o=offset, s=size: _member_reader(path, o, s), stats)
+                try:
+                    copy_file(sink, file_path, entry, lambda o=offset, s=size: _member_reader(path, o, s), stats)
+                except (IntegrityMismatch, HubError) as exc:
+                    problem = str(exc).removeprefix(f"{file_path}: ")
+                    raise BundleError(f"bundle {path}: member blobs/{entry['sha256']} ({repo_id} file {file_path}) "
+                                      f"is refused: {problem}") from None
     for repo_id, repo in sorted(manifest["repos"].items()):
         for commit, record in repo["commits"].items():
             refs = {kind: {ref: c for ref, c in repo["refs"][kind].items() if c == commit}

@@ -20,7 +20,7 @@ import anyio
 from ..store.storage import CHUNK_SIZE, HubError, Store
 from .upstream import UpstreamError
 
-__all__ = ["Flight", "Flights"]
+__all__ = ["Flight", "Flights", "as_hub_error", "read_flight"]
 
 logger = logging.getLogger(__name__)
 FAILURE_MEMORY_S = 30.0
@@ -124,10 +124,15 @@ class Flights:
         with self._lock:
             del self._flights[sha256]
             if flight.error is not None:
-                error = flight.error if isinstance(flight.error, HubError) else UpstreamError(str(flight.error))
-                self._failures[sha256] = (time.monotonic(), error)
+                self._failures[sha256] = (time.monotonic(), as_hub_error(flight.error))
             else:
                 self._failures.pop(sha256, None)
+
+
+def as_hub_error(error: BaseException) -> HubError:
+    """A failed download's error as clients are answered: a ``HubError`` as it is (an unreachable
+    upstream is ``UpstreamUnavailable``, 504), anything else as ``UpstreamError`` (502)."""
+    return error if isinstance(error, HubError) else UpstreamError(str(error))
 
 
 async def read_flight(flight: Flight) -> AsyncIterator[bytes]:

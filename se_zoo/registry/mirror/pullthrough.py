@@ -21,7 +21,6 @@ holding a token of this registry (bearer or web login cookie; ``se_zoo.registry.
 Everything is then answered by the registry's own handlers from its own store, so no Xet field or
 header of the upstream can reach a client.
 """
-import json
 import logging
 import os
 import re
@@ -36,7 +35,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from ..auth import Auth
 from ..http import file_headers, read_body, write_body
-from ..limits import MAX_IMPORT_BODY
+from ..limits import MAX_IMPORT_BODY, LimitError, ascii_int, int_param, load_json
 
 from .adopt import (
     FileCheck,
@@ -48,7 +47,7 @@ from .adopt import (
     validate_commit_id,
     validate_record,
 )
-from .flight import Flight, Flights, read_flight
+from .flight import Flight, Flights, as_hub_error, read_flight
 from ..store.storage import (
     BadRequest,
     Forbidden,
@@ -115,17 +114,14 @@ class MirrorHook:
     def has_blob(self, request: Request, namespace: str, name: str, sha256: str) -> Response:
         """``HEAD|GET .../mirror/blobs/{sha256}[?size=N]``: 200 if the blob is stored, else 404."""
         self.auth.require_write(request, _MIRRORING)
-        size = request.query_params.get("size")
-        found = self.store.has_blob(validate_sha256(sha256), int(size) if size and size.isdigit() else None)
+        found = self.store.has_blob(validate_sha256(sha256), int_param(request.query_params, "size"))
         return Response(status_code=200 if found else 404)
 
     async def put_blob(self, request: Request, namespace: str, name: str, sha256: str, size: str) -> Response:
         """``PUT .../mirror/blobs/{sha256}/{size}``: the blob stored, its sha256 and size checked off the loop."""
         self.auth.require_write(request, _MIRRORING)
         sha256 = validate_sha256(sha256)
-        if not size.isdigit():
-            raise BadRequest(f"Invalid size {size!r}: expected a non-negative integer.")
-        size_bytes = int(size)
+        size_bytes = ascii_int(size, "size")
         if not await anyio.to_thread.run_sync(self.store.has_blob, sha256, size_bytes):
             with self.store.blob_writer(max_size=size_bytes) as writer:
                 await write_body(request, writer.write)
@@ -138,7 +134,9 @@ class MirrorHook:
         validate_repo_part(namespace, "namespace"), validate_repo_part(name, "name")
         body = await read_body(request, MAX_IMPORT_BODY)
         try:
-            data = json.loads(body)
+            data = load_json(body)
+        except LimitError:
+            raise
         except ValueError:
             raise BadRequest("Request body is not valid JSON.") from None
         if not isinstance(data, dict):
@@ -288,7 +286,7 @@ class MirrorHook:
         while not written and not done:
             written, done, error = await anyio.to_thread.run_sync(flight.wait, 0)
         if error is not None:
-            raise error
+            raise as_hub_error(error)
         headers = {**file_headers(revision, entry), "Content-Length": str(entry["size"])}
         return StreamingResponse(read_flight(flight), headers=headers, media_type="application/octet-stream")
 

@@ -2,5 +2,6 @@
 
 ``storage`` (blobs, commits, refs, repositories), ``locking`` (cross-process locks, per-process
 temporaries), ``names`` (repository ids, refs and paths validated), ``tree_index`` (a commit's tree),
-``quota`` (file size and namespace caps), ``cards`` (README metadata), ``fsck`` (checks and garbage).
+``quota`` (file size and namespace caps), ``cards`` (README metadata), ``fsck`` (checks and garbage),
+``integrity`` (damaged blobs refused on the read path).
 """

@@ -4,7 +4,6 @@ YAML is parsed with PyYAML's safe loader (the C one when available), only after 
 alias caps of ``se_zoo.registry.limits`` were checked, and callers run it in a worker thread: a
 crafted document can neither build Python objects nor hold the event loop.
 """
-import json
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -16,6 +15,7 @@ from ..limits import (
     MAX_YAML_METADATA,
     LimitError,
     check_size,
+    load_json,
 )
 
 _ALIAS = re.compile(r"(?:^|[\s\[\{,:-])\*[^\s\[\]\{\},]+")
@@ -90,11 +90,14 @@ def validate_yaml_request(body: bytes) -> List[str]:
     """``POST /api/validate-yaml`` from its raw body: JSON decoding included (run in a helper process).
 
     Raises:
-        LimitError: if the body is not a JSON object with a string ``content`` (400), or the README
+        LimitError: if the body is not a JSON object with a string ``content`` or nests deeper than
+            ``MAX_JSON_DEPTH`` (400), or the README
             or its metadata block is over its size cap (413).
     """
     try:
-        data = json.loads(body) if body.strip() else {}
+        data = load_json(body) if body.strip() else {}
+    except LimitError:
+        raise
     except ValueError:
         raise LimitError("Request body is not valid JSON.") from None
     content = data.get("content") if isinstance(data, dict) else None

@@ -1,6 +1,8 @@
 """``se-zoo hub fsck``: check a registry root and, with ``--gc``, remove its garbage.
 
-Checked: every blob's sha256 against its name, every commit file (parses, its id is the sha1 of
+Checked: every blob's sha256 against its name (and the blobs the server quarantined on a read,
+``se_zoo.registry.store.integrity``: reported while damaged, their record is garbage once the blob
+verifies again), every commit file (parses, its id is the sha1 of
 its content, its parents and blobs exist) and every ref (points to a stored commit).
 Garbage: blobs no commit of any repository references (left by uploads that never became a
 commit, or by killed processes) and temporary files of processes that are gone.
@@ -22,13 +24,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import List, Set
 
+from .integrity import QUARANTINE_DIR, quarantine_records
 from .locking import STALE_AFTER, blob_lock, remove_dead_temporaries
 from .names import COMMIT_ID, REPO_PART
 from .storage import CHUNK_SIZE, dump_json, blobs_referenced_by
 from ..xet.gc import check_xet
 
 IGNORED_DIRS = ("xet",)  # Xet CAS data (<root>/xet/): checked by se_zoo.registry.xet.gc, called below
-STORE_ENTRIES = ("blobs", "tmp", "repos", "locks", "signing.key")  # what se_zoo.registry.store.storage keeps
+# what se_zoo.registry.store.storage (and .integrity) keep
+STORE_ENTRIES = ("blobs", "tmp", "repos", "locks", "signing.key", QUARANTINE_DIR)
 
 
 @dataclass
@@ -75,6 +79,7 @@ def fsck(root: Path, gc: bool = False, grace: float = STALE_AFTER) -> FsckReport
     stored = _check_blobs(root, report)
     referenced = _check_repos(root, stored, report)
     _collect_blobs(root, stored - referenced, gc, grace, report)
+    _check_quarantine(root, stored, gc, report)
     for path in remove_dead_temporaries(root / "tmp", dry_run=not gc) if (root / "tmp").is_dir() else []:
         report.garbage.append(str(path))
         if gc:
@@ -100,6 +105,21 @@ def _check_blobs(root: Path, report: FsckReport) -> Set[str]:
         else:
             stored.add(path.name)
     return stored
+
+
+def _check_quarantine(root: Path, stored: Set[str], gc: bool, report: FsckReport) -> None:
+    """Report the blobs the server refused to serve; a record whose blob verifies now is garbage."""
+    for sha, record in quarantine_records(root).items():
+        entry = f"{QUARANTINE_DIR}/{sha}.json"
+        if sha in stored:
+            report.garbage.append(entry)
+            if gc:
+                (root / entry).unlink(missing_ok=True)
+                report.removed.append(entry)
+        else:
+            when, found = record.get("date", "?"), record.get("found_sha256", "?")
+            report.problems.append(f"blob blobs/{sha[:2]}/{sha} quarantined by the server on {when}: "
+                                   f"its bytes hashed to {found}; restore it from a copy")
 
 
 def _check_repos(root: Path, stored: Set[str], report: FsckReport) -> Set[str]:

@@ -33,7 +33,7 @@ from ..store.storage import DEFAULT_BRANCH, BadRequest, EntryNotFound, HubError,
 from . import repo_view, session
 from .cards import parse_card, render_markdown
 from .chart import curves
-from ..limits import MAX_METRICS_BYTES, MAX_TEXT_BYTES
+from ..limits import MAX_METRICS_BYTES, MAX_TEXT_BYTES, int_param
 
 __all__ = ["WebPages", "CSP"]
 
@@ -50,15 +50,6 @@ _HERE = Path(__file__).parent
 def _rendered(blob: Path) -> Markup:
     with open(blob, "rb") as f:
         return render_markdown(parse_card(f.read(MAX_TEXT_BYTES).decode("utf-8", "replace")).body)
-
-
-def _int_param(request: Request, name: str, default: int) -> int:
-    value = request.query_params.get(name)
-    if value is None:
-        return default
-    if not value.isdigit():
-        raise BadRequest(f"Invalid {name} {value!r}: expected a non-negative integer.")
-    return int(value)
 
 
 @dataclass
@@ -168,7 +159,7 @@ class WebPages:
         sort = params.get("sort", "modified")
         if sort not in SORTS:
             raise BadRequest(f"Invalid sort {sort!r}: expected one of {', '.join(SORTS)}.")
-        library, tag, page = params.get("library", ""), params.get("tag", ""), _int_param(request, "p", 0)
+        library, tag, page = params.get("library", ""), params.get("tag", ""), int_param(params, "p", 0)
         rows = self._rows(request)
         libraries = _counts(r.card.library for r in rows if r.card.library)
         tags = _counts(t for r in rows for t in r.card.tags)
@@ -223,7 +214,7 @@ class WebPages:
 
     def _commits(self, request: Request, namespace: str, name: str, revision: str) -> Response:
         repo = self._visible_repo(request, namespace, name, revision)
-        page = _int_param(request, "p", 0)
+        page = int_param(request.query_params, "p", 0)
         history, more = [], False
         for index, info in enumerate(self.store.history(namespace, name, repo.commit["id"])):
             if index >= (page + 1) * COMMITS_PAGE_SIZE:

@@ -14,6 +14,7 @@
 """
 import hashlib
 import hmac
+import re
 import time
 import uuid
 from typing import Any, Dict, List, Optional
@@ -25,7 +26,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from ..auth import Auth
 from ..errors import BadRequest, EntryNotFound, Forbidden, HubError, PayloadTooLarge
 from ..http import base_url, read_body, write_body
-from ..limits import MAX_SHARD_SIZE, MAX_XORB_SIZE
+from ..limits import MAX_INT_DIGITS, MAX_SHARD_SIZE, MAX_XORB_SIZE, int_param
 from ..store.quota import UploadCaps
 from .shard import build_dedup_shard, parse_shard
 from .store import XetStore
@@ -229,10 +230,10 @@ class XetService:
         return self.tokens.sign(f"fetch\n{xorb_hex}\n{expires}")
 
     def _fetch(self, request: Request, xorb_hex: str) -> Response:
-        expires = request.query_params.get("expires", "")
+        expires = int_param(request.query_params, "expires", 0)
         signature = request.query_params.get("signature", "")
-        if not expires.isdigit() or int(expires) < time.time() or not hmac.compare_digest(
-                signature.encode("utf-8", "replace"), self._sign(xorb_hex, int(expires)).encode()):
+        if expires < time.time() or not hmac.compare_digest(
+                signature.encode("utf-8", "replace"), self._sign(xorb_hex, expires).encode()):
             raise Forbidden("Invalid or expired xorb fetch URL; ask /v1/reconstructions for a new one.")
         path = self.store.xorb_path(xorb_hex)
         if not self.store.has_xorb(xorb_hex):
@@ -253,13 +254,16 @@ def _add_chunk(terms: List[Dict[str, Any]], xorb_hex: str, index: int, size: int
         terms.append({"hash": xorb_hex, "unpacked_length": size, "range": {"start": index, "end": index + 1}})
 
 
+_DIGITS = re.compile(f"[0-9]{{1,{MAX_INT_DIGITS}}}")  # ASCII only: str.isdigit accepts '²'
+
+
 def _byte_range(header: Optional[str], size: int) -> tuple:
     """``(first, last)`` inclusive for ``bytes=a-b`` (or the whole object); 416 if outside."""
     if not header:
         return 0, size - 1
     spec = header.strip().removeprefix("bytes=")
     first_text, _, last_text = spec.partition("-")
-    if not first_text.isdigit() or (last_text and not last_text.isdigit()):
+    if not _DIGITS.fullmatch(first_text) or (last_text and not _DIGITS.fullmatch(last_text)):
         raise BadRequest(f"Unsupported Range {header!r}: expected bytes=FIRST-LAST.")
     first, last = int(first_text), min(int(last_text) if last_text else size - 1, size - 1)
     if first > last:
