@@ -131,7 +131,7 @@ def test_upload_folder_and_snapshot_download(hub_server, tmp_path):
     folder = tmp_path / "ckpt"
     (folder / "sub").mkdir(parents=True)
     write_safetensors(folder / "a.safetensors", checkpoint(2 * MiB, seed=1))
-    (folder / "sub" / "b.bin").write_bytes(os.urandom(MiB) + b"\0")
+    (folder / "sub" / "b.bin").write_bytes(b"\0" + os.urandom(MiB))  # NUL in the sample: LFS
     (folder / "config.json").write_text('{"architecture": "seresnet18"}')
     before = hub_server.registry.xet.received_bytes
 
@@ -159,7 +159,7 @@ def test_plain_lfs_path_still_works_with_xet_disabled(hub_server, monkeypatch, t
     monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")  # HF_HUB_DISABLE_XET=1 takes the plain LFS path
     monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)  # (HF_HUB_DISABLE_XET=1 read at import: plain LFS)
     repo_id = _new_repo(hub_server, "plain-lfs")
-    data = os.urandom(2 * MiB)
+    data = b"\0" + os.urandom(2 * MiB)  # NUL in the sample: an LFS file, whatever the random bytes
     before = hub_server.registry.xet.received_bytes
     HfApi().upload_file(path_or_fileobj=data, path_in_repo="w.bin", repo_id=repo_id)
     assert hub_server.registry.xet.received_bytes == before

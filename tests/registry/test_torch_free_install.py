@@ -171,7 +171,7 @@ def test_torch_free_install_serves_the_official_client(registry_wheel, tmp_path)
     root = tmp_path / "registry"
     process, endpoint = _serve(venv, root, tmp_path / "serve.log")
     try:
-        payload = os.urandom(3 << 20)  # binary, so the client sends it through Xet
+        payload = b"\0" + os.urandom(3 << 20)  # a NUL in the first 512 bytes: an LFS file, sent by Xet
         upload = tmp_path / "model.safetensors"
         upload.write_bytes(payload)
         env = {k: v for k, v in _clean_env().items() if not k.startswith(("HF_", "HUGGING_FACE"))}
