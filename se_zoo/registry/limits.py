@@ -17,6 +17,11 @@ MAX_JSON_DEPTH = 64  # nesting of arrays and objects in a JSON body (the client'
 MAX_NDJSON_LINE = 32 * 1024 * 1024  # a regular file is at most 10 MiB, about 14 MiB in base64
 MAX_BATCH_OBJECTS = 1000  # objects in one LFS batch request
 MAX_PATHS_INFO = 1000  # paths in one paths-info request
+FAST_PATHS_INFO_BODY = 16 * 1024  # paths-info bodies up to this size skip the per-client queue
+# tree listings: entries per page, the Hub's (huggingface_hub 2.4, HfApi._iter_repo_tree_pages: "pagination is
+# capped by the Hub (1000 entries per page, 50 when `expand=True`) and is cursor-based")
+MAX_TREE_PAGE = 1000
+MAX_TREE_EXPAND_PAGE = 50
 MAX_PREUPLOAD_FILES = 1000  # files announced in one preupload request (the client sends 256)
 MAX_COMMIT_OPERATIONS = 100_000  # operations in one commit
 MAX_YAML_CONTENT = 1024 * 1024  # README text sent to validate-yaml
@@ -48,6 +53,8 @@ DOCUMENTED: Tuple[Tuple[str, str, str], ...] = (
     ("LFS batch objects", "MAX_BATCH_OBJECTS", "count"),
     ("preupload files", "MAX_PREUPLOAD_FILES", "count"),
     ("paths-info paths", "MAX_PATHS_INFO", "count"),
+    ("tree listing: entries per page (`limit` asks for fewer)", "MAX_TREE_PAGE", "count"),
+    ("tree listing with `expand=true`: entries per page", "MAX_TREE_EXPAND_PAGE", "count"),
     ("commit operations", "MAX_COMMIT_OPERATIONS", "count"),
     ("`validate-yaml` request body", "MAX_YAML_BODY", "bytes"),
     ("`validate-yaml` README text", "MAX_YAML_CONTENT", "bytes"),

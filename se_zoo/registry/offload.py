@@ -8,15 +8,18 @@ request gets a 503 and the next one starts a new helper.
 
 The helper works through its queue in order, so ``run_for`` lets each client have one call queued
 or running at a time: a client sending many large requests waits behind its own, and anyone else's
-request waits behind at most one call per other client. Callers run small inputs in a worker thread
-instead (see ``se_zoo.registry.limits.FAST_YAML_BODY``), so those never queue at all.
+request waits behind at most one call per other client. ``turn`` is that per-client queue on its own,
+for large work done in a worker thread (paths-info). Callers run small inputs in a worker thread at
+once instead (see ``se_zoo.registry.limits.FAST_YAML_BODY`` and ``FAST_PATHS_INFO_BODY``), so those
+never queue at all.
 """
 import asyncio
+import contextlib
 import multiprocessing
 import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, AsyncIterator, Callable, Dict, List, Optional
 
 from .errors import HubError
 
@@ -57,8 +60,25 @@ class ProcessOffload:
                     self._pool = None
             raise Busy("The server's helper process stopped; retry the request.") from None
 
+    @contextlib.asynccontextmanager
+    async def turn(self, client: str) -> AsyncIterator[None]:
+        """Wait until ``client``'s earlier large calls (``run_for`` or other ``turn``) are done, then hold its turn.
+
+        Args:
+            client: Who asks (the client's address).
+        """
+        entry = self._clients.setdefault(client, [asyncio.Lock(), 0])  # only the event loop's thread runs this
+        entry[1] += 1
+        try:
+            async with entry[0]:
+                yield
+        finally:
+            entry[1] -= 1
+            if entry[1] == 0:
+                del self._clients[client]
+
     async def run_for(self, client: str, fn: Callable[..., Any], *args: Any) -> Any:
-        """``run(fn, *args)`` once ``client``'s previous calls are done (one call per client in the helper).
+        """``run(fn, *args)`` in ``client``'s turn (one call per client in the helper).
 
         Args:
             client: Who asks (the client's address).
@@ -68,15 +88,8 @@ class ProcessOffload:
         Raises:
             Busy, Exception: as for ``run``.
         """
-        entry = self._clients.setdefault(client, [asyncio.Lock(), 0])  # only the event loop's thread runs this
-        entry[1] += 1
-        try:
-            async with entry[0]:
-                return await self.run(fn, *args)
-        finally:
-            entry[1] -= 1
-            if entry[1] == 0:
-                del self._clients[client]
+        async with self.turn(client):
+            return await self.run(fn, *args)
 
     def close(self) -> None:
         """Stop the helper process, if one was started."""

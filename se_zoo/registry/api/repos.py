@@ -1,6 +1,9 @@
 """Accounts, repositories, refs, trees and history: the Hub API's metadata endpoints."""
+import base64
+import re
+from functools import partial
 from typing import Any, Callable, Dict, List, Optional, Tuple
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, quote, urlencode
 
 import anyio
 from starlette.requests import Request
@@ -8,7 +11,7 @@ from starlette.responses import JSONResponse, Response
 
 from .. import limits
 from ..auth import Auth
-from ..errors import BadRequest, Conflict, EntryNotFound, RepoNotFound
+from ..errors import BadRequest, Conflict, EntryNotFound, RepoNotFound, RevisionNotFound
 from ..http import base_url, flag, json_object, read_body
 from ..limits import check_count
 from ..offload import ProcessOffload
@@ -19,6 +22,8 @@ from ..store.tree_index import tree_index
 from .listing import list_models, model_summary
 
 __all__ = ["RepoApi"]
+
+_CURSOR = re.compile(r"([0-9a-f]{40}):([01]):([0-9]{1,19})")
 
 
 class RepoApi:
@@ -125,26 +130,86 @@ class RepoApi:
 
     # files, refs and history
     def tree(self, request: Request, namespace: str, name: str, revision: str, path: str) -> Response:
-        """``GET .../tree/{rev}[/{path}]`` (``recursive``)."""
+        """``GET .../tree/{rev}[/{path}]`` (``recursive``, ``expand``, ``limit``, ``cursor``): one page.
+
+        A page holds at most ``MAX_TREE_PAGE`` entries (``MAX_TREE_EXPAND_PAGE`` with ``expand``), or
+        ``limit`` if fewer. When more follow, a ``Link: <...>; rel="next"`` header gives the next page's
+        URL with a ``cursor`` naming the listed commit and the position, so every page of one listing
+        reads the same commit even if the branch moves meanwhile.
+
+        Raises:
+            BadRequest: for an invalid ``cursor`` (named) or a ``limit`` below 1.
+        """
         self.auth.readable(request, namespace, name)
-        commit_id = self.store.resolve(namespace, name, revision)
-        index = tree_index(self.store.commit_info(namespace, name, commit_id))
+        params = request.query_params
+        recursive = flag(params.get("recursive"))
+        size = limits.MAX_TREE_EXPAND_PAGE if flag(params.get("expand")) else limits.MAX_TREE_PAGE
+        limit = limits.int_param(params, "limit")
+        if limit is not None:
+            if limit < 1:
+                raise BadRequest(f"Invalid limit {limit}: expected at least 1 entry per page.")
+            size = min(size, limit)
+        cursor = params.get("cursor")
         if path:
             validate_path(path)
+        if cursor is None:
+            commit_id, offset = self.store.resolve(namespace, name, revision), 0
+        else:
+            commit_id, offset = self._read_cursor(namespace, name, cursor, recursive)
+        index = tree_index(self.store.commit_info(namespace, name, commit_id))
         try:
-            entries = index.listing(path, flag(request.query_params.get("recursive")))
+            total = index.count(path, recursive)
         except KeyError:
             raise EntryNotFound(f"Folder {path!r} not found at {commit_id}.", commit_id) from None
-        return JSONResponse(entries)
+        if cursor is not None and offset >= total:
+            raise BadRequest(f"Invalid cursor {cursor!r}: it points past the end of the listing of {path!r}.")
+        headers = {}
+        if offset + size < total:
+            following = _cursor(commit_id, recursive, offset + size)
+            headers["Link"] = f'<{_next_page_url(request, namespace, name, revision, path, following)}>; rel="next"'
+        return JSONResponse(index.page(path, recursive, offset, size), headers=headers)
+
+    def _read_cursor(self, namespace: str, name: str, cursor: str, recursive: bool) -> Tuple[str, int]:
+        """The commit and offset a ``_cursor`` names; ``BadRequest`` naming the cursor if it is invalid."""
+        text = ""
+        if len(cursor) <= 128:
+            try:
+                text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
+            except (ValueError, UnicodeDecodeError):
+                pass
+        match = _CURSOR.fullmatch(text)
+        if match is None:
+            raise BadRequest(f"Invalid cursor {cursor[:80]!r}: pass the cursor of a tree page's 'Link' header "
+                             "unchanged.")
+        commit_id, listed_recursive, offset = match.group(1), match.group(2) == "1", int(match.group(3))
+        if listed_recursive != recursive:
+            raise BadRequest(f"Invalid cursor {cursor!r}: it continues a listing with recursive={listed_recursive}, "
+                             f"asked with recursive={recursive}.")
+        try:
+            self.store.resolve(namespace, name, commit_id)
+        except RevisionNotFound:
+            raise BadRequest(f"Invalid cursor {cursor!r}: its commit is not in {namespace}/{name}.") from None
+        return commit_id, offset
 
     async def paths_info(self, request: Request, namespace: str, name: str, revision: str) -> Response:
-        """``POST .../paths-info/{rev}``: the asked paths the revision holds (JSON or form body)."""
+        """``POST .../paths-info/{rev}``: the asked paths the revision holds (JSON or form body).
+
+        The work runs in a worker thread; a body over ``FAST_PATHS_INFO_BODY`` (hundreds of paths) waits
+        for its client's earlier large requests first (``ProcessOffload.turn``), so a small request
+        never waits behind large ones.
+        """
         self.auth.readable(request, namespace, name)
-        commit_id = self.store.resolve(namespace, name, revision)
         body = await read_body(request)
         is_json = "application/json" in request.headers.get("content-type", "")
-        commit = self.store.commit_info(namespace, name, commit_id)
-        return JSONResponse(await anyio.to_thread.run_sync(_paths_info_entries, commit, body, is_json))
+        work = partial(self._paths_info, namespace, name, revision, body, is_json)
+        if len(body) <= limits.FAST_PATHS_INFO_BODY:
+            return await anyio.to_thread.run_sync(work)
+        async with self.offload.turn(request.client.host if request.client else ""):
+            return await anyio.to_thread.run_sync(work)
+
+    def _paths_info(self, namespace: str, name: str, revision: str, body: bytes, is_json: bool) -> Response:
+        commit = self.store.commit_info(namespace, name, self.store.resolve(namespace, name, revision))
+        return JSONResponse(_paths_info_entries(commit, body, is_json))
 
     def refs(self, request: Request, namespace: str, name: str) -> Response:
         """``GET .../refs`` (``include_prs`` adds an empty list)."""
@@ -229,6 +294,18 @@ def _private_from(data: Dict[str, Any], default: bool) -> bool:
             raise BadRequest(f"Invalid private {private!r}: expected true or false.")
         return private
     return default
+
+
+def _cursor(commit_id: str, recursive: bool, offset: int) -> str:
+    """The opaque cursor of a tree page: the listed commit, the listing's kind and the page's first entry."""
+    return base64.urlsafe_b64encode(f"{commit_id}:{int(recursive)}:{offset}".encode()).decode().rstrip("=")
+
+
+def _next_page_url(request: Request, namespace: str, name: str, revision: str, path: str, cursor: str) -> str:
+    """The URL of the tree page ``cursor`` names, with the request's other query parameters."""
+    where = "/".join(quote(part, safe="") for part in (namespace, name, "tree", revision))
+    query = [(k, v) for k, v in request.query_params.multi_items() if k != "cursor"] + [("cursor", cursor)]
+    return f"{base_url(request)}/api/models/{where}{'/' + quote(path) if path else ''}?{urlencode(query)}"
 
 
 def _paths_info_entries(commit: Dict[str, Any], body: bytes, is_json: bool) -> List[Dict[str, Any]]:
