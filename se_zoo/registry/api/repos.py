@@ -60,8 +60,7 @@ class RepoApi:
         if len(body) <= limits.FAST_YAML_BODY:
             errors = await anyio.to_thread.run_sync(validate_yaml_request, body)
         else:
-            client = request.client.host if request.client else ""
-            errors = await self.offload.run_for(client, validate_yaml_request, body)
+            errors = await self.offload.run_for(_client(request), validate_yaml_request, body)
         if errors:
             return JSONResponse({"errors": [{"message": e} for e in errors], "warnings": []}, status_code=400,
                                 headers={"X-Error-Message": "Invalid metadata in README.md"})
@@ -129,8 +128,22 @@ class RepoApi:
         return JSONResponse(model_summary(self.store, namespace, name, meta, commit, siblings=True, blobs=blobs))
 
     # files, refs and history
-    def tree(self, request: Request, namespace: str, name: str, revision: str, path: str) -> Response:
+    async def tree(self, request: Request, namespace: str, name: str, revision: str, path: str) -> Response:
         """``GET .../tree/{rev}[/{path}]`` (``recursive``, ``expand``, ``limit``, ``cursor``): one page.
+
+        The page is made in a worker thread. A first page (so any listing that fits on one) is answered
+        at once; the later pages of a long listing wait for their client's earlier large requests
+        (``ProcessOffload.turn``), so a client paging through many listings at once waits behind its own
+        and a small request never waits behind them.
+        """
+        work = partial(self._tree_page, request, namespace, name, revision, path)
+        if "cursor" not in request.query_params:
+            return await anyio.to_thread.run_sync(work)
+        async with self.offload.turn(_client(request)):
+            return await anyio.to_thread.run_sync(work)
+
+    def _tree_page(self, request: Request, namespace: str, name: str, revision: str, path: str) -> Response:
+        """One page of a tree listing (blocking; see ``tree``).
 
         A page holds at most ``MAX_TREE_PAGE`` entries (``MAX_TREE_EXPAND_PAGE`` with ``expand``), or
         ``limit`` if fewer. When more follow, a ``Link: <...>; rel="next"`` header gives the next page's
@@ -204,7 +217,7 @@ class RepoApi:
         work = partial(self._paths_info, namespace, name, revision, body, is_json)
         if len(body) <= limits.FAST_PATHS_INFO_BODY:
             return await anyio.to_thread.run_sync(work)
-        async with self.offload.turn(request.client.host if request.client else ""):
+        async with self.offload.turn(_client(request)):
             return await anyio.to_thread.run_sync(work)
 
     def _paths_info(self, namespace: str, name: str, revision: str, body: bytes, is_json: bool) -> Response:
@@ -294,6 +307,11 @@ def _private_from(data: Dict[str, Any], default: bool) -> bool:
             raise BadRequest(f"Invalid private {private!r}: expected true or false.")
         return private
     return default
+
+
+def _client(request: Request) -> str:
+    """Who sends ``request``, for the per-client queues: its address."""
+    return request.client.host if request.client else ""
 
 
 def _cursor(commit_id: str, recursive: bool, offset: int) -> str:
