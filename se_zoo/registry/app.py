@@ -20,7 +20,9 @@ API subset (model repositories; ``repo_type`` dataset/space/kernel gets a 400):
 - ``GET /api/models`` (``author``, ``search``, ``filter``, ``sort``, ``direction``, ``limit``, ``full``;
   see ``se_zoo.registry.api.listing``)
 - ``GET /api/models/{id}[/revision/{rev}]`` (``blobs=1`` adds sizes, blob ids and LFS sha256)
-- ``GET /api/models/{id}/tree/{rev}[/{path}]`` (``recursive``), ``POST .../paths-info/{rev}``
+- ``GET /api/models/{id}/tree/{rev}[/{path}]`` (``recursive``, ``expand``, ``limit``), paged like the Hub's:
+  at most 1,000 entries (50 with ``expand``) and a ``Link: <...?cursor=...>; rel="next"`` header;
+  ``POST .../paths-info/{rev}``
 - ``GET .../refs``, ``GET .../commits/{rev}``, ``POST|DELETE .../branch/{b}``,
   ``POST .../tag/{rev}`` and ``DELETE .../tag/{t}``
 - ``GET .../xet-write-token/{rev}``, ``GET .../xet-read-token/{rev}`` and the Xet CAS API under ``/v1/``
@@ -37,7 +39,7 @@ Web pages for people (model list, cards, curves, files, history) share the port:
 
 Revisions are branch names, tags or full 40-digit commit ids. Not served: pull requests, gated
 repos, ``.gitignore`` filtering at preupload, ``expand`` details (last commit, security scans),
-multipart LFS uploads, pagination (a listing is one page).
+multipart LFS uploads, pagination of ``GET /api/models`` (one page, cut to ``limit``).
 
 Storage and atomicity are described in ``se_zoo.registry.store.storage``: blobs content-addressed by sha256,
 immutable commit files, refs replaced atomically, one file lock per repository shared by every

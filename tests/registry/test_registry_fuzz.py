@@ -4,6 +4,7 @@ pages included, with JSON bodies nested up to 200,000 deep.
 Asserts that no request gets a 5xx and that every refused request (4xx) leaves the store exactly
 as it was. Deterministic (``derandomize``): the same examples run every time.
 """
+import base64
 import hashlib
 import json
 from pathlib import Path
@@ -66,10 +67,12 @@ _body = st.one_of(
     st.lists(_json.map(json.dumps), max_size=4).map(lambda lines: "\n".join(lines).encode()),
     _nested,
 )
+_CURSOR = base64.urlsafe_b64encode(b"%s:1:3" % (b"0" * 40)).decode()  # the shape of a tree page's cursor
 _query = st.lists(st.tuples(st.sampled_from(["limit", "sort", "direction", "filter", "search", "author",
                                              "recursive", "blobs", "expires", "signature", "expand", "x", "p",
-                                             "size", "library", "tag"]),
-                            st.one_of(_text, st.sampled_from(["1", "-1", "9" * 40, "%C2%B2", "lastModified"]))),
+                                             "size", "library", "tag", "cursor"]),
+                            st.one_of(_text, st.sampled_from(["1", "-1", "9" * 40, "%C2%B2", "lastModified",
+                                                              _CURSOR, _CURSOR[:-3], _CURSOR + "A"]))),
                   max_size=3)
 _headers = st.fixed_dictionaries({}, optional={
     "Content-Type": st.sampled_from(["application/json", "application/x-ndjson", "text/plain",

@@ -8,7 +8,6 @@ import json
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -60,9 +59,10 @@ def test_tree_listing_of_20000_files_is_paged_like_the_hub(hub_server, monkeypat
     folders = {p.rsplit("/", k)[0] for p in files for k in (1, 2)}
     repo_id, api = f"{ns}/many", HfApi()
     built, entries = [], []
-    original_init, original_entry = tree_index_module.TreeIndex.__init__, tree_index_module.TreeIndex.entry
-    monkeypatch.setattr(tree_index_module.TreeIndex, "__init__", lambda self, f: built.append(1) or original_init(self, f))
-    monkeypatch.setattr(tree_index_module.TreeIndex, "entry", lambda self, p: entries.append(1) or original_entry(self, p))
+    index_class = tree_index_module.TreeIndex
+    original_init, original_entry = index_class.__init__, index_class.entry
+    monkeypatch.setattr(index_class, "__init__", lambda self, f: built.append(1) or original_init(self, f))
+    monkeypatch.setattr(index_class, "entry", lambda self, p: entries.append(1) or original_entry(self, p))
 
     listed = [(type(e).__name__, e.path) for e in api.list_repo_tree(repo_id, recursive=True)]
     assert len(listed) == len(set(listed)) == len(files) + len(folders)
