@@ -118,11 +118,27 @@ class RepoApi:
         readable_private = self.auth.reader(request) is not None
         return JSONResponse(list_models(self.store, request.query_params, readable_private))
 
-    def repo_info(self, request: Request, namespace: str, name: str, revision: Optional[str] = None) -> Response:
-        """``GET /api/models/{id}[/revision/{rev}]`` (``blobs=1`` adds sizes, blob ids and LFS sha256)."""
+    async def repo_info(self, request: Request, namespace: str, name: str, revision: Optional[str] = None) -> Response:
+        """``GET /api/models/{id}[/revision/{rev}]`` (``blobs=1`` adds sizes, blob ids and LFS sha256).
+
+        Made in a worker thread. The answer lists every file, as the Hub's does, so for a repository of
+        more than ``MAX_TREE_PAGE`` files it is made in its client's turn (``ProcessOffload.turn``).
+        """
+        meta, commit = await anyio.to_thread.run_sync(self._read_commit, request, namespace, name, revision)
+        work = partial(self._repo_info, request, namespace, name, meta, commit)
+        if len(commit["files"]) <= limits.MAX_TREE_PAGE:
+            return await anyio.to_thread.run_sync(work)
+        async with self.offload.turn(_client(request)):
+            return await anyio.to_thread.run_sync(work)
+
+    def _read_commit(self, request: Request, namespace: str, name: str,
+                     revision: Optional[str]) -> Tuple[Dict[str, Any], Dict[str, Any]]:
         meta = self.auth.readable(request, namespace, name)
         commit_id = self.store.resolve(namespace, name, revision or DEFAULT_BRANCH)
-        commit = self.store.commit_info(namespace, name, commit_id)
+        return meta, self.store.commit_info(namespace, name, commit_id)
+
+    def _repo_info(self, request: Request, namespace: str, name: str, meta: Dict[str, Any],
+                   commit: Dict[str, Any]) -> Response:
         blobs = flag(request.query_params.get("blobs"))
         namespace, name = self.store.canonical_id(namespace, name)
         return JSONResponse(model_summary(self.store, namespace, name, meta, commit, siblings=True, blobs=blobs))
