@@ -208,7 +208,7 @@ def test_small_requests_stay_fast_while_large_listings_and_bodies_run(tmp_path):
     small_yaml_waits, small_get_waits = [m[0] for m in mixed], [m[1] for m in mixed]
     report = (f"quiet p50 {statistics.median(quiet):.3f}s; during {len(loaders)}x3 listings "
               f"({sum(o['pages'] for o in outputs)} pages in {load_seconds:.1f}s): {len(listing)} samples, "
-              f"p99 {_p99(listing):.3f}s, max {max(listing):.3f}s; during 6 validate-yaml + 6 paths-info "
+              f"p99 {_p99(listing):.3f}s, max {max(listing):.3f}s; during 6 validate-yaml + 6 paths-info + 4 repo info "
               f"(each {min(large):.2f}-{max(large):.2f}s): validate-yaml p99 {_p99(small_yaml_waits):.3f}s "
               f"max {max(small_yaml_waits):.3f}s, GET p99 {_p99(small_get_waits):.3f}s "
               f"max {max(small_get_waits):.3f}s ({len(mixed)} samples)")
