@@ -73,6 +73,7 @@ def test_tree_listing_of_20000_files_is_paged_like_the_hub(hub_server, monkeypat
     expanded = [e.path for e in api.list_repo_tree(repo_id, recursive=True, expand=True)]
     assert len(expanded) == len(set(expanded)) == len(listed)
     assert len(built) == 1
+    assert sorted(s.rfilename for s in api.model_info(repo_id).siblings) == sorted(files)  # the Hub's: not paged
     top = [e.path for e in api.list_repo_tree(repo_id)]
     assert top == sorted(f"d{k:02d}" for k in range(20))
 
