@@ -215,9 +215,11 @@ class RepoApi:
             raise BadRequest(f"Invalid cursor {cursor!r}: it continues a listing with recursive={listed_recursive}, "
                              f"asked with recursive={recursive}.")
         try:
-            self.store.resolve(namespace, name, commit_id)
+            found = self.store.resolve(namespace, name, commit_id) == commit_id  # not a branch named like one
         except RevisionNotFound:
-            raise BadRequest(f"Invalid cursor {cursor!r}: its commit is not in {namespace}/{name}.") from None
+            found = False
+        if not found:
+            raise BadRequest(f"Invalid cursor {cursor!r}: its commit is not in {namespace}/{name}.")
         return commit_id, offset
 
     async def paths_info(self, request: Request, namespace: str, name: str, revision: str) -> Response:
