@@ -124,14 +124,14 @@ class RepoApi:
         Made in a worker thread. The answer lists every file, as the Hub's does, so for a repository of
         more than ``MAX_TREE_PAGE`` files it is made in its client's turn (``ProcessOffload.turn``).
         """
-        meta, commit = await anyio.to_thread.run_sync(self._read_commit, request, namespace, name, revision)
+        meta, commit = await anyio.to_thread.run_sync(self._readable_commit, request, namespace, name, revision)
         work = partial(self._repo_info, request, namespace, name, meta, commit)
         if len(commit["files"]) <= limits.MAX_TREE_PAGE:
             return await anyio.to_thread.run_sync(work)
         async with self.offload.turn(_client(request)):
             return await anyio.to_thread.run_sync(work)
 
-    def _read_commit(self, request: Request, namespace: str, name: str,
+    def _readable_commit(self, request: Request, namespace: str, name: str,
                      revision: Optional[str]) -> Tuple[Dict[str, Any], Dict[str, Any]]:
         meta = self.auth.readable(request, namespace, name)
         commit_id = self.store.resolve(namespace, name, revision or DEFAULT_BRANCH)
