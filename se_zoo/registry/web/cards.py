@@ -306,7 +306,7 @@ def render_markdown(text: str, links: Optional[Links] = None) -> Markup:
         if attribute == "href" and value.startswith("#"):
             return "#" + _ID_PREFIX + value[1:]
         if attribute in ("href", "src"):
-            if element == "img" and (value.startswith("//") or _SCHEME.match(value)):
+            if element == "img" and value.lower().startswith(("http:", "https:", "//")):
                 external.append(value)
             return links.resolve(value, element == "img") if links else value
         return value

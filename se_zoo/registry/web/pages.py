@@ -280,11 +280,14 @@ def _compressed(request: Request, response: Response) -> Response:
     """``response`` gzip-compressed when the client accepts it and it is a large enough page or style sheet."""
     media = response.headers.get("content-type", "").split(";")[0]
     accepted = "gzip" in request.headers.get("accept-encoding", "").lower()
-    if media not in _COMPRESSED or not accepted or len(response.body) < GZIP_MIN_BYTES:
+    if media not in _COMPRESSED:
+        return response
+    response.headers["Vary"] = "Accept-Encoding"
+    if not accepted or len(response.body) < GZIP_MIN_BYTES:
         return response
     body = gzip.compress(response.body, compresslevel=5)
     headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
-    return Response(body, response.status_code, {**headers, "Content-Encoding": "gzip", "Vary": "Accept-Encoding"})
+    return Response(body, response.status_code, {**headers, "Content-Encoding": "gzip"})
 
 
 def _headers() -> Dict[str, str]:
