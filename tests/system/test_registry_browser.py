@@ -273,6 +273,10 @@ def test_every_page_type_fits_a_phone_and_passes_axe(browser, pages):
             assert scroll <= inner, (width, path, scroll, inner)
             assert browser.find_elements(By.TAG_NAME, "h1")[0].location["y"] < min(
                 [h.location["y"] for h in browser.find_elements(By.CSS_SELECTOR, "h2, h3")] or [1e9]), path
+            assert browser.execute_script(
+                "return [document.querySelector('body > a').getAttribute('href'), "
+                "document.querySelectorAll('main#main').length, document.querySelectorAll('th:not([scope])').length]"
+            ) == ["#main", 1, 0], path  # a skip link first, and every table header says what it heads
             assert _axe(browser) == [], (width, path)
         browser.get(base + "/")
         tag = browser.find_element(By.CSS_SELECTOR, ".filters .chip")
