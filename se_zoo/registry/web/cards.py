@@ -53,7 +53,7 @@ _TOKEN_CLASSES = {c for c in STANDARD_TYPES.values() if c}
 _ALLOWED_CLASSES = {
     "span": _TOKEN_CLASSES | {"task", "done"}, "ul": {"contains-task-list"},
     "li": {"task-list-item", "footnote-item"}, "ol": {"footnotes-list"}, "sup": {"footnote-ref"},
-    "a": {"footnote-backref"}, "hr": {"footnotes-sep"}, "section": {"footnotes"}, "pre": {"highlight"},
+    "a": {"footnote-backref"}, "hr": {"footnotes-sep"}, "section": {"footnotes"},
 }
 _TAGS = nh3.ALLOWED_TAGS | {"section"}
 _ATTRIBUTES = {**{tag: set(attrs) for tag, attrs in nh3.ALLOWED_ATTRIBUTES.items()},
@@ -202,7 +202,16 @@ class Links:
     folder: str = ""
 
     def resolve(self, url: str, image: bool) -> str:
-        """``url`` as the page should use it: a relative one under this repository, others unchanged."""
+        """``url`` as the page should use it: a relative one under this repository, others unchanged.
+
+        Args:
+            url: The link or image address as the card wrote it.
+            image: Whether it is an image (served by ``resolve``) or a link (a file page; a folder's
+                page when it ends with ``/``).
+
+        Returns:
+            The address to put in the page.
+        """
         if not url or url.startswith(("/", "#", "?")) or _SCHEME.match(url):
             return url
         cut = min((i for i in (url.find("?"), url.find("#")) if i >= 0), default=len(url))
@@ -211,12 +220,12 @@ class Links:
         while path.startswith("../"):
             path = path[3:]
         path = "" if path in (".", "..") else path
-        kind = "resolve" if image else "blob"
+        kind = "resolve" if image else "tree" if url[:cut].endswith("/") or not path else "blob"
         return f"/{self.repo_id}/{kind}/{quote(self.revision, safe='')}/{path}{rest}"
 
 
 def _highlight(code: str, lang: str, attrs: Any, budget: List[int]) -> str:
-    """Pygments' spans for a fenced block in a known language, within the card's byte budget."""
+    """Pygments' spans for a fenced block in a known language, within the card's character budget."""
     if not lang or len(code) > budget[0]:
         return ""
     try:
