@@ -42,6 +42,10 @@ MAX_TEXT_BYTES = 1024 * 1024  # pages: a file shown as text (larger ones are off
 MAX_CARD_BYTES = 1024 * 1024  # pages: README and config.json read for a card (cut here before rendering)
 MAX_METRICS_BYTES = 4 * 1024 * 1024  # pages: metrics.jsonl read for the training curves
 MAX_MARKERS = 60  # pages: curve points get a hover marker (with a <title>) up to this many epochs
+MAX_CARD_LINE_CHARS = 20_000  # pages: a card line longer than this is cut (with a note on the page)
+MAX_CARD_TABLE_ROWS = 500  # pages: rows of a card table shown (the rest cut, with a note)
+MAX_CARD_TABLE_COLUMNS = 64  # pages: columns of a card table shown (the rest cut, with a note)
+MAX_HIGHLIGHT_CHARS = 256 * 1024  # pages: a card's fenced code highlighted up to this many characters
 MAX_HISTORY_SCAN = 1000  # pages: commits walked to find each file's last change
 
 # (what, constant, kind) for docs/hub.md; kind is "bytes", "count" or "digits"
@@ -73,6 +77,10 @@ DOCUMENTED: Tuple[Tuple[str, str, str], ...] = (
     ("pages: README / `config.json` read for a card", "MAX_CARD_BYTES", "bytes"),
     ("pages: `metrics.jsonl` read for the curves", "MAX_METRICS_BYTES", "bytes"),
     ("pages: epochs with hover markers on a curve", "MAX_MARKERS", "count"),
+    ("pages: characters of a card line (longer ones cut)", "MAX_CARD_LINE_CHARS", "count"),
+    ("pages: rows of a card table", "MAX_CARD_TABLE_ROWS", "count"),
+    ("pages: columns of a card table", "MAX_CARD_TABLE_COLUMNS", "count"),
+    ("pages: characters of a card's code highlighted", "MAX_HIGHLIGHT_CHARS", "count"),
     ("pages: commits walked to find a file's last change", "MAX_HISTORY_SCAN", "count"),
 )
 

@@ -173,12 +173,14 @@ def route_table(api: RepoApi, commits: CommitApi, lfs: LfsApi, files: Downloads,
         # pages for people
         Route("GET", "/", web.model_list),
         Route("GET", "/-/style.css", web.stylesheet),
+        Route("GET", "/favicon.ico", web.favicon),
         Route("GET|POST", "/login", web.login),
         Route("POST", "/logout", web.logout),
         Route("GET", "/{namespace}/{name}", web.model),
         Route("GET", "/{namespace}/{name}/tree/{revision}/{path:path?}", web.tree),
         Route("GET", "/{namespace}/{name}/blob/{revision}/{path:path}", web.blob),
         Route("GET", "/{namespace}/{name}/commits/{revision}", web.commits),
+        Route("GET", "/{rest:path?}", web.not_found),  # every other page path: the styled 404
     ]
 
 

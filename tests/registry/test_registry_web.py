@@ -7,6 +7,7 @@ from helpers.web_repos import Probe, commit, page_text, se_repo
 from starlette.testclient import TestClient
 
 from se_zoo.registry.app import create_app
+from se_zoo.registry.limits import MAX_CARD_LINE_CHARS, MAX_CARD_TABLE_COLUMNS, MAX_CARD_TABLE_ROWS
 from se_zoo.registry.web import CSP
 from se_zoo.registry.web.chart import curves, parse_metrics
 
@@ -182,6 +183,96 @@ def test_api_and_downloads_keep_their_routes(app, client):
         "se_zoo_resnet18"
     assert client.get("/-/style.css").headers["content-type"].startswith("text/css")
     assert client.get("/datasets/a/b").status_code == 400
+
+
+RICH_CARD = """# Rich card
+
+| left | centre | right |
+|:-----|:------:|------:|
+| a    | b      | 1.5   |
+
+- [x] trained
+- [ ] exported
+
+Measured once[^run].
+
+```python
+def top1(x):  # best
+    return "ok"
+```
+
+![architecture](assets/arch.png) [the config](config.json) [up](../notes.md#usage) [here](#usage) [docs](docs/)
+<img src="docs/plot.png" alt="plot"> ![remote](https://images.example/remote.png)
+
+[^run]: On digits.
+"""
+
+
+def test_card_markdown_resolves_links_at_the_revision_shown(app, client):
+    store = app.state.registry.store
+    store.create_repo("demo", "r18", False)
+    first = commit(store, "demo/r18", {"README.md": RICH_CARD.encode(), "docs/guide.md": b"![fig](img/f.png)\n"})
+    store.set_ref("demo", "r18", "tags", "v1", first, must_exist=False)
+    pages = {"/demo/r18": "main", "/demo/r18/tree/main": "main", "/demo/r18/tree/v1": "v1",
+             "/demo/r18/blob/v1/README.md": "v1"}
+    for path, rev in pages.items():
+        html = client.get(path).text
+        assert f'<img src="/demo/r18/resolve/{rev}/assets/arch.png" alt="architecture">' in html, path
+        assert f'<img src="/demo/r18/resolve/{rev}/docs/plot.png" alt="plot">' in html, path  # raw HTML too
+        assert f'href="/demo/r18/blob/{rev}/config.json"' in html and f'href="/demo/r18/blob/{rev}/notes.md#usage"' \
+            in html, path
+        assert f'href="/demo/r18/tree/{rev}/docs"' in html, path  # a folder: its listing
+        assert 'href="#user-content-usage"' in html, path  # a card's anchors cannot reach the page's own ids
+        assert "1 image(s) from other sites not shown" in html, path
+        assert '<img src="https://images.example/remote.png"' in html and "img-src 'self' data:" in CSP
+    guide = client.get("/demo/r18/blob/main/docs/guide.md").text
+    assert '<img src="/demo/r18/resolve/main/docs/img/f.png" alt="fig">' in guide  # relative to the file's folder
+    assert "from other sites" not in guide
+    card = client.get("/demo/r18").text
+    assert '<th align="left" scope="col">left</th>' in card and '<td align="right">1.5</td>' in card
+    assert '<span class="task done" role="img" aria-label="done">☑</span> trained' in card
+    assert '<span class="task" role="img" aria-label="to do">☐</span> exported' in card
+    assert '<span class="k">def</span>' in card and '<span class="c1"># best</span>' in card
+    assert 'href="#user-content-fn1"' in card and 'id="user-content-fn1"' in card and "On digits." in card
+    body = card[card.index('id="card"'):]
+    assert "<input" not in body and "style=" not in body
+
+
+def test_pathological_cards_are_cut_with_a_note(app, client):
+    store = app.state.registry.store
+    store.create_repo("evil", "big", False)
+    table = ("|" + "|".join(f"h{i}" for i in range(150)) + "|\n|" + "---|" * 150 + "\n" +
+             ("|" + "|".join("c" for _ in range(150)) + "|\n") * (MAX_CARD_TABLE_ROWS + 60))
+    commit(store, "evil/big", {"README.md": ("# Big\n\n" + "w" * 820_000 + "\n\n" + table).encode()})
+    html = client.get("/evil/big").text
+    notes = re.findall(r'<p class="card-note" role="note">([^<]+)</p>', html)
+    assert notes == [f"1 line(s) longer than {MAX_CARD_LINE_CHARS:,} characters were cut.",
+                     f"A table was cut to {MAX_CARD_TABLE_ROWS:,} rows (60 not shown).",
+                     f"A table was cut to {MAX_CARD_TABLE_COLUMNS} columns."]
+    assert "w" * MAX_CARD_LINE_CHARS + "…" in html and "w" * (MAX_CARD_LINE_CHARS + 1) not in html
+    assert html.count("<tr>") == MAX_CARD_TABLE_ROWS + 1
+    header = html[html.index("<thead>"):html.index("</thead>")]
+    assert header.count("<th ") == MAX_CARD_TABLE_COLUMNS
+
+
+def test_unknown_pages_favicon_and_compression(app, client):
+    se_repo(app.state.registry.store, "demo/r18")
+    for path in ("/demo/r18/discussions", "/demo/r18/settings/x", "/nothing-here", "/demo/r18/commit/abc"):
+        response = client.get(path)
+        assert response.status_code == 404 and response.headers["content-type"].startswith("text/html"), path
+        assert response.headers["content-security-policy"] == CSP and 'id="error-message"' in response.text
+    assert client.get("/api/nothing/here").headers["content-type"] == "application/json"  # the API stays JSON
+    icon = client.get("/favicon.ico")
+    assert icon.status_code == 200 and icon.headers["content-type"] == "image/svg+xml" and b"<svg" in icon.content
+    assert 'rel="icon" href="/favicon.ico"' in client.get("/").text
+    for path in ("/demo/r18", "/-/style.css", "/"):
+        response = client.get(path, headers={"Accept-Encoding": "gzip"})
+        assert response.headers["content-encoding"] == "gzip" and response.headers["vary"] == "Accept-Encoding", path
+        assert "content-encoding" not in client.get(path, headers={"Accept-Encoding": "identity"}).headers
+    data = b"x" * 100_000  # a download keeps the file's bytes and length whatever the client accepts
+    commit(app.state.registry.store, "demo/r18", {"big.txt": data})
+    download = client.get("/demo/r18/resolve/main/big.txt", headers={"Accept-Encoding": "gzip"})
+    assert "content-encoding" not in download.headers and download.headers["content-length"] == str(len(data))
 
 
 def test_metrics_parsing_skips_what_is_not_a_number():

@@ -2,7 +2,8 @@
 
 Skips only when no Chromium/chromedriver is installed (``.ci/run`` installs Debian's ``chromium`` and
 ``chromium-driver``). With ``SE_ZOO_SCREENSHOTS=DIR`` it also saves the list, model and files pages
-as small PNGs into DIR (docs/img holds the committed ones).
+(and the model page on a phone and in the dark theme) as small PNGs into DIR (docs/img holds the
+committed ones).
 """
 import hashlib
 import json
@@ -179,3 +180,139 @@ def test_the_page_runs_no_script(browser, registry):
         link.click()
     time.sleep(0.5)
     assert browser.title != "pwned" and browser.title.startswith("evil/card")
+
+
+HOSTILE_BIG = ("# Hostile layout\n\n" + "w" * 820_000 + "\n\n" +
+               "|" + "|".join(f"column {i}" for i in range(150)) + "|\n|" + "---|" * 150 + "\n" +
+               ("|" + "|".join(f"cell-{i}" for i in range(150)) + "|\n") * 60 + "\n" +
+               "```\n" + "code " * 5000 + "\n```\n\n" + "[" + "link" * 3000 + "](https://example.com)\n\n" +
+               "<table><tr>" + "<td>raw</td>" * 200 + "</tr></table>\n\n" + "> " * 40 + "deep quote\n")
+PAGE_TYPES = ("/", "/demo/r18", "/demo/r18/tree/main", "/demo/r18/blob/main/config.json",
+              "/demo/r18/blob/main/README.md", "/demo/r18/commits/main",
+              "/login", "/demo/r18/discussions")
+
+
+@pytest.fixture
+def pages(tmp_path):
+    """A torch-free registry with a model of every kind of content the pages show, and a hostile card."""
+    from se_zoo.registry.app import HubServer
+
+    server = HubServer(tmp_path / "hub", {READ: "read"}).start()
+    store = server.registry.store
+    for name in ("se-resnet50-pets", "se-mobilenetv2-flowers-with-a-rather-long-repository-name"):
+        se_repo(store, f"{TEAM}/{name}")
+    se_repo(store, "demo/r18")
+    card = SE_CARD.format(name="r18", top1=97.5, params=11.18) + (
+        "\n| metric | value |\n|:--|--:|\n| top-1 | 97.5 |\n\n- [x] trained\n- [ ] exported\n\n"
+        "Trained on digits[^1].\n\n```python\nmodel = timm.create_model(\"se_zoo_resnet18\")  # weights\n```\n\n"
+        "![architecture](assets/arch.png)\n\n[^1]: Digits 0-4.\n")
+    commit(store, "demo/r18", {"README.md": card.encode(), "assets/arch.png": _png()}, title="Card with a figure",
+           message="Adds the figure.\n\nA second paragraph.")
+    store.create_repo("evil", "layout", False)
+    commit(store, "evil/layout", {"README.md": HOSTILE_BIG.encode()})
+    yield server
+    server.stop()
+
+
+def _png() -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (40, 20), (26, 107, 214)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def _width(browser, width: int) -> None:
+    browser.set_window_size(width, 900)
+    inner = browser.execute_script("return window.innerWidth")
+    browser.set_window_size(2 * width - inner, 900)  # the window's frame is not the viewport
+
+
+def _fits(browser) -> tuple:
+    return tuple(browser.execute_script(
+        "return [document.documentElement.scrollWidth, window.innerWidth]"))
+
+
+def _axe(browser) -> list:
+    from axe_selenium_python import Axe
+
+    axe = Axe(browser)
+    axe.inject()
+    results = axe.run()
+    return [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3]) for v in results["violations"]
+            if v["impact"] in ("serious", "critical")]
+
+
+def test_the_hostile_layout_card_loads_fast_and_never_widens_the_page(browser, pages):
+    url = f"{pages.endpoint}/evil/layout"
+    browser.get(url)  # the server renders a card once (about 0.5 s here); what froze tabs was the browser's layout
+    for width in (1400, 390):
+        _width(browser, width)
+        browser.get(f"{url}?width={width}")
+        load = browser.execute_script(
+            "const n = performance.getEntriesByType('navigation')[0]; return n.loadEventEnd - n.startTime")
+        assert 0 < load < 2000, (width, load)
+        scroll, inner = _fits(browser)
+        assert scroll <= inner, (width, scroll, inner)
+        notes = [p.text for p in browser.find_elements(By.CSS_SELECTOR, "#card .card-note")]
+        assert any("line(s) longer than" in n for n in notes) and any("columns" in n for n in notes)
+        card = browser.find_element(By.ID, "card")
+        assert card.size["width"] <= inner and browser.execute_script(
+            "return arguments[0].scrollWidth > arguments[0].clientWidth", card)  # it scrolls inside its box
+
+
+def test_every_page_type_fits_a_phone_and_passes_axe(browser, pages):
+    base = pages.endpoint
+    for width in (390, 1400):
+        _width(browser, width)
+        for path in PAGE_TYPES:
+            browser.get(base + path)
+            scroll, inner = _fits(browser)
+            assert scroll <= inner, (width, path, scroll, inner)
+            assert browser.find_elements(By.TAG_NAME, "h1")[0].location["y"] < min(
+                [h.location["y"] for h in browser.find_elements(By.CSS_SELECTOR, "h2, h3")] or [1e9]), path
+            assert browser.execute_script(
+                "return [document.querySelector('body > a').getAttribute('href'), "
+                "document.querySelectorAll('main#main').length, document.querySelectorAll('th:not([scope])').length]"
+            ) == ["#main", 1, 0], path  # a skip link first, and every table header says what it heads
+            assert _axe(browser) == [], (width, path)
+        browser.get(base + "/")
+        tag = browser.find_element(By.CSS_SELECTOR, ".filters .chip")
+        shown = "return arguments[0].checkVisibility() && arguments[0].getBoundingClientRect().height > 0"
+        assert browser.execute_script(shown, tag) == (width > 800), width  # phones: folded into "Filters"
+        if width == 390:
+            browser.find_element(By.CSS_SELECTOR, "#filters summary").click()
+            assert browser.execute_script(shown, tag)
+        browser.get(base + "/demo/r18")
+        ratio = browser.execute_script(
+            "const s = document.querySelector('#curves svg'); "
+            "return s.getBoundingClientRect().width / s.viewBox.baseVal.width")
+        tick = float(browser.execute_script(
+            "return getComputedStyle(document.querySelector('#curves .tick')).fontSize")[:-2])
+        assert tick * ratio >= 12, (width, tick, ratio)  # chart labels as drawn, not as written
+        if width == 390:
+            _screenshot(browser, "web-phone")
+    image = browser.find_element(By.CSS_SELECTOR, "#card img[alt=architecture]")
+    assert image.get_attribute("src") == f"{base}/demo/r18/resolve/main/assets/arch.png"
+    assert browser.execute_script("return arguments[0].naturalWidth", image) == 40  # it loaded
+    browser.get(base + "/demo/r18/tree/main")
+    image = browser.find_element(By.CSS_SELECTOR, "#card img[alt=architecture]")
+    assert browser.execute_script("return arguments[0].naturalWidth", image) == 40
+
+
+def test_dark_theme_follows_the_system_and_stays_readable(browser, pages):
+    _width(browser, 1400)
+    browser.execute_cdp_cmd("Emulation.setEmulatedMedia",
+                            {"features": [{"name": "prefers-color-scheme", "value": "dark"}]})
+    try:
+        for path in ("/", "/demo/r18/tree/main", "/demo/r18"):
+            browser.get(pages.endpoint + path)
+            background = browser.execute_script("return getComputedStyle(document.body).backgroundColor")
+            assert background == "rgb(13, 17, 23)", background
+            if path == "/demo/r18":
+                _screenshot(browser, "web-dark")
+            assert _axe(browser) == [], path
+    finally:
+        browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})

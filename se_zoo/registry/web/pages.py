@@ -9,12 +9,18 @@ URL shapes are the Hub's, so links carry over (the routes are in ``se_zoo.regist
 - ``/{namespace}/{name}/blob/{revision}/{path}`` — one file, escaped (Markdown rendered, sanitised)
 - ``/{namespace}/{name}/commits/{revision}`` — history with the files each commit changed
 - ``/login`` (form, POST) and ``/logout`` (POST) — the read token cookie (see ``session``)
-- ``/-/style.css`` — the one style sheet (``-`` is never a namespace)
+- ``/-/style.css`` — the one style sheet (``-`` is never a namespace); ``/favicon.ico`` — the icon
+- any other ``GET`` path — the 404 page
+
+Pages and the style sheet go out gzip-compressed to clients that accept it (downloads never: their
+``Content-Length`` and ``ETag`` are the file's).
 
 Private repositories are shown only to a visitor with a valid token (``Auth.visible``); to anyone
 else they are a 404 page identical to that of a missing repository. Every response carries a Content-Security-Policy
 that allows no script at all and styles only from this site.
 """
+import gzip
+import posixpath
 from dataclasses import dataclass
 from functools import lru_cache, partial
 from pathlib import Path
@@ -31,7 +37,7 @@ from ..auth import Auth
 from ..errors import PayloadTooLarge
 from ..store.storage import DEFAULT_BRANCH, BadRequest, EntryNotFound, HubError, RepoNotFound, Store, validate_path
 from . import repo_view, session
-from .cards import parse_card, render_markdown
+from .cards import Links, parse_card, render_markdown
 from .chart import curves
 from ..limits import MAX_METRICS_BYTES, MAX_TEXT_BYTES, int_param
 
@@ -46,10 +52,14 @@ SORTS = {"modified": ("updated", True), "downloads": ("downloads", True), "alpha
 _HERE = Path(__file__).parent
 
 
+GZIP_MIN_BYTES = 1024  # smaller bodies gain less than the header costs
+_COMPRESSED = ("text/html", "text/css")
+
+
 @lru_cache(maxsize=512)
-def _rendered(blob: Path) -> Markup:
+def _rendered(blob: Path, links: Links) -> Markup:
     with open(blob, "rb") as f:
-        return render_markdown(parse_card(f.read(MAX_TEXT_BYTES).decode("utf-8", "replace")).body)
+        return render_markdown(parse_card(f.read(MAX_TEXT_BYTES).decode("utf-8", "replace")).body, links)
 
 
 @dataclass
@@ -88,6 +98,7 @@ class WebPages:
                                  urlpart=lambda part: quote(part, safe=""))  # a revision may hold a "/"
         self._env.globals["with_query"] = _with_query
         self._css = (_HERE / "style.css").read_bytes()
+        self._icon = (_HERE / "favicon.svg").read_bytes()
 
     # the pages (GET; see the module docstring)
     async def model_list(self, request: Request) -> Response:
@@ -115,7 +126,7 @@ class WebPages:
         signed_in = self.auth.visitor(request) is not None
         body = self._env.get_template(template).render(
             signed_in=signed_in, here=request.url.path, search=request.query_params.get("search", ""), **context)
-        return HTMLResponse(body, status_code=status, headers=_headers())
+        return _compressed(request, HTMLResponse(body, status_code=status, headers=_headers()))
 
     async def _render(self, request: Request, view: Callable[..., Response], *args: Any) -> Response:
         """``view(request, *args)`` run in a worker thread (it reads the disk), errors as HTML pages."""
@@ -131,7 +142,18 @@ class WebPages:
 
     async def stylesheet(self, request: Request) -> Response:
         """``/-/style.css``: the one style sheet."""
-        return Response(self._css, media_type="text/css", headers={**_headers(), "Cache-Control": "max-age=3600"})
+        return _compressed(request, Response(self._css, media_type="text/css",
+                                             headers={**_headers(), "Cache-Control": "max-age=3600"}))
+
+    async def favicon(self, request: Request) -> Response:
+        """``/favicon.ico``: the site's icon (SVG, which browsers take under that name too)."""
+        return Response(self._icon, media_type="image/svg+xml",
+                        headers={**_headers(), "Cache-Control": "max-age=86400"})
+
+    async def not_found(self, request: Request, rest: str = "") -> Response:
+        """Any other page path: the 404 page."""
+        return self._html(request, "error.html", 404, title="404", message=f"No page at {request.url.path}.",
+                          login_hint=False)
 
     # the pages
     def _visible_repo(self, request: Request, namespace: str, name: str, revision: str) -> _Repo:
@@ -178,7 +200,7 @@ class WebPages:
         panels = curves(repo_view.read_blob(self.store, metrics, MAX_METRICS_BYTES)) if metrics else []
         return self._html(
             request, "model.html", repo=repo, tab="card", view="tree", card=repo_view.card_at(self.store, files),
-            card_html=_rendered(self.store.blob_path(readme["sha256"])) if readme else None,
+            card_html=_rendered(self.store.blob_path(readme["sha256"]), _links(repo)) if readme else None,
             panels=panels, endpoint=str(request.base_url).rstrip("/"), file_count=len(files))
 
     def _tree(self, request: Request, namespace: str, name: str, revision: str, path: str) -> Response:
@@ -196,8 +218,9 @@ class WebPages:
                                       [r.path for r in rows if not r.is_dir])
         rows = [repo_view.FileRow(**{**r.__dict__, "commit": last.get(r.path)}) for r in rows]
         readme = None if path else files.get(repo_view.README)  # the card at this revision, under the files
+        card_html = _rendered(self.store.blob_path(readme["sha256"]), _links(repo)) if readme else None
         return self._html(request, "tree.html", repo=repo, tab="files", path=path, rows=rows, crumbs=_crumbs(path),
-                          view="tree", card_html=_rendered(self.store.blob_path(readme["sha256"])) if readme else None)
+                          view="tree", card_html=card_html)
 
     def _blob(self, request: Request, namespace: str, name: str, revision: str, path: str) -> Response:
         repo = self._visible_repo(request, namespace, name, revision)
@@ -206,8 +229,8 @@ class WebPages:
             raise EntryNotFound(f"File {path!r} not found at {revision}.")
         head = repo_view.read_blob(self.store, entry, MAX_TEXT_BYTES + 1)
         text = None if b"\0" in head[:8192] or len(head) > MAX_TEXT_BYTES else head.decode("utf-8", "replace")
-        rendered = _rendered(self.store.blob_path(entry["sha256"])) if text is not None and path.endswith(".md") \
-            else None
+        rendered = _rendered(self.store.blob_path(entry["sha256"]), _links(repo, posixpath.dirname(path))) \
+            if text is not None and path.endswith(".md") else None
         last = repo_view.last_commits(self.store, namespace, name, repo.commit["id"], [path]).get(path)
         return self._html(request, "blob.html", repo=repo, tab="files", path=path, entry=entry, text=text,
                           rendered=rendered, last=last, crumbs=_crumbs(path), view="blob")
@@ -247,6 +270,24 @@ class WebPages:
         response = RedirectResponse("/", 303, headers=_headers())
         session.clear_token_cookie(response, request)
         return response
+
+
+def _links(repo: _Repo, folder: str = "") -> Links:
+    return Links(repo.id, repo.revision, folder)
+
+
+def _compressed(request: Request, response: Response) -> Response:
+    """``response`` gzip-compressed when the client accepts it and it is a large enough page or style sheet."""
+    media = response.headers.get("content-type", "").split(";")[0]
+    accepted = "gzip" in request.headers.get("accept-encoding", "").lower()
+    if media not in _COMPRESSED:
+        return response
+    response.headers["Vary"] = "Accept-Encoding"
+    if not accepted or len(response.body) < GZIP_MIN_BYTES:
+        return response
+    body = gzip.compress(response.body, compresslevel=5)
+    headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
+    return Response(body, response.status_code, {**headers, "Content-Encoding": "gzip"})
 
 
 def _headers() -> Dict[str, str]:
