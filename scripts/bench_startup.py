@@ -1,0 +1,114 @@
+"""Time ``se-zoo hub serve`` and ``se-zoo-hub serve`` from process start to their first answered request.
+
+Usage::
+
+    python scripts/bench_startup.py [--runs 9] [--root DIR]
+
+Each run starts a fresh interpreter on an empty registry root with ``--port 0``, reads the URL the
+server prints once it listens, and sends ``GET /api/models`` until it is answered; the time from
+``Popen`` to that answer is the start-up time. The two commands alternate run by run (after one
+untimed warm-up run each, which fills the file cache), so a change of machine load hits both.
+``se-zoo hub serve`` runs as ``python -m se_zoo.cli hub serve``, ``se-zoo-hub serve`` as
+``python -m se_zoo.registry serve`` (what the console scripts call). Also checked: ``se-zoo-hub
+serve`` never imports torch (``sys.modules`` of the running server, read through ``-X importtime``).
+
+Prints per command the median, min and max in seconds, and the load average before and after.
+Timings on a shared machine are noisy: read the medians together with the load.
+"""
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Dict, List, Tuple
+
+COMMANDS = {
+    "se-zoo hub serve": [sys.executable, "-m", "se_zoo.cli", "hub", "serve"],
+    "se-zoo-hub serve": [sys.executable, "-m", "se_zoo.registry", "serve"],
+}
+
+
+def time_start(command: List[str], root: Path, timeout: float = 60.0) -> Tuple[float, List[str]]:
+    """Seconds from starting ``command --root root --port 0`` to its first answered ``GET /api/models``.
+
+    Args:
+        command: The server command line, without ``--root``/``--port``.
+        root: An empty directory for the registry.
+        timeout: Seconds to wait for the answer.
+
+    Returns:
+        ``(seconds, modules)``: the start-up time and the top-level modules the server imported
+        (from ``-X importtime``).
+
+    Raises:
+        RuntimeError: if the server exits or does not answer within ``timeout``.
+    """
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPROFILEIMPORTTIME": "1"}
+    env.pop("SE_ZOO_HUB_TOKEN", None)
+    start = time.perf_counter()
+    proc = subprocess.Popen([*command, "--root", str(root), "--port", "0"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        endpoint = proc.stdout.readline().strip()
+        if not endpoint.startswith("http"):
+            raise RuntimeError(f"{' '.join(command)} printed {endpoint!r} instead of its URL: "
+                               f"{proc.stderr.read()[-2000:]}")
+        while True:
+            try:
+                with urllib.request.urlopen(f"{endpoint}/api/models", timeout=timeout) as response:
+                    response.read()
+                    break
+            except OSError:
+                if time.perf_counter() - start > timeout:
+                    raise RuntimeError(f"{' '.join(command)} did not answer within {timeout} s.") from None
+                time.sleep(0.005)
+        elapsed = time.perf_counter() - start
+    finally:
+        proc.terminate()
+        _, stderr = proc.communicate(timeout=30)
+    modules = sorted({line.split("|")[-1].strip().split(".")[0] for line in stderr.splitlines()
+                      if line.startswith("import time:") and "|" in line})
+    return elapsed, modules
+
+
+def main() -> int:
+    """Run the benchmark (see the module docstring); returns the exit status."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=9, help="timed runs per command (default: 9)")
+    args = parser.parse_args()
+    if args.runs < 1:
+        parser.error(f"--runs must be >= 1, got {args.runs}")
+    load_before = os.getloadavg()
+    samples: Dict[str, List[float]] = {name: [] for name in COMMANDS}
+    imported: Dict[str, List[str]] = {}
+    work = Path(tempfile.mkdtemp(prefix="bench-startup-"))
+    try:
+        for run in range(args.runs + 1):
+            for name, command in COMMANDS.items():
+                root = work / f"root-{run}-{name.split()[0]}"
+                elapsed, imported[name] = time_start(command, root)
+                if run:
+                    samples[name].append(elapsed)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    load_after = os.getloadavg()
+    print(f"{sys.executable} on {os.cpu_count()} CPUs; {args.runs} runs per command, interleaved")
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in load_before)}; "
+          f"after: {' '.join(f'{x:.2f}' for x in load_after)}")
+    for name, values in samples.items():
+        print(f"{name:18s} start to first answer: median {statistics.median(values):.3f} s "
+              f"(min {min(values):.3f}, max {max(values):.3f})")
+    heavy = {name: [m for m in mods if m in ("torch", "timm", "numpy", "safetensors")]
+             for name, mods in imported.items()}
+    for name, mods in heavy.items():
+        print(f"{name:18s} imports of the model side: {', '.join(mods) or 'none'}")
+    return 1 if heavy["se-zoo-hub serve"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
