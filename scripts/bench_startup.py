@@ -10,13 +10,15 @@ server prints once it listens, and sends ``GET /api/models`` until it is answere
 untimed warm-up run each, which fills the file cache), so a change of machine load hits both.
 ``se-zoo hub serve`` runs as ``python -m se_zoo.cli hub serve``, ``se-zoo-hub serve`` as
 ``python -m se_zoo.registry serve`` (what the console scripts call). Also checked: ``se-zoo-hub
-serve`` never imports torch (``sys.modules`` of the running server, read through ``-X importtime``).
+serve`` never imports torch (the modules the warm-up run imported, read through ``-X importtime``).
 
-Prints per command the median, min and max in seconds, and the load average before and after.
+Prints per command the median, min and max in seconds, the median CPU time of the server process,
+and the load average before and after.
 Timings on a shared machine are noisy: read the medians together with the load.
 """
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -33,23 +35,27 @@ COMMANDS = {
 }
 
 
-def time_start(command: List[str], root: Path, timeout: float = 60.0) -> Tuple[float, List[str]]:
+def time_start(command: List[str], root: Path, timeout: float = 60.0,
+               trace_imports: bool = False) -> Tuple[float, float, List[str]]:
     """Seconds from starting ``command --root root --port 0`` to its first answered ``GET /api/models``.
 
     Args:
         command: The server command line, without ``--root``/``--port``.
         root: An empty directory for the registry.
         timeout: Seconds to wait for the answer.
+        trace_imports: Run with ``-X importtime`` (slower: for the untimed warm-up run).
 
     Returns:
-        ``(seconds, modules)``: the start-up time and the top-level modules the server imported
-        (from ``-X importtime``).
+        ``(seconds, cpu_seconds, modules)``: the start-up time, the CPU time (user + system) the server
+        process used in its life (it is idle after that first answer; less sensitive to the machine's
+        load than the wall time) and, with ``trace_imports``, the top-level modules it imported.
 
     Raises:
         RuntimeError: if the server exits or does not answer within ``timeout``.
     """
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPROFILEIMPORTTIME": "1"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **({"PYTHONPROFILEIMPORTTIME": "1"} if trace_imports else {})}
     env.pop("SE_ZOO_HUB_TOKEN", None)
+    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.Popen([*command, "--root", str(root), "--port", "0"], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env)
@@ -71,9 +77,11 @@ def time_start(command: List[str], root: Path, timeout: float = 60.0) -> Tuple[f
     finally:
         proc.terminate()
         _, stderr = proc.communicate(timeout=30)
+    cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
     modules = sorted({line.split("|")[-1].strip().split(".")[0] for line in stderr.splitlines()
                       if line.startswith("import time:") and "|" in line})
-    return elapsed, modules
+    return elapsed, cpu, modules
 
 
 def main() -> int:
@@ -85,15 +93,19 @@ def main() -> int:
         parser.error(f"--runs must be >= 1, got {args.runs}")
     load_before = os.getloadavg()
     samples: Dict[str, List[float]] = {name: [] for name in COMMANDS}
+    cpu: Dict[str, List[float]] = {name: [] for name in COMMANDS}
     imported: Dict[str, List[str]] = {}
     work = Path(tempfile.mkdtemp(prefix="bench-startup-"))
     try:
         for run in range(args.runs + 1):
             for name, command in COMMANDS.items():
                 root = work / f"root-{run}-{name.split()[0]}"
-                elapsed, imported[name] = time_start(command, root)
-                if run:
+                elapsed, cpu_seconds, modules = time_start(command, root, trace_imports=not run)
+                if not run:
+                    imported[name] = modules
+                else:
                     samples[name].append(elapsed)
+                    cpu[name].append(cpu_seconds)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     load_after = os.getloadavg()
@@ -102,7 +114,7 @@ def main() -> int:
           f"after: {' '.join(f'{x:.2f}' for x in load_after)}")
     for name, values in samples.items():
         print(f"{name:18s} start to first answer: median {statistics.median(values):.3f} s "
-              f"(min {min(values):.3f}, max {max(values):.3f})")
+              f"(min {min(values):.3f}, max {max(values):.3f}); CPU time median {statistics.median(cpu[name]):.3f} s")
     heavy = {name: [m for m in mods if m in ("torch", "timm", "numpy", "safetensors")]
              for name, mods in imported.items()}
     for name, mods in heavy.items():

@@ -9,11 +9,9 @@ autoescaping.
 import math
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, List, Optional, Tuple
 
-import nh3
-import yaml
-from markdown_it import MarkdownIt
 from markupsafe import Markup
 from ..limits import MAX_CARD_BYTES
 
@@ -24,8 +22,15 @@ _TITLE = re.compile(r"^#[ \t]+(.+?)[ \t#]*$", re.M)
 _PARAMS = re.compile(r"Params \(M\):\**[ \t]*([0-9]+(?:\.[0-9]+)?)")
 _TOP1 = {"top1", "top1acc", "top1accuracy", "acc1", "accuracy"}
 _SCHEMES = {"http", "https", "mailto"}
-_markdown = MarkdownIt("commonmark", {"html": True}).enable("table").enable("strikethrough")
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+@lru_cache(maxsize=1)
+def _markdown() -> Any:
+    """The Markdown renderer, built on first use: markdown_it, yaml and nh3 are imported only when a
+    card is read, which keeps them out of the server's start-up (about a tenth of it)."""
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark", {"html": True}).enable("table").enable("strikethrough")
 
 
 @dataclass(frozen=True)
@@ -130,8 +135,10 @@ def parse_card(text: str) -> Card:
     match = _FRONT_MATTER.match(text)
     meta: Any = {}
     if match:
+        import yaml
+
         try:
-            meta = yaml.load(match.group(1), Loader=_Loader)
+            meta = yaml.load(match.group(1), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
         except yaml.YAMLError:
             meta = {}
         text = text[match.end():]
@@ -162,5 +169,7 @@ def render_markdown(text: str) -> Markup:
     Returns:
         The sanitised HTML, marked safe for Jinja2.
     """
-    html = _markdown.render(text[:MAX_CARD_BYTES])
+    import nh3
+
+    html = _markdown().render(text[:MAX_CARD_BYTES])
     return Markup(nh3.clean(html, url_schemes=_SCHEMES, link_rel="noopener noreferrer nofollow"))
