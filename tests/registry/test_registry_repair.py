@@ -153,3 +153,25 @@ def test_the_scrub_quarantines_bit_rot_no_request_would_notice(tmp_path, monkeyp
             hf_hub_download(REPO, "w.bin", cache_dir=tmp_path / "after")
         assert set(quarantine_records(root)) == {_sha(FILES["w.bin"])}  # the intact blobs stay served
         assert hf_hub_download(REPO, "config.json", cache_dir=tmp_path / "after")
+
+
+def test_a_quarantine_record_stops_every_process_on_the_root_serving_that_file(tmp_path, monkeypatch):
+    data = b"intact bytes"
+    sha = _sha(data)
+    blob = tmp_path / "blobs" / sha[:2] / sha
+    blob.parent.mkdir(parents=True)
+    blob.write_bytes(data)
+    monkeypatch.setattr(integrity, "file_key", lambda path: (path.stat().st_size, path.stat().st_mtime_ns))  # bit rot
+    serving, scrubbing = integrity.BlobIntegrity(tmp_path), integrity.BlobIntegrity(tmp_path)  # two processes
+    serving.verify(sha, blob)
+    assert serving.status(sha, blob)[1] is True
+    _flip_byte(blob)
+    key = integrity.file_key(blob)
+    assert serving.status(sha, blob)[1] is True  # what the serving process knows of this file
+    assert scrubbing.record(sha, blob, key, hashlib.sha256(blob.read_bytes()).hexdigest()) is False
+    assert serving.status(sha, blob)[1] is False  # the other process's record says this file is damaged
+    blob.write_bytes(data)  # restored: a new file, verified again
+    os.utime(blob, ns=(1, 1))
+    assert serving.status(sha, blob)[1] is None
+    serving.verify(sha, blob)
+    assert serving.status(sha, blob)[1] is True
