@@ -14,7 +14,7 @@ import pytest
 from huggingface_hub import HfApi, hf_hub_download
 from huggingface_hub.errors import HfHubHTTPError
 
-from helpers.hub import WRITE_TOKEN, point_client_at, upload_through_lfs
+from helpers.hub import WRITE_TOKEN, point_client_at, spawn_hub_server, upload_through_lfs
 from helpers.mirror import serve
 
 from se_zoo.registry.store import integrity, scrub
@@ -175,3 +175,24 @@ def test_a_quarantine_record_stops_every_process_on_the_root_serving_that_file(t
     assert serving.status(sha, blob)[1] is None
     serving.verify(sha, blob)
     assert serving.status(sha, blob)[1] is True
+
+
+def test_with_workers_the_parent_scrubs_and_the_workers_refuse(tmp_path, monkeypatch):
+    root = tmp_path / "hub"
+    _seed(root, tmp_path)
+    server = spawn_hub_server(root, ["--workers", "2", "--scrub-interval", "0.2", "--scrub-rate", "1MiB"])
+    try:
+        _flip_byte(_blob(root, "model.safetensors"))
+        deadline = time.monotonic() + 60
+        while _sha(FILES["model.safetensors"]) not in quarantine_records(root):  # no request is made meanwhile
+            assert time.monotonic() < deadline and server.process.poll() is None
+            time.sleep(0.05)
+        point_client_at(monkeypatch, server.endpoint, None, tmp_path / "hf_home")
+        for _ in range(2):  # whichever worker answers
+            with pytest.raises(HfHubHTTPError, match="quarantined"):
+                hf_hub_download(REPO, "model.safetensors", cache_dir=tmp_path / "after")
+        assert _sha(Path(hf_hub_download(REPO, "w.bin", cache_dir=tmp_path / "after")).read_bytes()) == \
+            _sha(FILES["w.bin"])
+    finally:
+        server.process.terminate()
+        server.process.wait(timeout=30)

@@ -68,7 +68,7 @@ class BlobIntegrity:
         with self._lock:
             record = self._records.get(sha256)
         known = record[1] if record is not None and record[0] == key else None
-        if known and self._quarantined_as(sha256, key):  # found damaged by another process on the root
+        if known is not False and self._quarantined_as(sha256, key):  # found damaged by another process
             known = False
         return key, known
 
