@@ -12,6 +12,9 @@ hour, the lifetime of an upload URL) and under the store's blob lock, which comm
 they check and touch the blobs they reference; temporary folders are removed only when their
 owner's lock can be taken (``se_zoo.registry.store.locking``).
 
+``--repair`` (``se_zoo.registry.mirror.repair``) restores the damaged blobs this check lists in
+``FsckReport.damaged``: from the root's Xet data, else from an upstream.
+
 Top-level directories owned by other parts of the registry are listed in ``IGNORED_DIRS``; fsck
 neither checks nor removes anything under them (add a directory there when a new subsystem keeps
 its own data under the root).
