@@ -102,6 +102,24 @@ def test_fsck_repair_restores_a_mirror_s_damaged_blobs_from_its_upstream(tmp_pat
     assert _hub("fsck", "--root", str(down)).returncode == 0
 
 
+def test_fsck_repair_of_a_private_repository_sends_the_upstream_token(tmp_path, monkeypatch):
+    _seed(tmp_path / "up", tmp_path)
+    down = tmp_path / "down"
+    with serve(tmp_path / "up") as upstream:
+        HfApi(endpoint=upstream.endpoint, token=WRITE_TOKEN).update_repo_settings(REPO, private=True)
+        with serve(down, upstream=upstream.endpoint) as mirror:  # it holds the upstream's token
+            point_client_at(monkeypatch, mirror.endpoint, WRITE_TOKEN, tmp_path / "hf_home")
+            assert Path(hf_hub_download(REPO, "w.bin")).read_bytes() == FILES["w.bin"]
+        _flip_byte(_blob(down, "w.bin"))
+        anonymous = _hub("fsck", "--root", str(down), "--repair")
+        assert anonymous.returncode == 1 and "unrepairable: " in anonymous.stdout and "HTTP 404" in anonymous.stdout
+        token_file = tmp_path / "upstream.token"
+        token_file.write_text(WRITE_TOKEN + "\n")
+        done = _hub("fsck", "--root", str(down), "--repair", "--upstream-token-file", str(token_file))
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert _blob(down, "w.bin").read_bytes() == FILES["w.bin"]
+
+
 def test_fsck_repair_without_an_upstream_says_so_and_fails(tmp_path, monkeypatch):
     root = tmp_path / "hub"
     _seed(root, tmp_path)

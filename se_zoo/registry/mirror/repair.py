@@ -76,10 +76,14 @@ def references(store: Store, shas: Set[str]) -> Dict[str, List[Reference]]:
 
 
 class _Repairer:
-    """One ``repair`` run: the store, its Xet data and one client per upstream endpoint."""
+    """One ``repair`` run: the store, its Xet data and one client per upstream endpoint.
 
-    def __init__(self, store: Store, upstream: Optional[str], token: Optional[str]):
+    The token goes to one endpoint only (``token_endpoint``), never to every origin a root records.
+    """
+
+    def __init__(self, store: Store, upstream: Optional[str], token: Optional[str], token_endpoint: Optional[str]):
         self.store, self.upstream, self.token = store, upstream, token
+        self.token_endpoint = (token_endpoint or "").rstrip("/")
         self.xet = XetStore(store.root, store)
         self.clients: Dict[str, Upstream] = {}
         self.unreachable: Dict[str, str] = {}  # endpoint -> why: not asked again in this run
@@ -104,9 +108,11 @@ class _Repairer:
         endpoint = (self.upstream or ref.origin or "").rstrip("/")
         where = f"{endpoint} ({ref.repo_id}@{ref.commit[:12]} {ref.path})"
         if endpoint in self.unreachable:
+            reasons.append(self.unreachable[endpoint])
             return None
         try:
-            client = self.clients.get(endpoint) or self.clients.setdefault(endpoint, Upstream(endpoint, self.token))
+            token = self.token if endpoint == self.token_endpoint else None
+            client = self.clients.get(endpoint) or self.clients.setdefault(endpoint, Upstream(endpoint, token))
             with client.open_file(ref.repo_id, ref.commit, ref.path) as chunks, \
                     self.store.blob_writer(max_size=ref.size) as writer:
                 for chunk in chunks:
@@ -128,6 +134,8 @@ def repair(root: Path, report: FsckReport, upstream: Optional[str] = None, token
     came from; a blob that could not be restored keeps its problems and gets an ``unrepairable`` line
     with the reasons. When the root knows no upstream at all (no ``upstream`` given, no mirrored
     repository referencing a damaged blob), one ``unrepairable`` line says so for all of them.
+    ``token`` is sent to ``upstream``, or without one to the origin the mirrored repositories record
+    if they all record the same one; with several origins every request is anonymous.
 
     Args:
         root: The registry root ``report`` is about.
@@ -142,36 +150,45 @@ def repair(root: Path, report: FsckReport, upstream: Optional[str] = None, token
         return
     if upstream is not None:
         Upstream(upstream).close()  # checks the URL before anything is read
-    store = Store(root)
-    repairer = _Repairer(store, upstream, token)
+    store = Store(root)  # as a server opens it: temporaries of processes that are gone are removed
     try:
         refs = references(store, set(report.damaged))
-        no_upstream = []
-        for sha in sorted(report.damaged):
-            blob = f"blobs/{sha[:2]}/{sha}"
-            sizes = {r.size for r in refs[sha]}
-            source = repairer.from_xet(sha, sizes.pop() if len(sizes) == 1 else None)
-            reasons: List[str] = []
-            for ref in refs[sha] if upstream else [r for r in refs[sha] if r.origin]:
-                if source is not None:
-                    break
-                source = repairer.from_upstream(sha, ref, reasons)
-            if source is not None:
-                (store.root / QUARANTINE_DIR / f"{sha}.json").unlink(missing_ok=True)
-                report.problems = [p for p in report.problems if p not in report.damaged[sha]]
-                report.repaired.append(f"{blob} restored from {source}")
-            elif not refs[sha]:
-                report.unrepairable.append(f"{blob}: no commit references it, so no upstream can be asked for "
-                                           "it; remove the file (nothing needs it)")
-            elif not reasons and not upstream:
-                no_upstream.append(sha)
-            else:
-                report.unrepairable.append(f"{blob}: " + "; ".join(dict.fromkeys(reasons)))
-        if no_upstream:
-            report.unrepairable.append(
-                f"{len(no_upstream)} damaged blob(s) ({', '.join(s[:12] for s in no_upstream)}) cannot be repaired: "
-                f"{store.root} has no upstream for them (they are referenced only by repositories pushed here, "
-                "not mirrored, and no --upstream URL was given); restore them from a backup")
+        origins = {r.origin.rstrip("/") for found in refs.values() for r in found if r.origin}
+        repairer = _Repairer(store, upstream, token, upstream or (origins.pop() if len(origins) == 1 else None))
+        try:
+            _repair_all(store, report, refs, repairer)
+        finally:
+            repairer.close()
     finally:
-        repairer.close()
         store.close()
+
+
+def _repair_all(store: Store, report: FsckReport, refs: Dict[str, List[Reference]], repairer: _Repairer) -> None:
+    """The loop of ``repair``: one line per damaged blob in ``report``."""
+    upstream = repairer.upstream
+    no_upstream = []
+    for sha in sorted(report.damaged):
+        blob = f"blobs/{sha[:2]}/{sha}"
+        sizes = {r.size for r in refs[sha]}
+        source = repairer.from_xet(sha, sizes.pop() if len(sizes) == 1 else None)
+        reasons: List[str] = []
+        for ref in refs[sha] if upstream else [r for r in refs[sha] if r.origin]:
+            if source is not None:
+                break
+            source = repairer.from_upstream(sha, ref, reasons)
+        if source is not None:
+            (store.root / QUARANTINE_DIR / f"{sha}.json").unlink(missing_ok=True)
+            report.problems = [p for p in report.problems if p not in report.damaged[sha]]
+            report.repaired.append(f"{blob} restored from {source}")
+        elif not refs[sha]:
+            report.unrepairable.append(f"{blob}: no commit references it, so no upstream can be asked for "
+                                       "it; remove the file (nothing needs it)")
+        elif not upstream and not any(r.origin for r in refs[sha]):
+            no_upstream.append(sha)
+        else:
+            report.unrepairable.append(f"{blob}: " + "; ".join(dict.fromkeys(reasons)))
+    if no_upstream:
+        report.unrepairable.append(
+            f"{len(no_upstream)} damaged blob(s) ({', '.join(s[:12] for s in no_upstream)}) cannot be repaired: "
+            f"{store.root} has no upstream for them (they are referenced only by repositories pushed here, "
+            "not mirrored, and no --upstream URL was given); restore them from a backup")
