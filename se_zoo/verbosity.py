@@ -54,7 +54,8 @@ def configure(verbosity: int = 0, *, primary: bool = True) -> None:
     root.setLevel(others)
     logging.getLogger("se_zoo").setLevel(own)
     if verbosity < 0 or (verbosity == 0 and not sys.stderr.isatty()):  # bars in a log or a pipe are noise
-        os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
-        from huggingface_hub.utils import disable_progress_bars
+        os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"  # read when huggingface_hub is imported
+        if "huggingface_hub" in sys.modules:  # imported already: tell it; else spare its import (`hub serve`)
+            from huggingface_hub.utils import disable_progress_bars
 
-        disable_progress_bars()
+            disable_progress_bars()

@@ -35,8 +35,12 @@ COMMANDS: List[Tuple[str, str, str]] = [
 ]
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: Optional[str] = None) -> argparse.ArgumentParser:
     """The argument parser of every command.
+
+    Args:
+        only: A command name: only that command's module is imported and its arguments added
+            (the others keep their one-line help), which is what ``main`` does to start fast.
 
     Returns:
         An ``argparse.ArgumentParser`` whose parsed namespace has ``command`` (the
@@ -51,7 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, module_name, help_text in COMMANDS:
         cmd = sub.add_parser(name, help=help_text, description=help_text)
-        getattr(importlib.import_module(module_name), f"add_{name}")(cmd)
+        if only is None or name == only:
+            getattr(importlib.import_module(module_name), f"add_{name}")(cmd)
     return parser
 
 
@@ -69,7 +74,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from ..verbosity import configure
 
     try:
-        args = build_parser().parse_args(argv)
+        argv = sys.argv[1:] if argv is None else list(argv)
+        named = [a for a in argv if a in {name for name, _, _ in COMMANDS}][:1]  # the command, if one is given
+        args = build_parser(named[0] if named else None).parse_args(argv)
     except KeyboardInterrupt:
         print("se-zoo: interrupted", file=sys.stderr)
         return 130

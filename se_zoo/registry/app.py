@@ -85,6 +85,7 @@ from .mirror.upstream import Upstream
 from .offload import ProcessOffload
 from .routes import Router, route_table
 from .store.quota import UploadCaps
+from .store.scrub import DEFAULT_SCRUB_RATE, Scrubber
 from .store.storage import Store
 from .web import WebPages
 from .xet.service import XetService
@@ -118,6 +119,7 @@ class Registry:
 
     Attributes:
         store, auth, xet, mirror, web: The parts (``xet.announce_downloads`` switches Xet downloads on).
+        integrity: The downloads' blob verification records (``se_zoo.registry.store.integrity``).
         router: Answers every request from the route table.
 
     Raises:
@@ -138,10 +140,12 @@ class Registry:
         self.xet = XetService(self.auth, caps)
         self.mirror = MirrorHook(self.store, self.auth, upstream)
         self.web = WebPages(self.store, self.auth, partial(model_summary, self.store, siblings=False))
+        downloads = Downloads(self.store, self.auth, self.xet)
+        self.integrity = downloads.integrity
         self.router = Router(route_table(
             RepoApi(self.store, self.auth, self._offload, check_namespace=self.mirror.check_namespace),
             CommitApi(self.store, self.auth, caps, self.xet), LfsApi(self.store, self.auth, caps),
-            Downloads(self.store, self.auth, self.xet), self.mirror, self.xet, self.web))
+            downloads, self.mirror, self.xet, self.web))
 
     def close(self) -> None:
         """Release the store's temporary folder and stop the helper process."""
@@ -196,6 +200,10 @@ class HubServer:
         log_level: uvicorn's log level (``"info"`` logs each request, without query strings).
         workers: Server processes sharing the socket and the root (``run`` only; see
             ``se_zoo.registry.workers``).
+        scrub_interval: Seconds between the starts of two passes of the background scrub that
+            re-hashes every blob (``se_zoo.registry.store.scrub``), or None for no scrub (default). With
+            several workers the parent process scrubs; the workers read its quarantine records.
+        scrub_rate: The most bytes per second the scrub reads.
         **options: ``upstream``, ``max_file_size`` and ``quota`` (see ``Registry``).
 
     Raises:
@@ -209,13 +217,15 @@ class HubServer:
     """
 
     def __init__(self, root: os.PathLike, tokens: Optional[Mapping[str, str]] = None, host: str = "127.0.0.1",
-                 port: int = 0, log_level: str = "warning", workers: int = 1, **options: Any):
+                 port: int = 0, log_level: str = "warning", workers: int = 1,
+                 scrub_interval: Optional[float] = None, scrub_rate: int = DEFAULT_SCRUB_RATE, **options: Any):
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
             raise ValueError(f"workers must be an int >= 1, got {workers!r}.")
         self._workers = workers
         self._make_app = partial(create_app, root, tokens, **options)
         self.app = self._make_app()  # also checks tokens and options before any worker starts
         self.registry: Registry = self.app.state.registry
+        self.scrubber = Scrubber(self.registry.integrity, scrub_interval, scrub_rate) if scrub_interval else None
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         # proto=IPPROTO_TCP makes asyncio set TCP_NODELAY on accepted connections; without it a
         # kept-alive client waits ~40 ms per request (Nagle's algorithm against delayed ACKs)
@@ -250,14 +260,24 @@ class HubServer:
         Returns:
             The exit status: 0, or 1 if a worker process died.
         """
-        if self._workers > 1:
-            from .workers import run_workers
+        def ready() -> None:  # with workers, called in the parent once they are forked: no thread is forked
+            if self.scrubber is not None:
+                self.scrubber.start()
+            if on_ready is not None:
+                on_ready()
 
-            self._socket.listen(2048)  # before forking: connections queue until a worker accepts
-            return run_workers(self._workers, self._serve_worker, on_ready)
-        self._server = _Server(self._config, on_ready)
-        self._server.run(sockets=[self._socket])
-        return 0
+        try:
+            if self._workers > 1:
+                from .workers import run_workers
+
+                self._socket.listen(2048)  # before forking: connections queue until a worker accepts
+                return run_workers(self._workers, self._serve_worker, ready)
+            self._server = _Server(self._config, ready)
+            self._server.run(sockets=[self._socket])
+            return 0
+        finally:
+            if self.scrubber is not None:
+                self.scrubber.stop()
 
     def _serve_worker(self) -> None:
         app = self._make_app()  # its own store: own temporary folder, own lock

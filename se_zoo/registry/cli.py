@@ -3,8 +3,8 @@
 Usage::
 
     SE_ZOO_HUB_TOKEN=... se-zoo hub serve --root DIR [--host 127.0.0.1] [--port N] [--workers N]
-        [--tokens-file F] [--max-file-size 50GB] [--quota 100GB]
-    se-zoo hub fsck --root DIR [--gc] [--grace SECONDS]
+        [--tokens-file F] [--max-file-size 50GB] [--quota 100GB] [--scrub-interval SECONDS [--scrub-rate 64MiB]]
+    se-zoo hub fsck --root DIR [--gc] [--grace SECONDS] [--repair [--upstream URL] [--upstream-token-file F]]
 
 ``--port 0`` (the default) picks a free port; the endpoint URL is printed once the server
 listens. Tokens never need to be on the command line (where every user of the machine can read
@@ -88,6 +88,16 @@ def _size(text: str) -> int:
     return size
 
 
+def _seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = float("nan")
+    if not seconds > 0 or seconds == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds above 0, got {text!r}")
+    return seconds
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``serve``, ``fsck``, ``mirror`` and ``import`` sub-subcommands and their arguments to ``parser``."""
     sub = parser.add_subparsers(dest="hub_command", required=True, metavar="{serve,fsck,mirror,import}")
@@ -102,6 +112,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="largest file accepted, e.g. 50GB (default, the Hub's LFS cap) or 512MiB")
     serve.add_argument("--quota", type=_size, default=None,
                        help="most bytes one namespace may hold, e.g. 100GB (default: no quota)")
+    serve.add_argument("--scrub-interval", type=_seconds, default=None, metavar="SECONDS",
+                       help="re-hash every blob in the background, a pass every SECONDS (e.g. 604800, weekly), "
+                            "quarantining damaged ones (default: off; `se-zoo hub fsck` from cron does the same)")
+    serve.add_argument("--scrub-rate", type=_size, default="64MiB", metavar="SIZE",
+                       help="most bytes per second the scrub reads (default: 64MiB)")
     auth = serve.add_mutually_exclusive_group()
     auth.add_argument("--tokens-file", type=Path,
                       help=f"file of TOKEN:read|write lines (or set {TOKENS_FILE_ENV}); "
@@ -116,6 +131,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     fsck.add_argument("--grace", type=float, default=3600.0,
                       help="seconds garbage must be old before it is removed (default: 3600, the lifetime "
                            "of an upload URL; keep it above the longest upload-to-commit time)")
+    fsck.add_argument("--repair", action="store_true",
+                      help="restore damaged and quarantined blobs: from this root's Xet data, else from the "
+                           "upstream of the mirrored repositories referencing them (see --upstream)")
+    fsck.add_argument("--upstream", metavar="URL",
+                      help="with --repair: fetch from URL instead of the upstream each mirrored repository records")
+    fsck.add_argument("--upstream-token-file", type=Path, metavar="FILE",
+                      help="with --repair: file holding the upstream's token (default: $SE_ZOO_UPSTREAM_TOKEN)")
     add_mirror_arguments(sub)
 
 
@@ -140,12 +162,20 @@ def _run(args: argparse.Namespace) -> int:
 
         if args.grace < 0:
             raise CommandError(f"--grace must be >= 0 seconds, got {args.grace}.")
+        if not args.repair and (args.upstream or args.upstream_token_file):
+            raise CommandError("--upstream and --upstream-token-file need --repair.")
         report = fsck(args.root, gc=args.gc, grace=args.grace)
+        if args.repair:
+            from .mirror.repair import repair
+            from .mirror.upstream import read_token
+
+            repair(args.root, report, upstream=args.upstream, token=read_token(args.upstream_token_file))
         print("\n".join(report.lines()))
         return 1 if report.problems else 0
     from .app import HubServer  # needs the server extra; keep `se-zoo --help` light
 
     server = HubServer(args.root, tokens_from(args), host=args.host, port=args.port, log_level="info",
                        workers=args.workers, max_file_size=args.max_file_size, quota=args.quota,
+                       scrub_interval=args.scrub_interval, scrub_rate=args.scrub_rate,
                        upstream=upstream_from_args(args))
     return server.run(on_ready=lambda: print(server.endpoint, flush=True))

@@ -152,3 +152,27 @@ def drop_next_download(monkeypatch: pytest.MonkeyPatch, after_bytes: int) -> dic
 
     monkeypatch.setattr(files, "blob_chunks", cut_once)
     return state
+
+
+def upload_through_lfs(endpoint: str, token: str, repo_id: str, filename: str, data: bytes) -> str:
+    """Commit ``data`` to an existing repository as an LFS file sent by the plain LFS protocol (batch API,
+    basic PUT, an ``lfsFile`` commit line) rather than by the client's default Xet upload; returns the commit id."""
+    import hashlib
+    import json
+
+    from huggingface_hub.lfs import UploadInfo, post_lfs_batch_info
+    from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
+
+    actions, errors, _ = post_lfs_batch_info([UploadInfo.from_bytes(data)], token=token, repo_type="model",
+                                             repo_id=repo_id, endpoint=endpoint)
+    assert not errors
+    upload = actions[0]["actions"]["upload"]
+    hf_raise_for_status(get_session().put(upload["href"], content=data, headers=upload.get("header") or {}))
+    lines = [{"key": "header", "value": {"summary": f"add {filename}"}},
+             {"key": "lfsFile", "value": {"path": filename, "algo": "sha256",
+                                          "oid": hashlib.sha256(data).hexdigest(), "size": len(data)}}]
+    response = get_session().post(
+        f"{endpoint}/api/models/{repo_id}/commit/main", content="\n".join(map(json.dumps, lines)),
+        headers={**build_hf_headers(token=token), "Content-Type": "application/x-ndjson"})
+    hf_raise_for_status(response)
+    return response.json()["commitOid"]

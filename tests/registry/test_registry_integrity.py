@@ -1,7 +1,6 @@
 """A blob whose bytes no longer match its sha256 never reaches a client as a complete 200 answer."""
 import hashlib
 import http.client
-import json
 import os
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -9,8 +8,8 @@ from urllib.parse import urlsplit
 import pytest
 from huggingface_hub import HfApi, hf_hub_download
 from huggingface_hub.errors import HfHubHTTPError
-from huggingface_hub.lfs import UploadInfo, post_lfs_batch_info
-from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
+
+from helpers.hub import upload_through_lfs
 
 from se_zoo.registry.store.fsck import fsck
 from se_zoo.registry.store.integrity import BlobIntegrity, quarantine_records
@@ -44,22 +43,10 @@ def _flip_byte(path: Path, offset: int) -> None:
 
 
 def _upload_through_lfs(hub_server, name: str, filename: str, data: bytes) -> tuple:
-    """Commit ``data`` as an LFS file sent by the plain LFS protocol: batch API, basic PUT, an ``lfsFile`` commit."""
     repo_id = f"{hub_server.namespace}/{name}"
     HfApi().create_repo(repo_id)
-    actions, errors, _ = post_lfs_batch_info([UploadInfo.from_bytes(data)], token=hub_server.token,
-                                             repo_type="model", repo_id=repo_id, endpoint=hub_server.endpoint)
-    assert not errors
-    upload = actions[0]["actions"]["upload"]
-    hf_raise_for_status(get_session().put(upload["href"], content=data, headers=upload.get("header") or {}))
-    lines = [{"key": "header", "value": {"summary": f"add {filename}"}},
-             {"key": "lfsFile", "value": {"path": filename, "algo": "sha256",
-                                          "oid": hashlib.sha256(data).hexdigest(), "size": len(data)}}]
-    response = get_session().post(
-        f"{hub_server.endpoint}/api/models/{repo_id}/commit/main", content="\n".join(map(json.dumps, lines)),
-        headers={**build_hf_headers(token=hub_server.token), "Content-Type": "application/x-ndjson"})
-    hf_raise_for_status(response)
-    return repo_id, f"/{repo_id}/resolve/{response.json()['commitOid']}/{filename}"
+    commit = upload_through_lfs(hub_server.endpoint, hub_server.token, repo_id, filename, data)
+    return repo_id, f"/{repo_id}/resolve/{commit}/{filename}"
 
 
 def _upload(hub_server, name: str, filename: str, data: bytes) -> tuple:

@@ -34,8 +34,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from ..auth import Auth
-from ..http import file_headers, read_body, write_body
-from ..limits import MAX_IMPORT_BODY, LimitError, ascii_int, int_param, load_json
+from ..http import file_headers, json_object, write_body
+from ..limits import MAX_IMPORT_BODY, ascii_int, int_param
 
 from .adopt import (
     FileCheck,
@@ -132,14 +132,8 @@ class MirrorHook:
         """``POST .../mirror``: adopt a commit whose blobs are stored, under its own id (see the module docstring)."""
         self.auth.require_write(request, _MIRRORING)
         validate_repo_part(namespace, "namespace"), validate_repo_part(name, "name")
-        body = await read_body(request, MAX_IMPORT_BODY)
-        try:
-            data = load_json(body)
-        except LimitError:
-            raise
-        except ValueError:
-            raise BadRequest("Request body is not valid JSON.") from None
-        if not isinstance(data, dict):
+        data = await json_object(request, MAX_IMPORT_BODY)
+        if not data:
             raise BadRequest("Request body must be {commit, refs, private, origin}.")
         if isinstance(data.get("commit"), str):  # a commit stored already: only its refs move
             if not self._has_revision(namespace, name, validate_commit_id(data["commit"])):

@@ -6,14 +6,20 @@ HTTP bridge like any other; no Xet field or header the upstream sends is ever ke
 
 The token for the upstream comes from a file or the ``SE_ZOO_UPSTREAM_TOKEN`` environment
 variable, never from the command line (where other users of the machine could read it).
+
+``httpx2`` is imported when an ``Upstream`` is made, not with this module: a registry without an
+upstream (and its start-up) never needs it.
 """
+from __future__ import annotations
+
 import contextlib
 import os
 from pathlib import Path
-from typing import Any, Dict, Iterator, Optional
+from typing import TYPE_CHECKING, Any, Dict, Iterator, Optional
 from urllib.parse import quote
 
-import httpx2
+if TYPE_CHECKING:
+    import httpx2
 
 from ..store.storage import HubError
 from ..errors import CommandError
@@ -86,6 +92,8 @@ class Upstream:
         if not ttl >= 0:
             raise CommandError(f"upstream ttl: expected seconds >= 0, got {ttl!r}.")
         self.endpoint, self.ttl = endpoint.rstrip("/"), ttl
+        import httpx2
+
         headers = {"User-Agent": "se-zoo-mirror"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
@@ -98,6 +106,8 @@ class Upstream:
         self._client.close()
 
     def _get_json(self, path: str, what: str) -> Any:
+        import httpx2
+
         try:
             response = self._client.get(self.endpoint + path)
         except httpx2.TransportError as exc:
@@ -146,6 +156,8 @@ class Upstream:
         Raises:
             UpstreamNotFound, UpstreamUnavailable, UpstreamError: as for ``refs``.
         """
+        import httpx2
+
         url = f"{self.endpoint}/{repo_id}/resolve/{commit}/{quote(path)}"
         what = f"{path} of {repo_id} at {commit}"
         try:
@@ -158,6 +170,8 @@ class Upstream:
 
 
 def _chunks(response: httpx2.Response, endpoint: str, what: str) -> Iterator[bytes]:
+    import httpx2
+
     try:
         yield from response.iter_raw(DOWNLOAD_CHUNK)
     except httpx2.TransportError as exc:

@@ -12,6 +12,9 @@ hour, the lifetime of an upload URL) and under the store's blob lock, which comm
 they check and touch the blobs they reference; temporary folders are removed only when their
 owner's lock can be taken (``se_zoo.registry.store.locking``).
 
+``--repair`` (``se_zoo.registry.mirror.repair``) restores the damaged blobs this check lists in
+``FsckReport.damaged``: from the root's Xet data, else from an upstream.
+
 Top-level directories owned by other parts of the registry are listed in ``IGNORED_DIRS``; fsck
 neither checks nor removes anything under them (add a directory there when a new subsystem keeps
 its own data under the root).
@@ -22,11 +25,11 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List, Set
+from typing import Dict, List, Set
 
 from .integrity import QUARANTINE_DIR, quarantine_records
 from .locking import STALE_AFTER, blob_lock, remove_dead_temporaries
-from .names import COMMIT_ID, REPO_PART
+from .names import COMMIT_ID, REPO_PART, SHA256
 from .storage import CHUNK_SIZE, dump_json, blobs_referenced_by
 from ..xet.gc import check_xet
 
@@ -37,7 +40,12 @@ STORE_ENTRIES = ("blobs", "tmp", "repos", "locks", "signing.key", QUARANTINE_DIR
 
 @dataclass
 class FsckReport:
-    """What ``fsck`` found (``problems``) and what it removed or would remove (``garbage``)."""
+    """What ``fsck`` found (``problems``) and what it removed or would remove (``garbage``).
+
+    ``damaged`` maps the sha256 of each damaged or quarantined blob to its lines in ``problems``;
+    ``se_zoo.registry.mirror.repair`` fills ``repaired`` and ``unrepairable`` (one line per blob) and
+    drops the problems of the blobs it restored.
+    """
 
     blobs: int = 0
     commits: int = 0
@@ -45,6 +53,9 @@ class FsckReport:
     garbage: List[str] = field(default_factory=list)
     removed: List[str] = field(default_factory=list)
     notes: List[str] = field(default_factory=list)
+    damaged: Dict[str, List[str]] = field(default_factory=dict)
+    repaired: List[str] = field(default_factory=list)
+    unrepairable: List[str] = field(default_factory=list)
 
     def lines(self) -> List[str]:
         """A human-readable report, one finding per line."""
@@ -53,6 +64,8 @@ class FsckReport:
         out += [f"removed: {g}" for g in self.removed]
         out += [f"garbage: {g}" for g in self.garbage if g not in self.removed]
         out += [f"note: {n}" for n in self.notes]
+        out += [f"repaired: {r}" for r in self.repaired]
+        out += [f"unrepairable: {u}" for u in self.unrepairable]
         out.append(f"{len(self.problems)} problems, {len(self.garbage)} garbage entries, {len(self.removed)} removed")
         return out
 
@@ -87,6 +100,8 @@ def fsck(root: Path, gc: bool = False, grace: float = STALE_AFTER) -> FsckReport
     _collect_staging(root, gc, grace, report)
     if (root / "xet").is_dir():
         _check_xet(root, referenced, gc, grace, report)
+    for sha in report.damaged:  # with the commits that reference it, missing from what fsck trusts
+        report.damaged[sha] = [p for p in report.problems if sha in p]
     report.notes += [f"{p.name} at the root is neither the store's nor in IGNORED_DIRS; left alone"
                      for p in sorted(root.iterdir()) if p.name not in STORE_ENTRIES + IGNORED_DIRS]
     return report
@@ -101,7 +116,10 @@ def _check_blobs(root: Path, report: FsckReport) -> Set[str]:
             while chunk := f.read(CHUNK_SIZE):
                 digest.update(chunk)
         if digest.hexdigest() != path.name or path.parent.name != path.name[:2]:
-            report.problems.append(f"blob {path.relative_to(root)} has sha256 {digest.hexdigest()}")
+            problem = f"blob {path.relative_to(root)} has sha256 {digest.hexdigest()}"
+            report.problems.append(problem)
+            if SHA256.fullmatch(path.name) and path.parent.name == path.name[:2]:
+                report.damaged.setdefault(path.name, []).append(problem)
         else:
             stored.add(path.name)
     return stored
@@ -118,8 +136,11 @@ def _check_quarantine(root: Path, stored: Set[str], gc: bool, report: FsckReport
                 report.removed.append(entry)
         else:
             when, found = record.get("date", "?"), record.get("found_sha256", "?")
-            report.problems.append(f"blob blobs/{sha[:2]}/{sha} quarantined by the server on {when}: "
-                                   f"its bytes hashed to {found}; restore it from a copy")
+            problem = (f"blob blobs/{sha[:2]}/{sha} quarantined by the server on {when}: its bytes hashed "
+                       f"to {found}; restore it from a copy (`fsck --repair` fetches it from an upstream)")
+            report.problems.append(problem)
+            if SHA256.fullmatch(sha):
+                report.damaged.setdefault(sha, []).append(problem)
 
 
 def _check_repos(root: Path, stored: Set[str], report: FsckReport) -> Set[str]:

@@ -7,9 +7,12 @@ streams and holds back its last chunk until the digest is known; a range request
 first verifies the whole blob (a part cannot be checked on its own).
 
 A blob found damaged is quarantined: ``quarantine/<sha256>.json`` under the root records when and
-what was found (the blob itself is left in place for ``se-zoo hub fsck`` and its owner), and every
-later request for it is refused until the file changes (is repaired) and verifies again.
-Bit rot that leaves the file's metadata alone is found by ``fsck``, which hashes every blob.
+what was found, and the key of the file found damaged (the blob itself is left in place for
+``se-zoo hub fsck`` and its owner). Every later request for it is refused until the file changes (is
+repaired, e.g. by ``se-zoo hub fsck --repair``) and verifies again: by this process from its memory,
+by every other process on the root from the record (read when its own memory says "intact").
+Bit rot that leaves the file's metadata alone is found by ``fsck``, which hashes every blob, and by
+the server's periodic scrub (``se_zoo.registry.store.scrub``).
 """
 import hashlib
 import json
@@ -64,7 +67,10 @@ class BlobIntegrity:
         key = file_key(path)
         with self._lock:
             record = self._records.get(sha256)
-        return key, (record[1] if record is not None and record[0] == key else None)
+        known = record[1] if record is not None and record[0] == key else None
+        if known is not False and self._quarantined_as(sha256, key):  # found damaged by another process
+            known = False
+        return key, known
 
     def record(self, sha256: str, path: Path, key: FileKey, digest: str) -> bool:
         """Record the outcome of hashing the blob file whose key was ``key`` when the hashing began.
@@ -77,7 +83,7 @@ class BlobIntegrity:
         """
         intact = digest == sha256
         if not intact:
-            self._quarantine(sha256, digest, key[0])
+            self._quarantine(sha256, digest, key)
         try:
             unchanged = file_key(path) == key
         except FileNotFoundError:
@@ -104,10 +110,18 @@ class BlobIntegrity:
         if not known:
             raise BlobDamaged(damaged_message(sha256))
 
-    def _quarantine(self, sha256: str, digest: str, size: int) -> None:
-        logger.error("Blob %s hashes to %s: quarantined, not served; restore it and run `se-zoo hub fsck`.",
+    def _quarantined_as(self, sha256: str, key: FileKey) -> bool:
+        """Whether a quarantine record names the blob file with this very key (one failed open otherwise)."""
+        try:
+            with open(self.root / QUARANTINE_DIR / f"{sha256}.json", "rb") as f:
+                return json.loads(f.read()).get("key") == list(key)
+        except (OSError, ValueError, AttributeError):
+            return False
+
+    def _quarantine(self, sha256: str, digest: str, key: FileKey) -> None:
+        logger.error("Blob %s hashes to %s: quarantined, not served; run `se-zoo hub fsck --repair`.",
                      sha256, digest)
-        record = {"sha256": sha256, "found_sha256": digest, "size": size, "date": now_iso()}
+        record = {"sha256": sha256, "found_sha256": digest, "size": key[0], "key": list(key), "date": now_iso()}
         folder = self.root / QUARANTINE_DIR
         folder.mkdir(exist_ok=True)
         atomic_write(folder / f"{sha256}.json", json.dumps(record, indent=1).encode())

@@ -13,7 +13,7 @@ from ..limits import is_nfc, unsafe_character
 
 REPO_PART = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9_])?")
 _REF_PART = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")
-_SHA256 = re.compile(r"[0-9a-f]{64}")
+SHA256 = re.compile(r"[0-9a-f]{64}")
 COMMIT_ID = re.compile(r"[0-9a-f]{40}")
 
 
@@ -109,7 +109,7 @@ def validate_ref_name(name: str, what: str = "branch") -> str:
 
 def validate_sha256(oid: Any) -> str:
     """Check a lowercase hex sha256 and return it; raise ``BadRequest`` otherwise."""
-    if not isinstance(oid, str) or not _SHA256.fullmatch(oid):
+    if not isinstance(oid, str) or not SHA256.fullmatch(oid):
         raise BadRequest(f"Invalid sha256 {oid!r}: expected 64 lowercase hex digits.")
     return oid
 

@@ -153,12 +153,15 @@ class BlobWriter:
         self._hash.update(chunk)
         self._file.write(chunk)
 
-    def commit(self, expected_sha256: Optional[str] = None, expected_size: Optional[int] = None) -> str:
+    def commit(self, expected_sha256: Optional[str] = None, expected_size: Optional[int] = None,
+               replace: bool = False) -> str:
         """Verify what was written and move it into ``blobs/``.
 
         Args:
             expected_sha256: The sha256 the content must have (checked when given).
             expected_size: The size the content must have (checked when given).
+            replace: Replace a stored blob of that sha256 (a repair of a damaged one) instead of
+                keeping it; the rename is atomic, so readers see the old file or the new one.
 
         Returns:
             The sha256 of the content.
@@ -175,7 +178,7 @@ class BlobWriter:
         os.fsync(self._file.fileno())
         self._file.close()
         final = self._store.blob_path(sha)
-        if final.exists():
+        if final.exists() and not replace:
             os.utime(final)  # fresh again: garbage collection leaves it to the commit that follows
         else:
             final.parent.mkdir(parents=True, exist_ok=True)

@@ -219,12 +219,13 @@ class XetStore:
         except FileNotFoundError:
             return None
 
-    def materialize(self, sha256: str, size: Optional[int]) -> bool:
+    def materialize(self, sha256: str, size: Optional[int], replace: bool = False) -> bool:
         """Rebuild a file uploaded through Xet as a normal blob of the store, streaming chunk by chunk.
 
         Args:
             sha256: The sha256 the commit names.
             size: The size the commit names, if any.
+            replace: Replace a stored blob of that sha256 (``fsck --repair`` of a damaged one).
 
         Returns:
             ``True`` if the blob is now stored; ``False`` if no Xet upload has that sha256 (or size).
@@ -244,7 +245,7 @@ class XetStore:
                 for chunk in self.read_chunks(xorb_hex, start, end):
                     writer.write(chunk)
             try:
-                writer.commit(sha256, entry["size"])
+                writer.commit(sha256, entry["size"], replace=replace)
             except BadRequest as exc:
                 raise BadRequest(f"The Xet upload registered for sha256 {sha256} rebuilds to other bytes: "
                                  f"{exc}") from None
