@@ -1,10 +1,11 @@
 """Helpers for the registry page tests: repos written straight into a ``Store``, an HTML probe, page reads."""
 import json
 import re
+import struct
 import urllib.request
 from html import unescape
 from html.parser import HTMLParser
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from se_zoo.registry.store.storage import Store
 from se_zoo.registry.web import CSP
@@ -61,12 +62,13 @@ def se_repo(store: Store, repo_id: str, top1: float = 97.5, private: bool = Fals
     }, title=f"Upload {name}")
 
 
+OWN_SCRIPT = "/-/copy.js"
 _ACTIVE = {"script", "iframe", "frame", "object", "embed", "base"}
 _URL_ATTRS = {"href", "src", "action", "formaction", "xlink:href", "data", "srcdoc"}
 
 
 class Probe(HTMLParser):
-    """Collects what could run in a page: script elements, ``on*`` attributes, script URLs."""
+    """Collects what could run in a page: script elements (but the pages' own file), ``on*`` attributes, script URLs."""
 
     def __init__(self, html: str):
         super().__init__()
@@ -78,6 +80,8 @@ class Probe(HTMLParser):
 
     def handle_starttag(self, tag, attrs):
         self.tags.append(tag)
+        if tag == "script" and attrs == [("src", OWN_SCRIPT), ("defer", None)]:
+            return  # the pages' own script file (copy buttons), allowed by the CSP's script-src 'self'
         if tag in _ACTIVE or (tag == "meta" and any(k == "http-equiv" for k, _ in attrs)):
             self.scripts.append(tag)
         for key, value in attrs:
@@ -98,3 +102,21 @@ def get_page(endpoint: str, path: str) -> str:
     with urllib.request.urlopen(endpoint + path) as response:
         assert response.headers["Content-Security-Policy"] == CSP
         return response.read().decode()
+
+
+def safetensors_bytes(tensors: Dict[str, Tuple[str, Tuple[int, ...], bytes]],
+                      metadata: Optional[Dict[str, str]] = None) -> bytes:
+    """A safetensors file from ``name -> (dtype, shape, raw little-endian bytes)``, in the order given."""
+    header: Dict[str, object] = {"__metadata__": metadata} if metadata else {}
+    offset = 0
+    for name, (dtype, shape, raw) in tensors.items():
+        header[name] = {"dtype": dtype, "shape": list(shape), "data_offsets": [offset, offset + len(raw)]}
+        offset += len(raw)
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    return struct.pack("<Q", len(text)) + text + b"".join(raw for _, _, raw in tensors.values())
+
+
+def f32(*values: float) -> bytes:
+    """Little-endian float32 bytes of ``values``."""
+    return struct.pack(f"<{len(values)}f", *values)
