@@ -1,5 +1,6 @@
 """Helpers for the registry page tests: repos written straight into a ``Store``, an HTML probe, page reads."""
 import json
+import math
 import re
 import struct
 import urllib.request
@@ -120,3 +121,45 @@ def safetensors_bytes(tensors: Dict[str, Tuple[str, Tuple[int, ...], bytes]],
 def f32(*values: float) -> bytes:
     """Little-endian float32 bytes of ``values``."""
     return struct.pack(f"<{len(values)}f", *values)
+
+
+_SE_LAYOUT = (("conv1.weight", (64, 3, 7, 7)), ("bn1.weight", (64,)), ("bn1.bias", (64,)),
+              ("layer1.0.conv1.weight", (64, 64, 3, 3)), ("layer1.0.conv2.weight", (64, 64, 3, 3)),
+              ("layer1.0.se.fc1.weight", (4, 64, 1, 1)), ("layer1.0.se.fc2.weight", (64, 4, 1, 1)),
+              ("layer2.0.conv1.weight", (128, 64, 3, 3)), ("layer2.0.downsample.0.weight", (128, 64, 1, 1)),
+              ("layer2.0.se.fc1.weight", (8, 128, 1, 1)), ("layer2.0.se.fc2.weight", (128, 8, 1, 1)),
+              ("bn_final.running_mean", (128,)), ("fc.weight", (1000, 128)), ("fc.bias", (1000,)))
+
+
+def se_checkpoints() -> Tuple[bytes, bytes]:
+    """An SE-ResNet-like safetensors file and a fine-tuned successor (torch-free, reproducible).
+
+    The successor has a new 5-class head (``fc`` reshaped), small changes in the SE blocks and the
+    last stage, ``bn_final.running_mean`` stored as F16, one tensor removed and one added.
+    """
+    import array
+
+    from .safetensors_file import float32_bytes
+
+    old, new = {}, {}
+    for seed, (name, shape) in enumerate(_SE_LAYOUT):
+        raw = float32_bytes(math.prod(shape), seed)
+        old[name] = ("F32", shape, raw)
+        if name == "layer2.0.downsample.0.weight":
+            continue  # removed
+        if name.startswith("fc."):
+            shape = (5, 128) if name == "fc.weight" else (5,)
+            new[name] = ("F32", shape, float32_bytes(math.prod(shape), 100 + seed))
+        elif name == "bn_final.running_mean":
+            values = array.array("f", raw)
+            new[name] = ("F16", shape, struct.pack(f"<{len(values)}e", *values))
+        elif ".se." in name or name.startswith("layer2"):
+            values = array.array("f", raw)
+            for i in range(0, len(values), 7):
+                values[i] += 0.001 * (1 + i % 13) * (1 if i % 2 else -1)
+            new[name] = ("F32", shape, values.tobytes())
+        else:
+            new[name] = old[name]
+    new["layer2.0.se.gate.weight"] = ("F32", (128,), f32(*[1.0] * 128))
+    meta = {"format": "pt"}
+    return safetensors_bytes(old, meta), safetensors_bytes(new, {**meta, "fine_tuned_on": "digits"})

@@ -24,6 +24,7 @@ from ..limits import MAX_SAFETENSORS_HEADER, MAX_TENSOR_DIFF_BYTES
 __all__ = ["Header", "SafetensorsError", "Tensor", "TensorChange", "TensorDiff", "compare", "read_header", "summarize"]
 
 CHUNK = 1024 * 1024  # bytes read from each file at a time
+BLOCK = 16 * 1024  # values compared in one call (a few ms, holding the GIL)
 ITEM_SIZE = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U64": 8, "U32": 4,
              "U16": 2, "U8": 1, "BOOL": 1, "F8_E4M3": 1, "F8_E5M2": 1}
 _ARRAY_CODES = {"F64": "d", "F32": "f", "I64": "q", "I32": "i", "I16": "h", "I8": "b", "U64": "Q", "U32": "I",
@@ -251,7 +252,9 @@ def _compare_values(fa: Any, fb: Any, a: Tensor, b: Tensor) -> Optional[TensorCh
             nan = nan or any(d != d for d in diffs)
             largest = max(largest, max((abs(d) for d in diffs if d == d), default=0.0))
         else:
-            largest = max(largest, max(map(abs, map(operator.sub, values_a, values_b)), default=0.0))
+            for at in range(0, len(values_a), BLOCK):  # one C call per block: the GIL is let go between blocks
+                block = max(map(abs, map(operator.sub, values_a[at:at + BLOCK], values_b[at:at + BLOCK])))
+                largest = block if block > largest else largest
     if not differing:
         return None
     if not numeric:
@@ -273,10 +276,11 @@ _ALL_SET = {bits: bytes(1 if byte & bits == bits else 0 for byte in range(256)) 
 
 def _array(code: str) -> Callable[[bytes], Sequence[Any]]:
     def decode(chunk: bytes) -> Sequence[Any]:
+        if sys.byteorder == "little":
+            return memoryview(chunk).cast(code)  # no copy
         values = array.array(code)
         values.frombytes(chunk)
-        if sys.byteorder == "big":
-            values.byteswap()
+        values.byteswap()
         return values
     return decode
 
