@@ -246,15 +246,19 @@ def _compare_values(fa: Any, fb: Any, a: Tensor, b: Tensor) -> Optional[TensorCh
         differing = True
         if not numeric:
             continue
-        values_a, values_b = _DECODERS[a.dtype](chunk_a), _DECODERS[b.dtype](chunk_b)
-        if _maybe_special(a.dtype, chunk_a) or _maybe_special(b.dtype, chunk_b):
-            diffs = [x - y if x != y else 0.0 for x, y in zip(values_a, values_b)]  # inf == inf: no change
-            nan = nan or any(d != d for d in diffs)
-            largest = max(largest, max((abs(d) for d in diffs if d == d), default=0.0))
-        else:
-            for at in range(0, len(values_a), BLOCK):  # one C call per block: the GIL is let go between blocks
-                block = max(map(abs, map(operator.sub, values_a[at:at + BLOCK], values_b[at:at + BLOCK])))
-                largest = block if block > largest else largest
+        special = _maybe_special(a.dtype, chunk_a) or _maybe_special(b.dtype, chunk_b)
+        view_a, view_b = memoryview(chunk_a), memoryview(chunk_b)
+        size_a, size_b = ITEM_SIZE[a.dtype], ITEM_SIZE[b.dtype]
+        for at in range(0, count, BLOCK):  # decoded block by block: one C call each, the GIL let go between
+            values_a = _DECODERS[a.dtype](view_a[at * size_a:(at + BLOCK) * size_a])
+            values_b = _DECODERS[b.dtype](view_b[at * size_b:(at + BLOCK) * size_b])
+            if special:
+                diffs = [x - y if x != y else 0.0 for x, y in zip(values_a, values_b)]  # inf == inf: no change
+                nan = nan or any(d != d for d in diffs)
+                block = max((abs(d) for d in diffs if d == d), default=0.0)
+            else:
+                block = max(map(abs, map(operator.sub, values_a, values_b)))
+            largest = block if block > largest else largest
     if not differing:
         return None
     if not numeric:
@@ -274,10 +278,10 @@ def _maybe_special(dtype: str, chunk: bytes) -> bool:
 _ALL_SET = {bits: bytes(1 if byte & bits == bits else 0 for byte in range(256)) for bits in (0x7F, 0x7C)}
 
 
-def _array(code: str) -> Callable[[bytes], Sequence[Any]]:
-    def decode(chunk: bytes) -> Sequence[Any]:
+def _array(code: str) -> Callable[[memoryview], Sequence[Any]]:
+    def decode(chunk: memoryview) -> Sequence[Any]:
         if sys.byteorder == "little":
-            return memoryview(chunk).cast(code)  # no copy
+            return chunk.cast(code)  # no copy
         values = array.array(code)
         values.frombytes(chunk)
         values.byteswap()
@@ -285,15 +289,15 @@ def _array(code: str) -> Callable[[bytes], Sequence[Any]]:
     return decode
 
 
-def _f16(chunk: bytes) -> Sequence[float]:
+def _f16(chunk: memoryview) -> Sequence[float]:
     return struct.unpack(f"<{len(chunk) // 2}e", chunk)
 
 
-def _bf16(chunk: bytes) -> Sequence[float]:
-    widened = bytearray(2 * len(chunk))  # a bfloat16 is the top half of a float32
-    widened[2::4], widened[3::4] = chunk[0::2], chunk[1::2]
-    return _array("f")(bytes(widened))
+def _bf16(chunk: memoryview) -> Sequence[float]:
+    raw, widened = bytes(chunk), bytearray(2 * len(chunk))  # a bfloat16 is the top half of a float32
+    widened[2::4], widened[3::4] = raw[0::2], raw[1::2]
+    return _array("f")(memoryview(widened))
 
 
-_DECODERS: Dict[str, Callable[[bytes], Sequence[Any]]] = {
+_DECODERS: Dict[str, Callable[[memoryview], Sequence[Any]]] = {
     **{dtype: _array(code) for dtype, code in _ARRAY_CODES.items()}, "F16": _f16, "BF16": _bf16}
