@@ -406,3 +406,16 @@ def test_download_counts_add_up_across_processes(tmp_path):
     workers = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path)]) for _ in range(3)]
     assert [w.wait(timeout=120) for w in workers] == [0, 0, 0]
     assert store.downloads("a", "b") == 905 and store.downloads("A", "B") == 905
+
+
+def test_the_commit_url_the_client_prints_opens_the_commit_page(hub_server):
+    from huggingface_hub import HfApi
+
+    api, repo_id = HfApi(), f"{hub_server.namespace}/pushed"
+    api.create_repo(repo_id)
+    info = api.upload_file(path_or_fileobj=b"epoch 1\nepoch 2\n", path_in_repo="log.txt", repo_id=repo_id,
+                           commit_message="Add the log", commit_description="Two epochs.\nSecond line.")
+    assert info.commit_url == f"{hub_server.endpoint}/{repo_id}/commit/{info.oid}"
+    with urllib.request.urlopen(info.commit_url) as response:
+        page = response.read().decode()
+    assert "Add the log" in page and "Two epochs.\nSecond line." in page and '<span class="add">+epoch 2</span>' in page
