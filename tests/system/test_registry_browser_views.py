@@ -41,7 +41,9 @@ def registry(tmp_path_factory):
     second = commit(store, "team/se-resnet-digits", {
         "model.safetensors": after, "config.json": b'{"architecture": "se_zoo_resnet18", "num_classes": 5}\n'},
         title="Fine-tune on digits 0-4", message="5 epochs, lr 0.01.\n\nThe head is replaced: 1000 -> 5 classes.")
-    yield server, first, second
+    long_word = commit(store, "team/se-resnet-digits", {"notes.md": b"# Notes\n" + b"n" * 5000 + b"\n"},
+                       title="Notes", message="w" * 3000)
+    yield server, first, second, long_word
     server.stop()
 
 
@@ -50,7 +52,7 @@ def _no_sideways_scroll(browser) -> bool:
 
 
 def test_commit_page_from_the_history_with_a_tensor_diff(browser, registry):
-    server, first, second = registry
+    server, first, second, _ = registry
     base = server.endpoint
     browser.get(f"{base}/team/se-resnet-digits/commits/main")
     browser.find_element(By.LINK_TEXT, "Fine-tune on digits 0-4").click()
@@ -76,7 +78,7 @@ def test_commit_page_from_the_history_with_a_tensor_diff(browser, registry):
 
 
 def test_safetensors_viewer_text_lines_and_raw_file(browser, registry):
-    server, _, _ = registry
+    server, _, _, _ = registry
     base = server.endpoint
     browser.get(f"{base}/team/se-resnet-digits/tree/main")
     browser.find_element(By.LINK_TEXT, "model.safetensors").click()
@@ -101,7 +103,7 @@ def test_safetensors_viewer_text_lines_and_raw_file(browser, registry):
 
 
 def test_search_filters_numbered_pages_and_top1_sort(browser, registry):
-    server, _, _ = registry
+    server, _, _, _ = registry
     base = server.endpoint
     browser.get(base + "/")
     box = browser.find_element(By.ID, "search")
@@ -119,7 +121,7 @@ def test_search_filters_numbered_pages_and_top1_sort(browser, registry):
 
 
 def test_copy_buttons_untrained_badge_and_downloads(browser, registry):
-    server, _, _ = registry
+    server, _, _, _ = registry
     base = server.endpoint
     browser.execute_cdp_cmd("Browser.grantPermissions", {"origin": base, "permissions": [
         "clipboardReadWrite", "clipboardSanitizedWrite"]})
@@ -143,3 +145,17 @@ def test_copy_buttons_untrained_badge_and_downloads(browser, registry):
     assert browser.find_element(By.ID, "untrained-badge").is_displayed()
     assert "pretrained=False" in browser.find_element(By.ID, "snippet-timm").text
     assert "HF_TOKEN" not in page_text(browser.page_source)
+
+
+def test_commit_and_file_pages_fit_a_phone(browser, registry):
+    server, _, second, long_word = registry
+    base = server.endpoint
+    browser.set_window_size(390, 900)
+    try:
+        for path in (f"/team/se-resnet-digits/commit/{second}", f"/team/se-resnet-digits/commit/{long_word}",
+                     "/team/se-resnet-digits/blob/main/model.safetensors", "/team/se-resnet-digits/blob/main/train.log",
+                     "/team/se-resnet-digits/blob/main/notes.md"):
+            browser.get(base + path)
+            assert _no_sideways_scroll(browser), path
+    finally:
+        browser.set_window_size(1280, 1200)
