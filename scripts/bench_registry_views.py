@@ -13,13 +13,18 @@ every value changed), then prints for each page:
 - browser: headless Chromium (when installed) loading it from the registry served on loopback, from
   navigation start to the ``load`` event, on a fresh server process cache for the commit page.
 
+Then, on the served registry, ``GET /api/models/{id}`` is timed every 20 ms while nothing else runs
+and while the commit page renders on cold caches: what the tensor comparison costs other requests.
+
 The figures are wall-clock times on whatever else the machine runs: compare them with each other.
 """
 import argparse
 import statistics
 import sys
 import tempfile
+import threading
 import time
+import urllib.request
 from pathlib import Path
 
 from starlette.testclient import TestClient
@@ -95,6 +100,30 @@ def _browser_ms(endpoint: str, pages: dict, runs: int) -> dict:
     return results
 
 
+def _probe(endpoint: str, work) -> str:
+    """Latency of ``GET /api/models/org0/model-0000`` every 20 ms while ``work()`` runs, as a line."""
+    stop, times = threading.Event(), []
+
+    def loop() -> None:
+        while not stop.is_set():
+            start = time.perf_counter()
+            urllib.request.urlopen(f"{endpoint}/api/models/org0/model-0000").read()
+            times.append((time.perf_counter() - start) * 1000)
+            time.sleep(0.02)
+
+    thread = threading.Thread(target=loop)
+    thread.start()
+    start = time.perf_counter()
+    try:
+        work()
+    finally:
+        stop.set()
+        thread.join()
+    times.sort()
+    return (f"{time.perf_counter() - start:6.1f} s, {len(times)} requests, p50 {statistics.median(times):.1f} ms, "
+            f"p99 {times[max(0, int(len(times) * 0.99) - 1)]:.1f} ms, max {times[-1]:.1f} ms")
+
+
 def main() -> int:
     """Fill a registry, time the pages, print a table; returns the exit status."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -114,13 +143,18 @@ def main() -> int:
     with TestClient(app) as client:
         server = {label: _server_ms(client, path, args.runs) for label, path in pages.items()}
     app.state.registry.store.close()
-    browser = {}
-    if not args.no_browser:
-        hub = HubServer(root, {}).start()
-        try:
+    browser, probes = {}, {}
+    hub = HubServer(root, {}).start()
+    try:
+        if not args.no_browser:
             browser = _browser_ms(hub.endpoint, pages, args.runs)
-        finally:
-            hub.stop()
+        commit_url = hub.endpoint + list(pages.values())[-1]
+        probes["GET /api/models/{id}, idle"] = _probe(hub.endpoint, lambda: time.sleep(3))
+        _clear_caches()
+        probes["... while a cold commit page renders"] = _probe(
+            hub.endpoint, lambda: urllib.request.urlopen(commit_url).read())
+    finally:
+        hub.stop()
     print(f"{'page':44s} {'server cold':>12s} {'server warm':>12s} {'browser cold':>13s} {'browser warm':>13s}")
     for label in pages:
         cold, warm = server[label]
@@ -128,6 +162,8 @@ def main() -> int:
         if label in browser:
             shown += [f"{browser[label][0]:10.0f} ms", f"{browser[label][1]:10.0f} ms"]
         print(f"{label:44s} " + " ".join(f"{s:>12s}" for s in shown))
+    for label, line in probes.items():
+        print(f"{label:44s} {line}")
     return 0
 
 
