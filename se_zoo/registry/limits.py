@@ -47,6 +47,13 @@ MAX_CARD_TABLE_ROWS = 500  # pages: rows of a card table shown (the rest cut, wi
 MAX_CARD_TABLE_COLUMNS = 64  # pages: columns of a card table shown (the rest cut, with a note)
 MAX_HIGHLIGHT_CHARS = 256 * 1024  # pages: a card's fenced code highlighted up to this many characters
 MAX_HISTORY_SCAN = 1000  # pages: commits walked to find each file's last change
+MAX_TEXT_PREVIEW = 256 * 1024  # pages: the first bytes of a text file shown with line numbers (the rest: raw link)
+MAX_SAFETENSORS_HEADER = 16 * 1024 * 1024  # pages: a safetensors header read for the viewer and the diffs
+MAX_TENSOR_ROWS = 2000  # pages: tensors listed by the safetensors viewer and per file of a commit's diff
+MAX_TENSOR_DIFF_BYTES = 256 * 1024 * 1024  # pages: tensor bytes read (both sides) to compare values, per commit
+MAX_DIFF_TEXT_BYTES = 256 * 1024  # pages: each side of a text file diffed on a commit page
+MAX_DIFF_LINES = 2000  # pages: lines of one file's unified diff shown
+MAX_DIFF_FILES = 100  # pages: files of one commit shown with their diff
 
 # (what, constant, kind) for docs/hub.md; kind is "bytes", "count" or "digits"
 DOCUMENTED: Tuple[Tuple[str, str, str], ...] = (
@@ -82,6 +89,13 @@ DOCUMENTED: Tuple[Tuple[str, str, str], ...] = (
     ("pages: columns of a card table", "MAX_CARD_TABLE_COLUMNS", "count"),
     ("pages: characters of a card's code highlighted", "MAX_HIGHLIGHT_CHARS", "count"),
     ("pages: commits walked to find a file's last change", "MAX_HISTORY_SCAN", "count"),
+    ("pages: the start of a text file shown (the rest behind the raw link)", "MAX_TEXT_PREVIEW", "bytes"),
+    ("pages: a safetensors header read", "MAX_SAFETENSORS_HEADER", "bytes"),
+    ("pages: tensors listed per safetensors file", "MAX_TENSOR_ROWS", "count"),
+    ("pages: tensor bytes compared on one commit page (both sides)", "MAX_TENSOR_DIFF_BYTES", "bytes"),
+    ("pages: each side of a text file diffed", "MAX_DIFF_TEXT_BYTES", "bytes"),
+    ("pages: lines of one file's diff", "MAX_DIFF_LINES", "count"),
+    ("pages: files of one commit shown with their diff", "MAX_DIFF_FILES", "count"),
 )
 
 _ASCII_INT = re.compile(rf"[0-9]{{1,{MAX_INT_DIGITS}}}")

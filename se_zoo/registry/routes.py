@@ -174,12 +174,15 @@ def route_table(api: RepoApi, commits: CommitApi, lfs: LfsApi, files: Downloads,
         Route("GET", "/", web.model_list),
         Route("GET", "/-/style.css", web.stylesheet),
         Route("GET", "/favicon.ico", web.favicon),
+        Route("GET", "/-/copy.js", web.script),
         Route("GET|POST", "/login", web.login),
         Route("POST", "/logout", web.logout),
         Route("GET", "/{namespace}/{name}", web.model),
         Route("GET", "/{namespace}/{name}/tree/{revision}/{path:path?}", web.tree),
         Route("GET", "/{namespace}/{name}/blob/{revision}/{path:path}", web.blob),
         Route("GET", "/{namespace}/{name}/commits/{revision}", web.commits),
+        Route("GET", "/{namespace}/{name}/commit/{revision}", web.commit),
+        Route("GET", "/{namespace}/{name}/raw/{revision}/{path:path}", web.raw),
         Route("GET", "/{rest:path?}", web.not_found),  # every other page path: the styled 404
     ]
 

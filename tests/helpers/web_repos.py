@@ -1,10 +1,12 @@
 """Helpers for the registry page tests: repos written straight into a ``Store``, an HTML probe, page reads."""
 import json
+import math
 import re
+import struct
 import urllib.request
 from html import unescape
 from html.parser import HTMLParser
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from se_zoo.registry.store.storage import Store
 from se_zoo.registry.web import CSP
@@ -61,12 +63,13 @@ def se_repo(store: Store, repo_id: str, top1: float = 97.5, private: bool = Fals
     }, title=f"Upload {name}")
 
 
+OWN_SCRIPT = "/-/copy.js"
 _ACTIVE = {"script", "iframe", "frame", "object", "embed", "base"}
 _URL_ATTRS = {"href", "src", "action", "formaction", "xlink:href", "data", "srcdoc"}
 
 
 class Probe(HTMLParser):
-    """Collects what could run in a page: script elements, ``on*`` attributes, script URLs."""
+    """Collects what could run in a page: script elements (but the pages' own file), ``on*`` attributes, script URLs."""
 
     def __init__(self, html: str):
         super().__init__()
@@ -78,6 +81,8 @@ class Probe(HTMLParser):
 
     def handle_starttag(self, tag, attrs):
         self.tags.append(tag)
+        if tag == "script" and attrs == [("src", OWN_SCRIPT), ("defer", None)]:
+            return  # the pages' own script file (copy buttons), allowed by the CSP's script-src 'self'
         if tag in _ACTIVE or (tag == "meta" and any(k == "http-equiv" for k, _ in attrs)):
             self.scripts.append(tag)
         for key, value in attrs:
@@ -98,3 +103,63 @@ def get_page(endpoint: str, path: str) -> str:
     with urllib.request.urlopen(endpoint + path) as response:
         assert response.headers["Content-Security-Policy"] == CSP
         return response.read().decode()
+
+
+def safetensors_bytes(tensors: Dict[str, Tuple[str, Tuple[int, ...], bytes]],
+                      metadata: Optional[Dict[str, str]] = None) -> bytes:
+    """A safetensors file from ``name -> (dtype, shape, raw little-endian bytes)``, in the order given."""
+    header: Dict[str, object] = {"__metadata__": metadata} if metadata else {}
+    offset = 0
+    for name, (dtype, shape, raw) in tensors.items():
+        header[name] = {"dtype": dtype, "shape": list(shape), "data_offsets": [offset, offset + len(raw)]}
+        offset += len(raw)
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    return struct.pack("<Q", len(text)) + text + b"".join(raw for _, _, raw in tensors.values())
+
+
+def f32(*values: float) -> bytes:
+    """Little-endian float32 bytes of ``values``."""
+    return struct.pack(f"<{len(values)}f", *values)
+
+
+_SE_LAYOUT = (("conv1.weight", (64, 3, 7, 7)), ("bn1.weight", (64,)), ("bn1.bias", (64,)),
+              ("layer1.0.conv1.weight", (64, 64, 3, 3)), ("layer1.0.conv2.weight", (64, 64, 3, 3)),
+              ("layer1.0.se.fc1.weight", (4, 64, 1, 1)), ("layer1.0.se.fc2.weight", (64, 4, 1, 1)),
+              ("layer2.0.conv1.weight", (128, 64, 3, 3)), ("layer2.0.downsample.0.weight", (128, 64, 1, 1)),
+              ("layer2.0.se.fc1.weight", (8, 128, 1, 1)), ("layer2.0.se.fc2.weight", (128, 8, 1, 1)),
+              ("bn_final.running_mean", (128,)), ("fc.weight", (1000, 128)), ("fc.bias", (1000,)))
+
+
+def se_checkpoints() -> Tuple[bytes, bytes]:
+    """An SE-ResNet-like safetensors file and a fine-tuned successor (torch-free, reproducible).
+
+    The successor has a new 5-class head (``fc`` reshaped), small changes in the SE blocks and the
+    last stage, ``bn_final.running_mean`` stored as F16, one tensor removed and one added.
+    """
+    import array
+
+    from .safetensors_file import float32_bytes
+
+    old, new = {}, {}
+    for seed, (name, shape) in enumerate(_SE_LAYOUT):
+        raw = float32_bytes(math.prod(shape), seed)
+        old[name] = ("F32", shape, raw)
+        if name == "layer2.0.downsample.0.weight":
+            continue  # removed
+        if name.startswith("fc."):
+            shape = (5, 128) if name == "fc.weight" else (5,)
+            new[name] = ("F32", shape, float32_bytes(math.prod(shape), 100 + seed))
+        elif name == "bn_final.running_mean":
+            values = array.array("f", raw)
+            new[name] = ("F16", shape, struct.pack(f"<{len(values)}e", *values))
+        elif ".se." in name or name.startswith("layer2"):
+            values = array.array("f", raw)
+            for i in range(0, len(values), 7):
+                values[i] += 0.001 * (1 + i % 13) * (1 if i % 2 else -1)
+            new[name] = ("F32", shape, values.tobytes())
+        else:
+            new[name] = old[name]
+    new["layer2.0.se.gate.weight"] = ("F32", (128,), f32(*[1.0] * 128))
+    meta = {"format": "pt"}
+    return safetensors_bytes(old, meta), safetensors_bytes(new, {**meta, "fine_tuned_on": "digits"})

@@ -1,9 +1,12 @@
 """The registry's web pages rendered through the app: content, hostile cards, private repos, paging."""
+import json
+import math
 import re
+import struct
 import urllib.request
 
 import pytest
-from helpers.web_repos import Probe, commit, page_text, se_repo
+from helpers.web_repos import OWN_SCRIPT, Probe, commit, f32, page_text, safetensors_bytes, se_repo
 from starlette.testclient import TestClient
 
 from se_zoo.registry.app import create_app
@@ -58,20 +61,21 @@ def test_hostile_card_renders_inert(app, client):
                                 "metrics.jsonl": b'{"epoch": "<script>", "top1": "NaN"}\nnot json\n[1, 2]\n'},
            title='<script>alert("commit")</script>', message="<img src=x onerror=alert(1)>")
     pages = ["/evil/card", "/evil/card/blob/main/README.md", "/evil/card/tree/main", "/evil/card/commits/main",
-             "/", "/evil/card/blob/main/metrics.jsonl"]
+             "/", "/evil/card/blob/main/metrics.jsonl", "/evil/card/commit/main"]
     for path in pages:
         response = client.get(path)
         assert response.status_code == 200, path
         assert response.headers["content-security-policy"] == CSP
         probe = Probe(response.text)
         assert probe.scripts == [] and probe.handlers == [] and probe.script_urls == [], (path, probe.__dict__)
-        assert "<script" not in response.text.lower(), path
+        own = response.text.count(f'<script src="{OWN_SCRIPT}" defer></script>')
+        assert response.text.lower().count("<script") == own <= 1, path
     card = client.get("/evil/card").text
     assert "<strong>kept bold</strong>" in card and 'href="https://example.com/docs"' in card
     assert "&lt;script&gt;alert(&#34;tag&#34;)&lt;/script&gt;" in card  # front matter escaped, shown as text
     assert "<style" not in card.lower() and "<form action=\"https" not in card
     assert 'id="curves"' not in card  # no usable numbers in that metrics.jsonl: no chart
-    assert "script-src" not in CSP and "default-src 'none'" in CSP and "unsafe" not in CSP
+    assert "script-src 'self';" in CSP and "default-src 'none'" in CSP and "unsafe" not in CSP
 
 
 def test_private_repo_is_a_404_like_a_missing_one_until_a_token_is_entered(app, client):
@@ -325,3 +329,184 @@ def test_the_pages_keep_the_registry_torch_free():
             "print(sorted(m for m in ('torch', 'timm', 'se_zoo.hub', 'se_zoo.models') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def _rows(html):
+    return re.findall(r'class="model-id" href="/([^"]+)"', html)
+
+
+def test_commit_page_shows_message_parent_and_text_and_tensor_diffs(app, client):
+    store = app.state.registry.store
+    store.create_repo("org", "net", False)
+    first = commit(store, "org/net", {
+        "model.safetensors": safetensors_bytes({
+            "same": ("F32", (2,), f32(1, 2)), "tuned": ("F32", (2, 2), f32(1, 2, 3, 4)),
+            "grown": ("F32", (2,), f32(0, 0)), "cast": ("F32", (3,), f32(0.5, 1, 2)),
+            "dropped": ("I64", (1,), struct.pack("<q", 7)), "odd": ("F32", (2,), f32(1, math.inf))},
+            {"format": "pt"}),
+        "notes.txt": b"alpha\nbeta\ngamma\n"}, title="First weights")
+    second = commit(store, "org/net", {
+        "model.safetensors": safetensors_bytes({
+            "same": ("F32", (2,), f32(1, 2)), "tuned": ("F32", (2, 2), f32(1, 2.5, 3, -6)),
+            "grown": ("F32", (3,), f32(0, 0, 0)), "cast": ("F16", (3,), struct.pack("<3e", 0.5, 1, 2.25)),
+            "fresh": ("BF16", (2,), f32(1, 2)[2:4] + f32(1, 2)[6:8]), "odd": ("F32", (2,), f32(1, math.nan))},
+            {"format": "pt", "epoch": "3"}),
+        "notes.txt": b"alpha\nBETA\ngamma\n", "big.txt": b"x\n" * 200_000},
+        title="Fine-tune", message="Second line of the message.\n\nThird paragraph <b>kept as text</b>.")
+    page = client.get(f"/org/net/commit/{second}")
+    assert page.status_code == 200 and page.headers["content-security-policy"] == CSP
+    text = page_text(page.text)
+    assert "Fine-tune" in text and "Third paragraph <b>kept as text</b>" in text
+    assert "Second line of the message.\n\nThird" in re.search(r'id="commit-message">([^<]*)<', page.text).group(1)
+    assert f'href="/org/net/commit/{first}" id="parent-link"' in page.text
+    assert re.search(r'<span class="del">-beta</span>\s*<span class="add">\+BETA</span>', page.text)
+    assert "Only the first 256 KiB of each side are compared" in text  # big.txt (400 kB) is cut...
+    assert "The diff is cut after 2000 lines." in text  # ...and its diff too
+    rows = {m[0]: m[1:] for m in re.findall(
+        r"<tr class=\"[^\"]+\"><td><code>([^<]+)</code></td><td>([^<]+)</td>\s*<td>([^<]+)</td>\s*<td>([^<]+)</td>\s*"
+        r"<td class=\"num\">([^<]*)", page.text)}
+    assert rows == {"cast": ("dtype changed", "F32 → F16", "[3]", "0.25"), "dropped": ("removed", "I64", "[1]", ""),
+                    "fresh": ("added", "BF16", "[2]", ""), "grown": ("reshaped", "F32", "[2] → [3]", ""),
+                    "odd": ("changed", "F32", "[2]", "NaN"), "tuned": ("changed", "F32", "[2, 2]", "10")}
+    assert "1 unchanged" in text and "epoch" in text  # "same" is unchanged; the metadata change is listed
+    history = client.get("/org/net/commits/main").text
+    assert f'href="/org/net/commit/{second}"' in history and f'href="/org/net/commit/{first}"' in history
+    root = page_text(client.get(f"/org/net/commit/{first}").text)
+    assert "First weights" in root and "6 added" in root and "notes.txt" in root
+    initial = store.commit_info("org", "net", first)["parents"][0]
+    assert "none (the first commit)" in page_text(client.get(f"/org/net/commit/{initial}").text)
+    for path in ("/org/net/commit/" + "0" * 40, "/org/net/commit/nope"):
+        missing = client.get(path)
+        assert missing.status_code == 404 and missing.headers["content-type"].startswith("text/html"), path
+
+
+def test_tensor_diff_reads_bounded_chunks(tmp_path):
+    import tracemalloc
+
+    from se_zoo.registry.web.tensors import compare
+
+    n = 4 * 1024 * 1024  # 16 MiB of float32 per file
+    old, new = tmp_path / "old.safetensors", tmp_path / "new.safetensors"
+    values = bytearray(f32(0.25) * n)
+    old.write_bytes(safetensors_bytes({"w": ("F32", (n,), bytes(values))}))
+    values[-4:] = f32(-1.75)
+    new.write_bytes(safetensors_bytes({"w": ("F32", (n,), bytes(values))}))
+    del values
+    tracemalloc.start()
+    diff = compare(old, new)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    (change,) = diff.changes
+    assert change.change == "changed" and change.max_change == 2.0 and diff.bytes_read == 32 * 1024 * 1024
+    assert peak < 12 * 1024 * 1024, peak  # a few 1 MiB chunks and their decoded values, not the 32 MiB read
+    cut = compare(old, new, budget=1024)
+    assert cut.cut and cut.changes[0].max_change is None and "budget" in cut.changes[0].note
+
+
+def test_safetensors_viewer_text_lines_raw_link_and_model_sidebar(app, client):
+    store = app.state.registry.store
+    store.create_repo("org", "viewer", False)
+    weights = safetensors_bytes({"conv.weight": ("F32", (4, 3, 2, 2), f32(*range(48))),
+                                 "fc.bias": ("BF16", (10,), bytes(20))}, {"format": "pt", "note": "<i>x</i>"})
+    long_text = "".join(f"line {i}\n" for i in range(1, 40_001)).encode()  # 400 kB: over the 256 KiB shown
+    commit(store, "org/viewer", {"model.safetensors": weights, "config.json": b'{"architecture": "a"}',
+                                 "log.txt": long_text, "broken.safetensors": b"\0\0\0\0"})
+    page = client.get("/org/viewer/blob/main/model.safetensors").text
+    text = page_text(page)
+    assert "conv.weight F32 [4, 3, 2, 2] 48" in text and "fc.bias BF16 [10] 10" in text
+    assert re.search(r'id="tensor-params">58<', page)
+    assert 'id="tensor-dtypes">F32 <span class="muted">(48)</span>, BF16 <span class="muted">(10)' in page
+    assert "&lt;i&gt;x&lt;/i&gt;" in page and "Binary" not in text and 'id="raw-link"' not in page
+    assert "cannot be read" in page_text(client.get("/org/viewer/blob/main/broken.safetensors").text)
+    log = client.get("/org/viewer/blob/main/log.txt").text
+    assert 'id="L1"' in log and 'data-line="3"' in log and "line 3" in log
+    assert "Showing the first 256 KiB" in page_text(log) and "line 40000" not in log
+    raw = client.get(re.search(r'id="raw-link" href="([^"]+)"', log).group(1))
+    assert raw.status_code == 200 and raw.content == long_text and raw.headers["content-type"].startswith("text/plain")
+    assert "sandbox" in raw.headers["content-security-policy"]
+    assert 'id="weights-params"' not in client.get("/org/viewer").text  # an unreadable file: no wrong total
+    commit(store, "org/viewer", {}, deleted=("broken.safetensors",))
+    sidebar = page_text(client.get("/org/viewer").text)
+    assert f"Parameters 58 Weights {len(weights)} bytes Dtype F32, BF16" in sidebar
+
+
+def test_search_matches_architecture_tags_and_title_with_faceted_counts_pages_and_top1(app, client):
+    store = app.state.registry.store
+    for i in range(40):
+        se_repo(store, f"zoo/net-{i:02d}", top1=60 + i / 2, architecture="se_zoo_resnet18" if i % 2 else "se_zoo_x")
+    store.create_repo("other", "plain", False)
+    commit(store, "other/plain", {"README.md": b"---\nlibrary_name: transformers\ntags: [nlp, se-zoo]\n---\n"
+                                                b"# Tokenizer Notes\n"})
+    assert len(re.findall(r'class="model-id"', client.get("/?search=resnet").text)) == 20
+    assert 'id="total">20<' in client.get("/?search=resnet").text
+    assert _rows(client.get("/?search=tokenizer+notes").text) == ["other/plain"]  # the card title, every word
+    assert _rows(client.get("/?search=nlp").text) == ["other/plain"]  # a tag
+    assert _rows(client.get("/?search=resnet+nlp").text) == []
+    timm = client.get("/?library=timm").text
+    tags = dict(re.findall(r'href="\?[^"]*tag=([^"&]+)[^"]*">[^<]+<span class="muted">(\d+)</span>', timm))
+    assert tags["se-zoo"] == "40" and "nlp" not in tags  # tag counts follow the library filter
+    libraries = dict(re.findall(r'library=([a-z]+)[^"]*"[^>]*>[a-z]+</a> <span class="muted">(\d+)<',
+                                client.get("/?tag=se-zoo").text))
+    assert libraries == {"timm": "40", "transformers": "1"}
+    assert dict(re.findall(r'library=([a-z]+)[^"]*"[^>]*>[a-z]+</a> <span class="muted">(\d+)<',
+                           client.get("/?tag=nlp").text)) == {"transformers": "1"}
+    ranked = _rows(client.get("/?sort=top1").text)
+    assert ranked[:3] == ["zoo/net-39", "zoo/net-38", "zoo/net-37"]
+    assert _rows(client.get("/?sort=top1&p=1").text)[-1] == "other/plain"  # no top-1: last
+    pager = client.get("/?sort=top1").text
+    assert re.findall(r'id="page-numbers">(.*?)</span>\s*<span class="muted">', pager, re.S)
+    assert 'aria-current="page">1<' in pager and ">2</a>" in pager
+    assert "sort=top1" not in client.get("/?search=tokenizer").text  # no metrics among the results: no top-1 sort
+
+
+def test_use_this_model_token_untrained_badge_copy_script_and_downloads(app, client):
+    store = app.state.registry.store
+    se_repo(store, "zoo/public")
+    se_repo(store, "zoo/private", private=True)
+    store.create_repo("zoo", "fresh", False)
+    commit(store, "zoo/fresh", {"config.json": json.dumps({"architecture": "se_zoo_resnet18", "weights_origin": {
+        "kind": "hub", "repo_id": "a/b", "previous": {"kind": "random_init"}}}).encode(),
+        "model.safetensors": safetensors_bytes({"w": ("F32", (1,), f32(0))})})
+    public = client.get("/zoo/public").text
+    assert "HF_TOKEN" not in public and 'id="untrained-badge"' not in public and "pretrained=True" in public
+    assert '<script src="/-/copy.js" defer></script>' in public and public.count('data-copy="') == 4
+    client.cookies.set("se_zoo_token", READ)
+    private = page_text(client.get("/zoo/private").text)
+    assert "export HF_TOKEN=hf_your_read_token" in private
+    fresh = client.get("/zoo/fresh").text
+    assert 'id="untrained-badge"' in fresh and "pretrained=False" in fresh and "random initialization" in fresh
+    script = client.get("/-/copy.js")
+    assert script.headers["content-type"].startswith("text/javascript") and b"clipboard" in script.content
+    for _ in range(3):
+        assert client.get("/zoo/public/resolve/main/model.safetensors").status_code == 200
+    client.get("/zoo/public/resolve/main/config.json")  # not a weights file: not counted
+    assert re.search(r'id="downloads">3<', client.get("/zoo/public").text)
+
+
+def test_download_counts_add_up_across_processes(tmp_path):
+    import subprocess
+    import sys
+
+    from se_zoo.registry.store.storage import Store
+
+    store = Store(tmp_path)
+    store.create_repo("a", "b", False)
+    (store.root / "repos" / "a" / "b" / "downloads.json").write_text('{"downloads": 5}')  # an older root's count
+    code = ("import sys; from se_zoo.registry.store.storage import Store; s = Store(sys.argv[1]); "
+            "[s.count_download('a', 'b') for _ in range(300)]; s.close()")
+    workers = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path)]) for _ in range(3)]
+    assert [w.wait(timeout=120) for w in workers] == [0, 0, 0]
+    assert store.downloads("a", "b") == 905 and store.downloads("A", "B") == 905
+
+
+def test_the_commit_url_the_client_prints_opens_the_commit_page(hub_server):
+    from huggingface_hub import HfApi
+
+    api, repo_id = HfApi(), f"{hub_server.namespace}/pushed"
+    api.create_repo(repo_id)
+    info = api.upload_file(path_or_fileobj=b"epoch 1\nepoch 2\n", path_in_repo="log.txt", repo_id=repo_id,
+                           commit_message="Add the log", commit_description="Two epochs.\nSecond line.")
+    assert info.commit_url == f"{hub_server.endpoint}/{repo_id}/commit/{info.oid}"
+    with urllib.request.urlopen(info.commit_url) as response:
+        page = response.read().decode()
+    assert "Add the log" in page and "Two epochs.\nSecond line." in page and '<span class="add">+epoch 2</span>' in page

@@ -136,7 +136,8 @@ def test_browse_search_read_download_and_private_repos(browser, registry):
     assert metrics.is_displayed() and "top1" in metrics.text and "digits" in metrics.text
     assert "Model card for se-resnet18-digits-0-4" in browser.find_element(By.ID, "card").text
     snippet = browser.find_element(By.ID, "snippet-timm")
-    assert snippet.is_displayed() and f'"hf-hub:{model_id}",\n    pretrained=True)' in snippet.text
+    # its weights are randomized, and config.json says so: the untrained snippet (pretrained=False)
+    assert snippet.is_displayed() and f'"hf-hub:{model_id}",\n    pretrained=False)' in snippet.text
     _screenshot(browser, "web-model")
 
     browser.find_element(By.ID, "tab-files").click()

@@ -13,7 +13,8 @@ Layout under the root directory::
         repo.json              {"private": bool, "createdAt": str}
         refs.json              {"branches": {name: commit}, "tags": {name: commit}}
         commits/<id>.json      one immutable commit: parents, message, date and its whole file tree
-        downloads.json         {"downloads": n}: downloads of the repository's weights files
+        downloads.log          one byte appended per download of the repository's weights files
+        downloads.json         {"downloads": n}: the count kept by earlier versions (added to the log's)
 
 Every file is written to a temporary name in its final directory, fsynced and moved into place with
 ``os.replace``, so a reader sees the old version or the new one, never a torn one. A blob is moved
@@ -390,20 +391,30 @@ class Store:
             atomic_write(self._repo_dir(namespace, name) / "repo.json", dump_json(meta))
 
     def count_download(self, namespace: str, name: str) -> None:
-        """Add one to the repository's download count (its weights files fetched from the start)."""
-        path = self._repo_dir(namespace, name) / "downloads.json"
-        with file_lock(self.root / "locks" / "downloads" / namespace.lower() / f"{name.lower()}.lock"):
-            if not path.parent.exists():
-                return  # deleted meanwhile
-            count = self.downloads(namespace, name) + 1
-            atomic_write(path, dump_json({"downloads": count}))
+        """Add one to the repository's download count (its weights files fetched from the start).
+
+        One byte is appended to ``downloads.log``: an ``O_APPEND`` write is atomic on POSIX
+        filesystems, so several processes count without a lock, a read-modify-write or an fsync
+        (a crash may lose the last counts, never the file). Windows appends under a file lock.
+        """
+        path = self._repo_dir(namespace, name) / "downloads.log"
+        if os.name == "nt":
+            with file_lock(self.root / "locks" / "downloads" / namespace.lower() / f"{name.lower()}.lock"):
+                _append_byte(path)
+        else:
+            _append_byte(path)
 
     def downloads(self, namespace: str, name: str) -> int:
         """How many times the repository's weights files were downloaded."""
+        repo_dir = self._repo_dir(namespace, name)
         try:
-            return json.loads((self._repo_dir(namespace, name) / "downloads.json").read_bytes())["downloads"]
+            count = os.stat(repo_dir / "downloads.log").st_size
         except FileNotFoundError:
-            return 0
+            count = 0
+        try:
+            return count + json.loads((repo_dir / "downloads.json").read_bytes())["downloads"]
+        except FileNotFoundError:
+            return count
 
     # refs and commits
     def refs(self, namespace: str, name: str) -> Dict[str, Dict[str, str]]:
@@ -609,6 +620,18 @@ def _apply(files: Dict[str, Any], operations: List[Dict[str, Any]], add_entry: A
             for p in doomed:
                 del files[p]
     return files
+
+
+def _append_byte(path: Path) -> None:
+    """Append one byte to ``path`` (created if missing); nothing when its directory is gone."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    except FileNotFoundError:
+        return  # the repository was deleted meanwhile
+    try:
+        os.write(fd, b".")
+    finally:
+        os.close(fd)
 
 
 def _find_dir(parent: Path, name: str) -> Optional[Path]:

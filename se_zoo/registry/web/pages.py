@@ -1,15 +1,20 @@
-"""The registry's web pages, server-rendered with Jinja2 (autoescaped) and no JavaScript.
+"""The registry's web pages, server-rendered with Jinja2 (autoescaped); one small script adds copy buttons.
 
 URL shapes are the Hub's, so links carry over (the routes are in ``se_zoo.registry.routes``):
 
-- ``/`` — the models: ``search``, ``sort`` (``modified``, ``downloads``, ``alphabetical``),
-  ``library`` and ``tag`` filters, ``p`` (0-based page of 30)
+- ``/`` — the models: ``search`` (every word in the id, architecture, tags or card title), ``sort``
+  (``modified``, ``downloads``, ``alphabetical``, ``top1``), ``library`` and ``tag`` filters (each
+  one's counts follow the other filters), ``p`` (0-based page of 30)
 - ``/{namespace}/{name}`` — model card, metrics, training curves, "use this model" snippets
 - ``/{namespace}/{name}/tree/{revision}[/{path}]`` — files with size, LFS sha256, last commit
-- ``/{namespace}/{name}/blob/{revision}/{path}`` — one file, escaped (Markdown rendered, sanitised)
+- ``/{namespace}/{name}/blob/{revision}/{path}`` — one file, escaped (Markdown rendered, sanitised), text
+  with line numbers, a safetensors file as its header's tensors
+- ``/{namespace}/{name}/raw/{revision}/{path}`` — one file as ``text/plain`` (not a download)
 - ``/{namespace}/{name}/commits/{revision}`` — history with the files each commit changed
+- ``/{namespace}/{name}/commit/{revision}`` — one commit: message, parent, diffs (tensor-level for safetensors)
 - ``/login`` (form, POST) and ``/logout`` (POST) — the read token cookie (see ``session``)
-- ``/-/style.css`` — the one style sheet (``-`` is never a namespace); ``/favicon.ico`` — the icon
+- ``/-/style.css`` — the one style sheet, ``/-/copy.js`` the one script (copy buttons); ``-`` is never a
+  namespace; ``/favicon.ico`` — the icon
 - any other ``GET`` path — the 404 page
 
 Pages and the style sheet go out gzip-compressed to clients that accept it (downloads never: their
@@ -17,38 +22,40 @@ Pages and the style sheet go out gzip-compressed to clients that accept it (down
 
 Private repositories are shown only to a visitor with a valid token (``Auth.visible``); to anyone
 else they are a 404 page identical to that of a missing repository. Every response carries a Content-Security-Policy
-that allows no script at all and styles only from this site.
+that allows scripts and styles only from this site's own files (no inline script, no ``eval``).
 """
 import gzip
 import posixpath
 from dataclasses import dataclass
 from functools import lru_cache, partial
 from pathlib import Path
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable, Dict, List, Optional
 from urllib.parse import quote, urlencode
 
 import anyio
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
 from ..auth import Auth
 from ..errors import PayloadTooLarge
 from ..store.storage import DEFAULT_BRANCH, BadRequest, EntryNotFound, HubError, RepoNotFound, Store, validate_path
-from . import repo_view, session
+from . import repo_view, session, tensors
 from .cards import Links, parse_card, render_markdown
 from .chart import curves
-from ..limits import MAX_METRICS_BYTES, MAX_TEXT_BYTES, int_param
+from .commit_view import file_changes
+from ..limits import MAX_METRICS_BYTES, MAX_TENSOR_ROWS, MAX_TEXT_BYTES, MAX_TEXT_PREVIEW, int_param
 
 __all__ = ["WebPages", "CSP"]
 
-CSP = ("default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
+CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
        "frame-ancestors 'none'; base-uri 'none'")
 PAGE_SIZE = 30
 COMMITS_PAGE_SIZE = 50
 METRICS = "metrics.jsonl"
-SORTS = {"modified": ("updated", True), "downloads": ("downloads", True), "alphabetical": ("id", False)}
+SORTS = {"modified": ("updated", True), "downloads": ("downloads", True), "alphabetical": ("id", False),
+         "top1": ("top1", True)}
 _HERE = Path(__file__).parent
 
 
@@ -94,11 +101,13 @@ class WebPages:
         self._summary = summary
         self._env = Environment(loader=FileSystemLoader(_HERE / "templates"), autoescape=select_autoescape(
             default=True, default_for_string=True), undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-        self._env.filters.update(date=_date, size=_size, urlpath=lambda path: quote(path),
+        self._env.filters.update(date=_date, size=_size, params=_params, change=_change,
+                                 urlpath=lambda path: quote(path),
                                  urlpart=lambda part: quote(part, safe=""))  # a revision may hold a "/"
         self._env.globals["with_query"] = _with_query
         self._css = (_HERE / "style.css").read_bytes()
         self._icon = (_HERE / "favicon.svg").read_bytes()
+        self._js = (_HERE / "copy.js").read_bytes()
 
     # the pages (GET; see the module docstring)
     async def model_list(self, request: Request) -> Response:
@@ -120,6 +129,14 @@ class WebPages:
     async def commits(self, request: Request, namespace: str, name: str, revision: str) -> Response:
         """``/{namespace}/{name}/commits/{revision}``: the history."""
         return await self._render(request, self._commits, namespace, name, revision)
+
+    async def commit(self, request: Request, namespace: str, name: str, revision: str) -> Response:
+        """``/{namespace}/{name}/commit/{revision}``: one commit and what it changed."""
+        return await self._render(request, self._commit, namespace, name, revision)
+
+    async def raw(self, request: Request, namespace: str, name: str, revision: str, path: str) -> Response:
+        """``/{namespace}/{name}/raw/{revision}/{path}``: one file as plain text in the browser."""
+        return await self._render(request, self._raw, namespace, name, revision, path)
 
     # responses
     def _html(self, request: Request, template: str, status: int = 200, **context: Any) -> Response:
@@ -155,6 +172,11 @@ class WebPages:
         return self._html(request, "error.html", 404, title="404", message=f"No page at {request.url.path}.",
                           login_hint=False)
 
+    async def script(self, request: Request) -> Response:
+        """``/-/copy.js``: the copy buttons of the "Use this model" snippets."""
+        return Response(self._js, media_type="text/javascript",
+                        headers={**_headers(), "Cache-Control": "max-age=3600"})
+
     # the pages
     def _visible_repo(self, request: Request, namespace: str, name: str, revision: str) -> _Repo:
         meta = self.auth.visible(request, namespace, name)
@@ -166,14 +188,17 @@ class WebPages:
         readable_private = self.auth.visitor(request) is not None
         search = request.query_params.get("search", "").strip().lower()
         rows = []
+        words = search.split()
         for namespace, name, meta in self.store.list_repos():
-            if (meta["private"] and not readable_private) or (search and search not in f"{namespace}/{name}".lower()):
+            if meta["private"] and not readable_private:
                 continue
             try:
                 summary = self._summary(namespace, name, meta, repo_view.head_of(self.store, namespace, name))
             except HubError:  # deleted since it was listed
                 continue
-            rows.append(repo_view.repo_row(self.store, f"{namespace}/{name}", summary))
+            row = repo_view.repo_row(self.store, f"{namespace}/{name}", summary)
+            if all(word in _searched_text(row) for word in words):
+                rows.append(row)
         return rows
 
     def _list(self, request: Request) -> Response:
@@ -183,15 +208,25 @@ class WebPages:
             raise BadRequest(f"Invalid sort {sort!r}: expected one of {', '.join(SORTS)}.")
         library, tag, page = params.get("library", ""), params.get("tag", ""), int_param(params, "p", 0)
         rows = self._rows(request)
-        libraries = _counts(r.card.library for r in rows if r.card.library)
-        tags = _counts(t for r in rows for t in r.card.tags)
-        rows = [r for r in rows if (not library or r.card.library == library) and (not tag or tag in r.card.tags)]
+        has_top1 = any(r.card.top1 is not None for r in rows)
+        in_library = [r for r in rows if not library or r.card.library == library]
+        with_tag = [r for r in rows if not tag or tag in r.card.tags]
+        # each filter's counts follow the other one: a count is what clicking that filter would list
+        libraries = _counts(r.card.library for r in with_tag if r.card.library)
+        tags = _counts(t for r in in_library for t in r.card.tags)
+        rows = [r for r in in_library if not tag or tag in r.card.tags]
         key, descending = SORTS[sort]
-        rows.sort(key=lambda r: getattr(r, key), reverse=descending)
+        if key == "top1":  # models without a top-1 last, by name
+            rows.sort(key=lambda r: r.id)
+            rows.sort(key=lambda r: (r.card.top1 is not None, r.card.top1 or 0.0), reverse=True)
+        else:
+            rows.sort(key=lambda r: getattr(r, key), reverse=descending)
         pages = max(1, -(-len(rows) // PAGE_SIZE))
         return self._html(request, "list.html", rows=rows[page * PAGE_SIZE:(page + 1) * PAGE_SIZE], total=len(rows),
-                          page=page, pages=pages, sort=sort, sorts=list(SORTS), library=library, tag=tag,
-                          libraries=libraries, tags=tags[:30], query=dict(params))
+                          page=page, pages=pages, sort=sort,
+                          sorts=[s for s in SORTS if s != "top1" or has_top1 or sort == "top1"], library=library,
+                          tag=tag, libraries=libraries, tags=tags[:30], query=dict(params),
+                          page_numbers=_page_numbers(page, pages))
 
     def _model(self, request: Request, namespace: str, name: str) -> Response:
         repo = self._visible_repo(request, namespace, name, DEFAULT_BRANCH)
@@ -201,7 +236,22 @@ class WebPages:
         return self._html(
             request, "model.html", repo=repo, tab="card", view="tree", card=repo_view.card_at(self.store, files),
             card_html=_rendered(self.store.blob_path(readme["sha256"]), _links(repo)) if readme else None,
-            panels=panels, endpoint=str(request.base_url).rstrip("/"), file_count=len(files))
+            panels=panels, endpoint=str(request.base_url).rstrip("/"), file_count=len(files),
+            untrained=repo_view.untrained(self.store, files), weights=self._weights(files),
+            downloads=self.store.downloads(namespace, name))
+
+    def _weights(self, files: Dict[str, Dict[str, Any]]) -> Optional[Dict[str, Any]]:
+        """Parameters, size and dtypes of a commit's safetensors files (their headers only), or ``None``."""
+        paths = [p for p in files if p.endswith(".safetensors")]
+        headers = []
+        for path in paths:
+            try:
+                headers.append(tensors.read_header(self.store.blob_path(files[path]["sha256"])))
+            except (tensors.SafetensorsError, OSError):
+                return None  # unreadable or not stored here yet: no figure rather than a wrong one
+        if not headers:
+            return None
+        return {**tensors.summarize(headers), "size": sum(files[p]["size"] for p in paths), "files": len(paths)}
 
     def _tree(self, request: Request, namespace: str, name: str, revision: str, path: str) -> Response:
         repo = self._visible_repo(request, namespace, name, revision)
@@ -227,13 +277,24 @@ class WebPages:
         entry = repo.commit["files"].get(validate_path(path))
         if entry is None:
             raise EntryNotFound(f"File {path!r} not found at {revision}.")
-        head = repo_view.read_blob(self.store, entry, MAX_TEXT_BYTES + 1)
-        text = None if b"\0" in head[:8192] or len(head) > MAX_TEXT_BYTES else head.decode("utf-8", "replace")
+        head = repo_view.read_blob(self.store, entry, MAX_TEXT_PREVIEW + 1)
+        text = None if b"\0" in head[:8192] else head[:MAX_TEXT_PREVIEW].decode("utf-8", "replace")
+        cut = text is not None and len(head) > MAX_TEXT_PREVIEW
+        if cut:
+            text = text.rpartition("\n")[0] or text  # whole lines
         rendered = _rendered(self.store.blob_path(entry["sha256"]), _links(repo, posixpath.dirname(path))) \
-            if text is not None and path.endswith(".md") else None
+            if text is not None and path.endswith(".md") and entry["size"] <= MAX_TEXT_BYTES else None
+        header, header_error = None, None
+        if path.endswith(".safetensors"):
+            try:
+                header = tensors.read_header(self.store.blob_path(entry["sha256"]))
+            except tensors.SafetensorsError as exc:
+                header_error = str(exc)
         last = repo_view.last_commits(self.store, namespace, name, repo.commit["id"], [path]).get(path)
         return self._html(request, "blob.html", repo=repo, tab="files", path=path, entry=entry, text=text,
-                          rendered=rendered, last=last, crumbs=_crumbs(path), view="blob")
+                          rendered=rendered, last=last, crumbs=_crumbs(path), view="blob", cut=cut,
+                          lines=text.splitlines() if text is not None else [], header=header,
+                          header_error=header_error, max_rows=MAX_TENSOR_ROWS, preview=MAX_TEXT_PREVIEW)
 
     def _commits(self, request: Request, namespace: str, name: str, revision: str) -> Response:
         repo = self._visible_repo(request, namespace, name, revision)
@@ -247,6 +308,23 @@ class WebPages:
                 history.append((info, repo_view.changed_files(self.store, namespace, name, info)))
         return self._html(request, "commits.html", repo=repo, tab="commits", history=history, page=page,
                           more=more, view="commits")
+
+    def _commit(self, request: Request, namespace: str, name: str, revision: str) -> Response:
+        repo = self._visible_repo(request, namespace, name, revision)
+        info = repo.commit
+        parent = self.store.commit_info(namespace, name, info["parents"][0]) if info["parents"] else None
+        changes = file_changes(self.store, parent["files"] if parent else {}, info["files"])
+        return self._html(request, "commit.html", repo=repo, tab="commits", info=info, parent=parent,
+                          changes=changes, view="commits", max_rows=MAX_TENSOR_ROWS)
+
+    def _raw(self, request: Request, namespace: str, name: str, revision: str, path: str) -> Response:
+        repo = self._visible_repo(request, namespace, name, revision)
+        entry = repo.commit["files"].get(validate_path(path))
+        if entry is None:
+            raise EntryNotFound(f"File {path!r} not found at {revision}.")
+        headers = {**_headers(), "Content-Security-Policy": "default-src 'none'; sandbox"}
+        return FileResponse(self.store.blob_path(entry["sha256"]), media_type="text/plain; charset=utf-8",
+                            headers=headers, content_disposition_type="inline")
 
     # the token form
     async def login(self, request: Request) -> Response:
@@ -302,6 +380,22 @@ def _counts(values: Any) -> List[tuple]:
     return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
 
 
+def _searched_text(row: repo_view.RepoRow) -> str:
+    """What the search box looks in: id, architecture, tags and card title, lower-cased."""
+    return " ".join((row.id, row.architecture or "", *row.card.tags, row.card.title or "")).lower()
+
+
+def _page_numbers(page: int, pages: int) -> List[Optional[int]]:
+    """The 0-based pages the pager links: first, last and two around ``page``; ``None`` for a gap."""
+    shown = sorted({0, pages - 1, *range(max(0, page - 2), min(pages, page + 3))})
+    numbers: List[Optional[int]] = []
+    for number in shown:
+        if numbers and number - numbers[-1] > 1:
+            numbers.append(None)
+        numbers.append(number)
+    return numbers
+
+
 def _crumbs(path: str) -> List[tuple]:
     parts = path.split("/") if path else []
     return [(part, "/".join(parts[:i + 1])) for i, part in enumerate(parts)]
@@ -318,6 +412,19 @@ def _size(size: int) -> str:
             return f"{size} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
         size /= 1000
     return str(size)
+
+
+def _params(count: int) -> str:
+    """A parameter count, e.g. ``11.69 M (11,689,512)``."""
+    for unit, scale in (("B", 1e9), ("M", 1e6), ("K", 1e3)):
+        if count >= scale:
+            return f"{count / scale:.2f} {unit} ({count:,})"
+    return f"{count:,}"
+
+
+def _change(value: float) -> str:
+    """The largest absolute change of a tensor, e.g. ``0.0123``, ``NaN`` or ``inf``."""
+    return "NaN" if value != value else f"{value:.4g}"
 
 
 def _with_query(query: Dict[str, str], **changes: Any) -> str:

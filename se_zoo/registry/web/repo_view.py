@@ -13,7 +13,7 @@ from ..store.storage import DEFAULT_BRANCH, Store
 from .cards import Card, parse_card
 from ..limits import MAX_CARD_BYTES, MAX_HISTORY_SCAN
 
-__all__ = ["FileRow", "RepoRow", "changed_files", "file_rows", "last_commits", "read_blob", "repo_row"]
+__all__ = ["FileRow", "RepoRow", "changed_files", "file_rows", "last_commits", "read_blob", "repo_row", "untrained"]
 
 README = "README.md"
 CONFIG = "config.json"
@@ -73,6 +73,28 @@ def _architecture(blob: Path) -> Optional[str]:
         return None
     arch = config.get("architecture") if isinstance(config, dict) else None
     return arch if isinstance(arch, str) else None
+
+
+@lru_cache(maxsize=4096)
+def _untrained(blob: Path) -> bool:
+    try:
+        with open(blob, "rb") as f:
+            origin = json.loads(f.read(MAX_CARD_BYTES)).get("weights_origin")
+    except (ValueError, AttributeError, OSError):
+        return False
+    for _ in range(100):  # the origins the files recorded, newest first (se_zoo.provenance.WeightsOrigin)
+        if not isinstance(origin, dict):
+            return False
+        if origin.get("kind") == "random_init":
+            return True
+        origin = origin.get("previous")
+    return False
+
+
+def untrained(store: Store, files: Dict[str, Dict[str, Any]]) -> bool:
+    """Whether a commit's config.json records its weights as a random initialization (se-zoo's ``weights_origin``)."""
+    entry = files.get(CONFIG)
+    return _untrained(store.blob_path(entry["sha256"])) if entry else False
 
 
 def card_at(store: Store, files: Dict[str, Dict[str, Any]]) -> Card:
