@@ -25,6 +25,7 @@ from ..models._checkpoint import load_weights
 from ..pretrained.download_errors import download_failures
 from ..pretrained.integrity import SAFE_WEIGHTS_NAME, IntegrityError, catalog_pins, read_verified
 from ..provenance import WeightsOrigin, recorded_origin, set_weights_origin
+from .trust import verified_snapshot
 
 __all__ = ["PICKLE_WEIGHTS_NAME", "PullResult", "pull", "from_pretrained"]
 
@@ -91,6 +92,9 @@ def pull(
     Raises:
         IntegrityError: if the weights' sha256 differs from the Hub's record or a
             catalogue pin, or the Hub has no sha256 record of them; nothing is loaded.
+        se_zoo.registry.signing.SignatureError: with a trust policy (``SE_ZOO_TRUSTED_KEYS``) covering
+            ``repo_id``: the signature is missing or untrusted, or a file differs from what was
+            signed (the message names it); nothing is loaded.
         ValueError: if the repo has no ``model.safetensors`` and ``allow_pickle`` is False.
         huggingface_hub.errors.RemoteEntryNotFoundError: if it has neither weights file.
         se_zoo.pretrained.download_errors.HubUnreachableError: if the weights are neither downloadable (no network,
@@ -107,6 +111,9 @@ def pull(
 
     if "pretrained" in create_model_kwargs:
         raise TypeError("pull always loads the pretrained weights; drop the 'pretrained' argument")
+    trusted = verified_snapshot(repo_id, revision, cache_dir)  # with a trust policy: before anything is read
+    if trusted is not None:
+        revision = trusted[0]
     try:
         filename = SAFE_WEIGHTS_NAME
         with download_failures(repo_id, filename, revision=revision, cache_dir=cache_dir):
@@ -125,6 +132,8 @@ def pull(
         raise IntegrityError(f"{filename}: the Hub has no sha256 record of it in {repo_id}@{commit}; "
                              "refusing to load it")
     expected = {source: published, **catalog_pins(repo_id, filename, (revision, commit))}
+    if trusted is not None:
+        expected[f"the signature by key {trusted[1].key_id}"] = trusted[1].digests.get(filename, "not signed")
     state_dict = load_weights(read_verified(path, expected, filename), filename, allow_pickle=allow_pickle)
 
     overlay = {**(create_model_kwargs.pop("pretrained_cfg_overlay", None) or {}),

@@ -1,0 +1,109 @@
+"""Verify signed repos before loading them: ``SE_ZOO_TRUSTED_KEYS`` on the client side.
+
+With a trust policy (:class:`se_zoo.registry.signing.TrustPolicy`, read from ``SE_ZOO_TRUSTED_KEYS``) whose
+pattern matches a repo, :func:`verified_snapshot` downloads the repo's whole snapshot at one commit
+and checks its ``model.sig`` and every file against it; :func:`se_zoo.hub.pull` and timm's
+``hf-hub:`` loader (wrapped by :func:`install_timm_hook` when se-zoo registers its models) then load
+that commit only, the weights' bytes checked in memory against the signed sha256. Without a policy,
+or for repos no pattern matches, nothing changes.
+"""
+import hashlib
+from pathlib import Path
+from typing import Any, Dict, Optional, Tuple, Union
+
+from ..registry.signing import SignatureError, SignedManifest, TrustPolicy, verify_directory
+
+__all__ = ["install_timm_hook", "signed_bytes", "verified_snapshot"]
+
+_verified: Dict[Tuple[str, str], SignedManifest] = {}  # (repo, commit) verified in this process
+
+
+def verified_snapshot(repo_id: str, revision: Optional[str] = None,
+                      cache_dir: Optional[Union[str, Path]] = None) -> Optional[Tuple[str, SignedManifest]]:
+    """Download and verify ``repo_id`` at ``revision`` when the trust policy covers it.
+
+    Args:
+        repo_id: ``namespace/name``.
+        revision: Branch, tag or commit; the default branch when None.
+        cache_dir: huggingface_hub cache directory.
+
+    Returns:
+        ``(commit, signed manifest)``, or None when no policy is set or none of its patterns
+        matches ``repo_id`` (nothing is downloaded then).
+
+    Raises:
+        se_zoo.registry.signing.SignatureError: if ``model.sig`` is missing, made by a key the policy does not
+            trust for the repo, or any file differs from, is missing from or is added to what was
+            signed; the message names the file or key.
+    """
+    policy = TrustPolicy.from_env()
+    rule = policy.keys_for(repo_id) if policy is not None else None
+    if rule is None:
+        return None
+    from huggingface_hub import snapshot_download
+
+    folder = Path(snapshot_download(repo_id, revision=revision, cache_dir=cache_dir))
+    commit = folder.name  # snapshots/<commit>
+    if (repo_id, commit) not in _verified:
+        _verified[(repo_id, commit)] = verify_directory(folder, repo_id, rule[1])
+    return commit, _verified[(repo_id, commit)]
+
+
+def signed_bytes(path: Union[str, Path], repo_id: str, filename: str, signed: SignedManifest) -> bytes:
+    """Read ``path`` and check its sha256 against the signed one of ``filename``.
+
+    Raises:
+        se_zoo.registry.signing.SignatureError: naming the file, if the bytes are not the signed ones.
+    """
+    data = Path(path).read_bytes()
+    if hashlib.sha256(data).hexdigest() != signed.digests.get(filename):
+        raise SignatureError(f"{repo_id}: {filename} differs from the file signed by key {signed.key_id}")
+    return data
+
+
+def _split(model_id: str) -> Tuple[str, Optional[str]]:
+    repo, _, revision = model_id.partition("@")
+    return repo, revision or None
+
+
+def install_timm_hook() -> None:
+    """Make timm's ``hf-hub:`` loading verify signed repos first (idempotent; no-op without a policy).
+
+    Wraps ``load_model_config_from_hf`` (config read at the verified commit, which the weights
+    then follow) and ``load_state_dict_from_hf`` (safetensors bytes checked against the signature).
+    """
+    from timm.models import _builder, _factory
+
+    if getattr(_factory.load_model_config_from_hf, "_se_zoo_trust", False):
+        return
+    load_config, load_state = _factory.load_model_config_from_hf, _builder.load_state_dict_from_hf
+
+    def load_model_config_from_hf(model_id: str, cache_dir: Any = None, **kwargs: Any):
+        repo, revision = _split(model_id)
+        trusted = verified_snapshot(repo, revision, cache_dir)
+        if trusted is not None:
+            model_id = f"{repo}@{trusted[0]}"  # the weights are read at the commit verified here
+        return load_config(model_id, cache_dir=cache_dir, **kwargs)
+
+    def load_state_dict_from_hf(model_id: str, filename: str = "pytorch_model.bin", *args: Any,
+                                cache_dir: Any = None, **kwargs: Any):
+        repo, revision = _split(model_id)
+        trusted = verified_snapshot(repo, revision, cache_dir)
+        if trusted is None:
+            return load_state(model_id, filename, *args, cache_dir=cache_dir, **kwargs)
+        commit, signed = trusted
+        from huggingface_hub import hf_hub_download
+        from safetensors.torch import load as load_safetensors
+
+        from ..pretrained.integrity import SAFE_WEIGHTS_NAME
+
+        name = SAFE_WEIGHTS_NAME if SAFE_WEIGHTS_NAME in signed.digests else filename
+        if not name.endswith(".safetensors"):
+            raise SignatureError(f"{repo}: signed repos load {SAFE_WEIGHTS_NAME} only; it has none "
+                                 f"(se-zoo never unpickles {filename} from a signed repo through timm)")
+        path = hf_hub_download(repo, name, revision=commit, cache_dir=cache_dir)
+        return load_safetensors(signed_bytes(path, repo, name, signed))
+
+    load_model_config_from_hf._se_zoo_trust = True
+    _factory.load_model_config_from_hf = load_model_config_from_hf
+    _builder.load_state_dict_from_hf = load_state_dict_from_hf

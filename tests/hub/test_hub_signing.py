@@ -1,0 +1,181 @@
+"""Signed pushes (``sign_key``) and verification on load (``SE_ZOO_TRUSTED_KEYS``) through the local registry."""
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import safetensors.torch
+import timm
+import torch
+from helpers.signing import write_key_pair, write_policy
+from helpers.weights import randomize_
+from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi, hf_hub_download
+
+from se_zoo.hub import from_pretrained, pull, push_to_hub
+from se_zoo.registry.signing import SIGNATURE_NAME, SignatureError
+
+pytest.importorskip("model_signing")
+
+
+def _r18(seed: int = 0):
+    return randomize_(timm.create_model("se_zoo_resnet18", layers=(1, 1, 1, 1)), seed=seed).eval()
+
+
+class _Spy:
+    """Stands in for a function that must not run."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self, *args, **kwargs):
+        self.calls += 1
+        raise AssertionError("weights loaded although the repo was refused")
+
+
+@pytest.fixture
+def keys(tmp_path):
+    return {"trusted": write_key_pair(tmp_path / "trusted"), "other": write_key_pair(tmp_path / "other")}
+
+
+@pytest.fixture
+def signed_repo(hub_server, keys):
+    """A repo pushed with the trusted key: (repo_id, model, push result)."""
+    model = _r18()
+    result = push_to_hub(model, f"{hub_server.namespace}/signed", sign_key=keys["trusted"][0])
+    return result.repo_id, model, result
+
+
+@pytest.fixture
+def policy(tmp_path, keys, monkeypatch, hub_server):
+    path = write_policy(tmp_path / "policy", {hub_server.namespace: [keys["trusted"][1]]})
+    monkeypatch.setenv("SE_ZOO_TRUSTED_KEYS", str(path))
+    return path
+
+
+@pytest.fixture
+def no_load(monkeypatch):
+    """Fail if any safetensors deserialisation happens."""
+    spy = _Spy()
+    monkeypatch.setattr(safetensors.torch, "load", spy)
+    monkeypatch.setattr(safetensors.torch, "load_file", spy)
+    return spy
+
+
+def _same(a, b):
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.equal(a.eval()(x), b(x))
+
+
+def test_signed_round_trip_pull_and_timm(signed_repo, policy):
+    repo_id, model, result = signed_repo
+    files = HfApi().list_repo_files(repo_id)
+    assert SIGNATURE_NAME in files and "model.safetensors" in files  # pushed in the same commit
+    pulled = pull(repo_id)
+    assert pulled.revision == result.commit_sha
+    _same(pulled.model, model)
+    _same(from_pretrained(repo_id), model)
+    _same(timm.create_model(f"hf-hub:{repo_id}", pretrained=True), model)  # through se-zoo's hook
+
+
+def test_policy_with_a_folder_and_cli_pull(signed_repo, tmp_path, keys, hub_server, monkeypatch):
+    repo_id, _, _ = signed_repo
+    folder = tmp_path / "trusted-folder" / hub_server.namespace
+    folder.mkdir(parents=True)
+    (folder / "team.pub").write_bytes(Path(keys["trusted"][1]).read_bytes())
+    monkeypatch.setenv("SE_ZOO_TRUSTED_KEYS", str(folder.parent))
+    assert pull(repo_id).model is not None
+    (folder / "team.pub").write_bytes(Path(keys["other"][1]).read_bytes())  # now only another key is trusted
+    done = subprocess.run([sys.executable, "-m", "se_zoo.cli", "pull", repo_id], capture_output=True, text=True,
+                          env={**__import__("os").environ})
+    assert done.returncode == 1 and "not trusted" in done.stderr, done.stderr
+
+
+def _tamper(repo_id, operations):
+    HfApi().create_commit(repo_id, operations, commit_message="tamper")
+
+
+def _bad_weights(path: str) -> bytes:
+    data = bytearray(Path(path).read_bytes())
+    data[-1] ^= 1  # one byte of a tensor
+    return bytes(data)
+
+
+@pytest.mark.parametrize("tamper", ["weights_byte", "config_swapped", "file_added", "file_removed", "unsigned"])
+def test_tampered_repo_is_refused_and_nothing_loads(signed_repo, policy, no_load, tamper, tmp_path):
+    repo_id, _, _ = signed_repo
+    if tamper == "weights_byte":  # its LFS pointer (sha256) is updated with it, so only the signature can tell
+        ops = [CommitOperationAdd("model.safetensors", _bad_weights(hf_hub_download(repo_id, "model.safetensors")))]
+        named = "model.safetensors differs"
+    elif tamper == "config_swapped":
+        config = json.loads(Path(hf_hub_download(repo_id, "config.json")).read_text())
+        config["num_classes"] = 10
+        ops, named = [CommitOperationAdd("config.json", json.dumps(config).encode())], "config.json differs"
+    elif tamper == "file_added":
+        ops, named = [CommitOperationAdd("extra.py", b"print('hi')\n")], "extra.py is not covered"
+    elif tamper == "file_removed":
+        ops, named = [CommitOperationDelete("README.md")], "README.md is signed but missing"
+    else:
+        ops, named = [CommitOperationDelete(SIGNATURE_NAME)], f"no {SIGNATURE_NAME}"
+    _tamper(repo_id, ops)
+    for load in (lambda: pull(repo_id), lambda: from_pretrained(repo_id),
+                 lambda: timm.create_model(f"hf-hub:{repo_id}", pretrained=True)):
+        with pytest.raises(SignatureError, match=named):
+            load()
+    assert no_load.calls == 0
+
+
+def test_untrusted_key_is_refused(hub_server, keys, policy, no_load):
+    repo_id = push_to_hub(_r18(), f"{hub_server.namespace}/other", sign_key=keys["other"][0]).repo_id
+    other_id = hashlib.sha256(Path(keys["other"][1]).read_bytes()).hexdigest()[:16]
+    with pytest.raises(SignatureError, match=f"signed by key {other_id}, which is not trusted"):
+        pull(repo_id)
+    with pytest.raises(SignatureError, match="not trusted"):
+        timm.create_model(f"hf-hub:{repo_id}", pretrained=True)
+    assert no_load.calls == 0
+
+
+def test_without_a_policy_nothing_changes(hub_server, monkeypatch):
+    monkeypatch.delenv("SE_ZOO_TRUSTED_KEYS", raising=False)
+    model = _r18(1)
+    repo_id = push_to_hub(model, f"{hub_server.namespace}/plain").repo_id  # unsigned
+    assert SIGNATURE_NAME not in HfApi().list_repo_files(repo_id)
+    _same(pull(repo_id).model, model)
+
+
+def test_policy_for_another_namespace_does_not_apply(hub_server, tmp_path, keys, monkeypatch):
+    monkeypatch.setenv("SE_ZOO_TRUSTED_KEYS", str(write_policy(tmp_path / "p", {"elsewhere/*": [keys["trusted"][1]]})))
+    repo_id = push_to_hub(_r18(2), f"{hub_server.namespace}/plain").repo_id
+    assert pull(repo_id).model is not None
+
+
+def test_signed_push_drops_files_it_does_not_sign(hub_server, keys, policy):
+    repo_id = f"{hub_server.namespace}/stale"
+    HfApi().create_repo(repo_id)
+    HfApi().upload_file(path_or_fileobj=b"old", path_in_repo="notes.txt", repo_id=repo_id)
+    push_to_hub(_r18(3), repo_id, sign_key=keys["trusted"][0])
+    assert "notes.txt" not in HfApi().list_repo_files(repo_id)
+    assert pull(repo_id).model is not None
+
+
+def test_bad_sign_key_pushes_nothing(hub_server, tmp_path):
+    bad = tmp_path / "bad.pem"
+    bad.write_text("not a key")
+    repo_id = f"{hub_server.namespace}/bad"
+    with pytest.raises(SignatureError, match="sign_key"):
+        push_to_hub(_r18(), repo_id, sign_key=bad)
+    assert "model.safetensors" not in HfApi().list_repo_files(repo_id)
+
+
+def test_cli_push_signs(hub_server, keys, policy, tmp_path):
+    from se_zoo.hub import save_pretrained
+
+    save_pretrained(_r18(4), tmp_path / "dir")
+    repo_id = f"{hub_server.namespace}/cli"
+    done = subprocess.run([sys.executable, "-m", "se_zoo.cli", "push", str(tmp_path / "dir"), repo_id,
+                           "--sign-key", str(keys["trusted"][0])], capture_output=True, text=True,
+                          env={**__import__("os").environ})
+    assert done.returncode == 0, done.stderr
+    assert pull(repo_id).model is not None
