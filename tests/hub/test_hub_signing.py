@@ -179,3 +179,32 @@ def test_cli_push_signs(hub_server, keys, policy, tmp_path):
                           env={**__import__("os").environ})
     assert done.returncode == 0, done.stderr
     assert pull(repo_id).model is not None
+
+
+def test_signed_round_trip_through_a_mirror_and_a_bundle(tmp_path, keys, monkeypatch):
+    """The mirror keeps model.sig; a pull-through mirror and an imported bundle load verified; the import
+    itself verifies the bundle's signed repos first, and refuses a bundle signed by an untrusted key."""
+    from helpers.hub import WRITE_TOKEN, point_client_at
+    from helpers.mirror import run_cli, serve
+
+    model = _r18(5)
+    monkeypatch.setenv("SE_ZOO_TRUSTED_KEYS", str(write_policy(tmp_path / "policy", {"team": [keys["trusted"][1]]})))
+    with serve(tmp_path / "up") as upstream:
+        point_client_at(monkeypatch, upstream.endpoint, WRITE_TOKEN, tmp_path / "hf_up")
+        repo_id = push_to_hub(model, "team/signed", sign_key=keys["trusted"][0]).repo_id
+        with serve(tmp_path / "down", upstream=upstream.endpoint) as mirror:  # pull-through
+            point_client_at(monkeypatch, mirror.endpoint, None, tmp_path / "hf_mirror")
+            _same(pull(repo_id).model, model)
+        run_cli("mirror", repo_id, "--from", upstream.endpoint, "--bundle", str(tmp_path / "b.bundle"))
+    untrusted = write_policy(tmp_path / "untrusted", {"team": [keys["other"][1]]})
+    done = subprocess.run([sys.executable, "-m", "se_zoo.registry", "import", str(tmp_path / "b.bundle"),
+                           "--to-root", str(tmp_path / "refused"), "--trusted-keys", str(untrusted)],
+                          capture_output=True, text=True, env={**__import__("os").environ})
+    assert done.returncode == 1 and "not trusted" in done.stderr, done.stderr
+    assert not list((tmp_path / "refused" / "repos").glob("*/*"))  # nothing written
+    run_cli("import", str(tmp_path / "b.bundle"), "--to-root", str(tmp_path / "gapped"),
+            "--trusted-keys", str(tmp_path / "policy"))
+    with serve(tmp_path / "gapped") as gapped:
+        point_client_at(monkeypatch, gapped.endpoint, None, tmp_path / "hf_gapped")
+        _same(pull(repo_id).model, model)
+        _same(timm.create_model(f"hf-hub:{repo_id}", pretrained=True), model)
