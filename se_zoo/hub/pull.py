@@ -67,6 +67,20 @@ def _published_sha256(repo_id: str, filename: str, path: str) -> Tuple[str, Opti
     return "the Hub's LFS record", lfs.sha256 if lfs else None
 
 
+def _refuse_flagged_pickle(repo_id: str, commit: str, filename: str) -> None:
+    """Refuse a pickle the Hub's scan (``securityRepoStatus``) flags unsafe; offline, the scan is not asked."""
+    from huggingface_hub import HfApi, is_offline_mode
+
+    if is_offline_mode():
+        return
+    status = HfApi().model_info(repo_id, revision=commit, securityStatus=True).security_repo_status or {}
+    for found in status.get("filesWithIssues") or []:
+        if found.get("path") == filename and found.get("level") == "unsafe":
+            imports = ", ".join(f"{i.get('module')}.{i.get('name')}" for i in found.get("pickleImports") or [])
+            raise IntegrityError(f"{filename}: the Hub's pickle scan of {repo_id}@{commit} flags it unsafe "
+                                 f"(imports {imports or 'unsafe globals'}); refusing to unpickle it")
+
+
 def pull(
         repo_id: str,
         *,
@@ -91,7 +105,8 @@ def pull(
 
     Raises:
         IntegrityError: if the weights' sha256 differs from the Hub's record or a
-            catalogue pin, or the Hub has no sha256 record of them; nothing is loaded.
+            catalogue pin, or the Hub has no sha256 record of them, or the Hub's pickle
+            scan flags ``pytorch_model.bin`` unsafe; nothing is loaded.
         se_zoo.registry.signing.SignatureError: with a trust policy (``SE_ZOO_TRUSTED_KEYS``) covering
             ``repo_id``: the signature is missing or untrusted, or a file differs from what was
             signed (the message names it); nothing is loaded.
@@ -134,6 +149,9 @@ def pull(
     expected = {source: published, **catalog_pins(repo_id, filename, (revision, commit))}
     if trusted is not None:
         expected[f"the signature by key {trusted[1].key_id}"] = trusted[1].digests.get(filename, "not signed")
+    if filename == PICKLE_WEIGHTS_NAME:
+        with download_failures(repo_id, filename, revision=commit, cache_dir=cache_dir):
+            _refuse_flagged_pickle(repo_id, commit, filename)
     state_dict = load_weights(read_verified(path, expected, filename), filename, allow_pickle=allow_pickle)
 
     overlay = {**(create_model_kwargs.pop("pretrained_cfg_overlay", None) or {}),

@@ -208,3 +208,29 @@ def test_signed_round_trip_through_a_mirror_and_a_bundle(tmp_path, keys, monkeyp
         point_client_at(monkeypatch, gapped.endpoint, None, tmp_path / "hf_gapped")
         _same(pull(repo_id).model, model)
         _same(timm.create_model(f"hf-hub:{repo_id}", pretrained=True), model)
+
+
+class _Evil:
+    def __reduce__(self):
+        return __import__("os").system, ("echo owned",)
+
+
+def test_a_pickle_the_scan_flags_unsafe_is_never_unpickled(hub_server, monkeypatch):
+    import pickle
+
+    from se_zoo.hub import IntegrityError
+
+    repo_id = f"{hub_server.namespace}/evil"
+    api = HfApi()
+    api.create_repo(repo_id)
+    api.upload_file(path_or_fileobj=pickle.dumps(_Evil()), path_in_repo="pytorch_model.bin", repo_id=repo_id)
+    api.upload_file(path_or_fileobj=b'{"architecture": "se_zoo_resnet18"}', path_in_repo="config.json",
+                    repo_id=repo_id)
+    status = api.model_info(repo_id, securityStatus=True).security_repo_status
+    assert [f["path"] for f in status["filesWithIssues"]] == ["pytorch_model.bin"]
+    spy = _Spy()
+    monkeypatch.setattr(torch, "load", spy)
+    monkeypatch.setattr(pickle, "loads", spy)
+    with pytest.raises(IntegrityError, match="flags it unsafe.*system"):
+        pull(repo_id, allow_pickle=True)
+    assert spy.calls == 0
