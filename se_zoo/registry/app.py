@@ -139,7 +139,8 @@ class Registry:
         caps = UploadCaps(self.store, max_file_size, quota)
         self.xet = XetService(self.auth, caps)
         self.mirror = MirrorHook(self.store, self.auth, upstream)
-        self.web = WebPages(self.store, self.auth, partial(model_summary, self.store, siblings=False))
+        self.web = WebPages(self.store, self.auth, partial(model_summary, self.store, siblings=False),
+                            commit_policy.trusted if commit_policy is not None else None)
         self.router = Router(route_table(
             RepoApi(self.store, self.auth, self._offload, check_namespace=self.mirror.check_namespace),
             CommitApi(self.store, self.auth, caps, self.xet, commit_policy), LfsApi(self.store, self.auth, caps),

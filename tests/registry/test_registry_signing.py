@@ -94,10 +94,16 @@ def signed(api, keys, tmp_path):
 _count = iter(range(10**6))
 
 
-def test_a_signed_commit_is_accepted_and_keeps_its_signature(api, signed):
+def test_a_signed_commit_is_accepted_and_keeps_its_signature(api, server, signed, keys, tmp_path):
     repo_id, folder = signed
     files = set(api.list_repo_files(repo_id))
     assert {SIGNATURE_NAME, "model.safetensors", "config.json", "README.md"} <= files
+    key_id = hashlib.sha256(keys["trusted"][1].read_bytes()).hexdigest()[:16]
+    page = get_session().get(f"{server.endpoint}/{repo_id}").text
+    assert f"signed by {key_id}, verified" in page
+    api.create_repo("open/plain")
+    api.upload_folder(folder_path=_model_dir(tmp_path / "plain"), repo_id="open/plain")
+    assert 'id="signature">unsigned<' in get_session().get(f"{server.endpoint}/open/plain").text
 
 
 def test_an_unsigned_commit_is_refused_and_nothing_is_stored(api, tmp_path):
@@ -203,6 +209,10 @@ def test_unsafe_pickles_are_flagged_in_security_repo_status(monkeypatch, tmp_pat
         assert {"module": "posix" if os.name == "posix" else "nt", "name": "system",
                 "safety": "dangerous"} in status["filesWithIssues"][0]["pickleImports"]
         assert api.model_info("ns/pickles").security_repo_status is None  # only when asked for
+        page = get_session().get(f"{hub.endpoint}/ns/pickles/blob/main/pytorch_model.bin").text
+        assert "pickle scan: unsafe (posix.system)" in page or "pickle scan: unsafe (nt.system)" in page
+        assert "pickle scan: safe" in get_session().get(f"{hub.endpoint}/ns/pickles/blob/main/optimizer.pt").text
+        assert "pytorch_model.bin unsafe" in get_session().get(f"{hub.endpoint}/ns/pickles").text
     finally:
         hub.stop()
 

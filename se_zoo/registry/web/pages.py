@@ -18,7 +18,7 @@ that allows no script at all and styles only from this site.
 from dataclasses import dataclass
 from functools import lru_cache, partial
 from pathlib import Path
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable, Dict, List, Optional
 from urllib.parse import quote, urlencode
 
 import anyio
@@ -29,8 +29,10 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from ..auth import Auth
 from ..errors import PayloadTooLarge
+from ..signing import TrustPolicy
 from ..store.storage import DEFAULT_BRANCH, BadRequest, EntryNotFound, HubError, RepoNotFound, Store, validate_path
 from . import repo_view, session
+from .badges import file_scan, pickle_issues, signature_badge
 from .cards import parse_card, render_markdown
 from .chart import curves
 from ..limits import MAX_METRICS_BYTES, MAX_TEXT_BYTES, int_param
@@ -76,11 +78,13 @@ class WebPages:
         auth: Who the visitor is (login cookie or bearer token) and which repositories they see.
         summary: ``(namespace, name, meta, commit) -> dict`` as ``GET /api/models`` describes a
             repository (the list page takes ``lastModified``, ``private`` and ``downloads`` from it).
+        trusted: The trust policy the model page's signature badge is verified against, or None.
     """
 
     def __init__(self, store: Store, auth: Auth,
-                 summary: Callable[[str, str, Dict[str, Any], Dict[str, Any]], Dict[str, Any]]):
-        self.store, self.auth = store, auth
+                 summary: Callable[[str, str, Dict[str, Any], Dict[str, Any]], Dict[str, Any]],
+                 trusted: Optional[TrustPolicy] = None):
+        self.store, self.auth, self._trusted = store, auth, trusted
         self._summary = summary
         self._env = Environment(loader=FileSystemLoader(_HERE / "templates"), autoescape=select_autoescape(
             default=True, default_for_string=True), undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
@@ -179,7 +183,9 @@ class WebPages:
         return self._html(
             request, "model.html", repo=repo, tab="card", view="tree", card=repo_view.card_at(self.store, files),
             card_html=_rendered(self.store.blob_path(readme["sha256"])) if readme else None,
-            panels=panels, endpoint=str(request.base_url).rstrip("/"), file_count=len(files))
+            panels=panels, endpoint=str(request.base_url).rstrip("/"), file_count=len(files),
+            signature=signature_badge(self.store, repo.id, files, self._trusted),
+            pickle_issues=pickle_issues(self.store, files))
 
     def _tree(self, request: Request, namespace: str, name: str, revision: str, path: str) -> Response:
         repo = self._visible_repo(request, namespace, name, revision)
@@ -210,7 +216,8 @@ class WebPages:
             else None
         last = repo_view.last_commits(self.store, namespace, name, repo.commit["id"], [path]).get(path)
         return self._html(request, "blob.html", repo=repo, tab="files", path=path, entry=entry, text=text,
-                          rendered=rendered, last=last, crumbs=_crumbs(path), view="blob")
+                          rendered=rendered, last=last, crumbs=_crumbs(path), view="blob",
+                          scan=file_scan(self.store, path, entry))
 
     def _commits(self, request: Request, namespace: str, name: str, revision: str) -> Response:
         repo = self._visible_repo(request, namespace, name, revision)
