@@ -138,7 +138,7 @@ class Registry:
         self._offload = ProcessOffload()
         caps = UploadCaps(self.store, max_file_size, quota)
         self.xet = XetService(self.auth, caps)
-        self.mirror = MirrorHook(self.store, self.auth, upstream)
+        self.mirror = MirrorHook(self.store, self.auth, upstream, commit_policy)
         self.web = WebPages(self.store, self.auth, partial(model_summary, self.store, siblings=False),
                             commit_policy.trusted if commit_policy is not None else None)
         self.router = Router(route_table(

@@ -234,3 +234,33 @@ def test_a_pickle_the_scan_flags_unsafe_is_never_unpickled(hub_server, monkeypat
     with pytest.raises(IntegrityError, match="flags it unsafe.*system"):
         pull(repo_id, allow_pickle=True)
     assert spy.calls == 0
+
+
+def _image_folder(root: Path) -> Path:
+    from PIL import Image
+
+    generator = torch.Generator().manual_seed(0)
+    for split, count in (("train", 8), ("val", 4)):
+        for label in ("a", "b"):
+            (root / split / label).mkdir(parents=True)
+            for i in range(count):
+                pixels = torch.randint(0, 256, (32, 32, 3), dtype=torch.uint8, generator=generator)
+                Image.fromarray(pixels.numpy()).save(root / split / label / f"{i}.png")
+    return root
+
+
+def test_cli_train_push_to_hub_signs_the_push(hub_server, keys, policy, tmp_path):
+    from se_zoo.cli import main
+    from se_zoo.errors import InvalidArgument
+    from se_zoo.training import TrainConfig
+    from se_zoo.training.config import check_config
+
+    with pytest.raises(InvalidArgument, match="sign_key must be None without push_to_hub"):
+        check_config(TrainConfig(model="se_zoo_resnet18", data="d", output="o", sign_key="k.pem"))
+    repo_id = f"{hub_server.namespace}/trained"
+    assert main(["train", "--model", "se_zoo_resnet18", "--model-kwargs", "layers=(1,1,1,1)", "--data",
+                 str(_image_folder(tmp_path / "data")), "--img-size", "32", "--epochs", "1", "--batch-size", "8",
+                 "--workers", "0", "--output", str(tmp_path / "run"), "--push-to-hub", repo_id,
+                 "--sign-key", str(keys["trusted"][0]), "--no-progress"]) == 0
+    assert {SIGNATURE_NAME, "metrics.jsonl"} <= set(HfApi().list_repo_files(repo_id))
+    assert pull(repo_id).model is not None  # verified: the signature covers every pushed file

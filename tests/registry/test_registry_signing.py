@@ -231,3 +231,23 @@ def test_require_signed_needs_trusted_keys(tmp_path):
     args = parser.parse_args(["serve", "--root", str(tmp_path), "--trusted-keys", str(tmp_path / "missing")])
     with pytest.raises(CommandError, match="does not exist"):
         cli.commit_policy_from(args)
+
+
+def test_mirroring_an_unsigned_commit_into_a_signed_namespace_is_refused(server, tmp_path, monkeypatch):
+    from helpers.mirror import serve
+
+    from se_zoo.registry.errors import RemoteRefused
+    from se_zoo.registry.mirror.transfer import RegistrySink, mirror_repos
+    from se_zoo.registry.mirror.upstream import Upstream
+
+    with serve(tmp_path / "source") as source:
+        point_client_at(monkeypatch, source.endpoint, WRITE_TOKEN, tmp_path / "hf_home")
+        HfApi().create_repo("secure/copied")
+        HfApi().upload_folder(folder_path=_model_dir(tmp_path / "m"), repo_id="secure/copied")
+        sink = RegistrySink(server.endpoint, WRITE_TOKEN)
+        try:
+            with pytest.raises(RemoteRefused, match="unsigned"):
+                mirror_repos(Upstream(source.endpoint), sink, [("secure/copied", "main")], log=lambda _: None)
+        finally:
+            sink.close()
+    assert not HfApi(endpoint=server.endpoint, token=WRITE_TOKEN).repo_exists("secure/copied")
