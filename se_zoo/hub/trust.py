@@ -15,7 +15,8 @@ from ..registry.signing import SignatureError, SignedManifest, TrustPolicy, veri
 
 __all__ = ["install_timm_hook", "signed_bytes", "verified_snapshot"]
 
-_verified: Dict[Tuple[str, str], SignedManifest] = {}  # (repo, commit) verified in this process
+# verified in this process: (repo, commit, the trusted keys' ids) -> what was signed
+_verified: Dict[Tuple[str, str, Tuple[str, ...]], SignedManifest] = {}
 
 
 def verified_snapshot(repo_id: str, revision: Optional[str] = None,
@@ -44,9 +45,10 @@ def verified_snapshot(repo_id: str, revision: Optional[str] = None,
 
     folder = Path(snapshot_download(repo_id, revision=revision, cache_dir=cache_dir))
     commit = folder.name  # snapshots/<commit>
-    if (repo_id, commit) not in _verified:
-        _verified[(repo_id, commit)] = verify_directory(folder, repo_id, rule[1])
-    return commit, _verified[(repo_id, commit)]
+    memo = (repo_id, commit, tuple(k.key_id for k in rule[1]))
+    if memo not in _verified:
+        _verified[memo] = verify_directory(folder, repo_id, rule[1])
+    return commit, _verified[memo]
 
 
 def signed_bytes(path: Union[str, Path], repo_id: str, filename: str, signed: SignedManifest) -> bytes:

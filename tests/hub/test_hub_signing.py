@@ -80,17 +80,30 @@ def test_signed_round_trip_pull_and_timm(signed_repo, policy):
     _same(timm.create_model(f"hf-hub:{repo_id}", pretrained=True), model)  # through se-zoo's hook
 
 
-def test_policy_with_a_folder_and_cli_pull(signed_repo, tmp_path, keys, hub_server, monkeypatch):
-    repo_id, _, _ = signed_repo
+def test_policy_from_a_folder(signed_repo, tmp_path, keys, hub_server, monkeypatch):
+    repo_id, model, _ = signed_repo
     folder = tmp_path / "trusted-folder" / hub_server.namespace
     folder.mkdir(parents=True)
-    (folder / "team.pub").write_bytes(Path(keys["trusted"][1]).read_bytes())
+    (folder / "team.pub").write_bytes(Path(keys["other"][1]).read_bytes())  # only another key is trusted
     monkeypatch.setenv("SE_ZOO_TRUSTED_KEYS", str(folder.parent))
-    assert pull(repo_id).model is not None
-    (folder / "team.pub").write_bytes(Path(keys["other"][1]).read_bytes())  # now only another key is trusted
+    spy = _Spy()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(safetensors.torch, "load", spy)
+        with pytest.raises(SignatureError, match="not trusted"):
+            pull(repo_id)
+    assert spy.calls == 0
+    (folder / "team.pub").write_bytes(Path(keys["trusted"][1]).read_bytes())
+    _same(pull(repo_id).model, model)
+
+
+@pytest.mark.slow
+def test_cli_pull_refuses_in_one_line(signed_repo, tmp_path, keys, hub_server):
+    repo_id, _, _ = signed_repo
+    policy = write_policy(tmp_path / "untrusted", {hub_server.namespace: [keys["other"][1]]})
     done = subprocess.run([sys.executable, "-m", "se_zoo.cli", "pull", repo_id], capture_output=True, text=True,
-                          env={**__import__("os").environ})
-    assert done.returncode == 1 and "not trusted" in done.stderr, done.stderr
+                          env={**__import__("os").environ, "SE_ZOO_TRUSTED_KEYS": str(policy)})
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and "not trusted" in done.stderr, done.stderr
 
 
 def _tamper(repo_id, operations):
@@ -169,6 +182,7 @@ def test_bad_sign_key_pushes_nothing(hub_server, tmp_path):
     assert "model.safetensors" not in HfApi().list_repo_files(repo_id)
 
 
+@pytest.mark.slow
 def test_cli_push_signs(hub_server, keys, policy, tmp_path):
     from se_zoo.hub import save_pretrained
 
@@ -181,6 +195,7 @@ def test_cli_push_signs(hub_server, keys, policy, tmp_path):
     assert pull(repo_id).model is not None
 
 
+@pytest.mark.slow
 def test_signed_round_trip_through_a_mirror_and_a_bundle(tmp_path, keys, monkeypatch):
     """The mirror keeps model.sig; a pull-through mirror and an imported bundle load verified; the import
     itself verifies the bundle's signed repos first, and refuses a bundle signed by an untrusted key."""
@@ -264,3 +279,13 @@ def test_cli_train_push_to_hub_signs_the_push(hub_server, keys, policy, tmp_path
                  "--sign-key", str(keys["trusted"][0]), "--no-progress"]) == 0
     assert {SIGNATURE_NAME, "metrics.jsonl"} <= set(HfApi().list_repo_files(repo_id))
     assert pull(repo_id).model is not None  # verified: the signature covers every pushed file
+
+
+def test_a_key_removed_from_the_policy_is_no_longer_trusted_in_the_same_process(signed_repo, tmp_path, keys,
+                                                                                 hub_server, monkeypatch):
+    repo_id, _, _ = signed_repo
+    monkeypatch.setenv("SE_ZOO_TRUSTED_KEYS", str(write_policy(tmp_path / "a", {"*": [keys["trusted"][1]]})))
+    assert pull(repo_id).model is not None
+    monkeypatch.setenv("SE_ZOO_TRUSTED_KEYS", str(write_policy(tmp_path / "b", {"*": [keys["other"][1]]})))
+    with pytest.raises(SignatureError, match="not trusted"):
+        pull(repo_id)
