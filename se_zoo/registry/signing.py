@@ -360,8 +360,9 @@ def sign_directory(directory: Union[str, Path], private_key: Union[str, Path], *
         if certificate is None:
             config.use_elliptic_key_signer(private_key=private_key, password=password)
         else:
-            config.use_certificate_signer(private_key=private_key, signing_certificate=certificate,
-                                          certificate_chain=list(certificate_chain))
+            config.use_certificate_signer(  # an empty chain fails to parse in model-signing 1.1: repeat the certificate
+                private_key=private_key, signing_certificate=certificate,
+                certificate_chain=list(certificate_chain) or [certificate])
     except (OSError, ValueError, TypeError) as exc:
         raise SignatureError(f"sign_key {str(private_key)!r}: expected a PEM elliptic-curve private key "
                              f"(P-256/384/521){' and its certificate' if certificate else ''}: {exc}") from None

@@ -251,3 +251,22 @@ def test_mirroring_an_unsigned_commit_into_a_signed_namespace_is_refused(server,
         finally:
             sink.close()
     assert not HfApi(endpoint=server.endpoint, token=WRITE_TOKEN).repo_exists("secure/copied")
+
+
+def test_certificate_mode_verifies_against_the_trusted_ca(tmp_path):
+    from helpers.signing import write_ca_and_signer
+
+    from se_zoo.registry.signing import SignatureError, TrustedKey, directory_digests, verify_directory
+
+    ca, certificate, key = write_ca_and_signer(tmp_path / "ca1")
+    other_ca, _, _ = write_ca_and_signer(tmp_path / "ca2")
+    folder = _model_dir(tmp_path / "m")
+    sign_directory(folder, key, certificate=certificate)
+    signed = verify_directory(folder, "secure/cert", [TrustedKey.from_file(ca)])
+    assert TrustedKey.from_file(ca).kind == "certificate" and signed.key_id == TrustedKey.from_file(ca).key_id
+    assert set(signed.digests) == set(directory_digests(folder)) - {SIGNATURE_NAME}
+    with pytest.raises(SignatureError, match="not trusted"):
+        verify_directory(folder, "secure/cert", [TrustedKey.from_file(other_ca)])
+    (folder / "README.md").write_text("# changed\n")
+    with pytest.raises(SignatureError, match="README.md differs"):
+        verify_directory(folder, "secure/cert", [TrustedKey.from_file(ca)])
