@@ -3,17 +3,18 @@
 With a trust policy (:class:`se_zoo.registry.signing.TrustPolicy`, read from ``SE_ZOO_TRUSTED_KEYS``) whose
 pattern matches a repo, :func:`verified_snapshot` downloads the repo's whole snapshot at one commit
 and checks its ``model.sig`` and every file against it; :func:`se_zoo.hub.pull` and timm's
-``hf-hub:`` loader (wrapped by :func:`install_timm_hook` when se-zoo registers its models) then load
+``hf-hub:`` loader (wrapped by ``se_zoo._timm_trust`` when se-zoo registers its models) then load
 that commit only, the weights' bytes checked in memory against the signed sha256. Without a policy,
-or for repos no pattern matches, nothing changes.
+or for repos no pattern matches, nothing changes. (The timm wrappers live in ``se_zoo._timm_trust``,
+outside this package, so registering the models does not import the Hub client.)
 """
 import hashlib
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple, Union
+from typing import Dict, Optional, Tuple, Union
 
 from ..registry.signing import SignatureError, SignedManifest, TrustPolicy, verify_directory
 
-__all__ = ["install_timm_hook", "signed_bytes", "verified_snapshot"]
+__all__ = ["signed_bytes", "verified_snapshot"]
 
 # verified in this process: (repo, commit, the trusted keys' ids) -> what was signed
 _verified: Dict[Tuple[str, str, Tuple[str, ...]], SignedManifest] = {}
@@ -61,51 +62,3 @@ def signed_bytes(path: Union[str, Path], repo_id: str, filename: str, signed: Si
     if hashlib.sha256(data).hexdigest() != signed.digests.get(filename):
         raise SignatureError(f"{repo_id}: {filename} differs from the file signed by key {signed.key_id}")
     return data
-
-
-def _split(model_id: str) -> Tuple[str, Optional[str]]:
-    repo, _, revision = model_id.partition("@")
-    return repo, revision or None
-
-
-def install_timm_hook() -> None:
-    """Make timm's ``hf-hub:`` loading verify signed repos first (idempotent; no-op without a policy).
-
-    Wraps ``load_model_config_from_hf`` (config read at the verified commit, which the weights
-    then follow) and ``load_state_dict_from_hf`` (safetensors bytes checked against the signature).
-    """
-    from timm.models import _builder, _factory
-
-    if getattr(_factory.load_model_config_from_hf, "_se_zoo_trust", False):
-        return
-    load_config, load_state = _factory.load_model_config_from_hf, _builder.load_state_dict_from_hf
-
-    def load_model_config_from_hf(model_id: str, cache_dir: Any = None, **kwargs: Any):
-        repo, revision = _split(model_id)
-        trusted = verified_snapshot(repo, revision, cache_dir)
-        if trusted is not None:
-            model_id = f"{repo}@{trusted[0]}"  # the weights are read at the commit verified here
-        return load_config(model_id, cache_dir=cache_dir, **kwargs)
-
-    def load_state_dict_from_hf(model_id: str, filename: str = "pytorch_model.bin", *args: Any,
-                                cache_dir: Any = None, **kwargs: Any):
-        repo, revision = _split(model_id)
-        trusted = verified_snapshot(repo, revision, cache_dir)
-        if trusted is None:
-            return load_state(model_id, filename, *args, cache_dir=cache_dir, **kwargs)
-        commit, signed = trusted
-        from huggingface_hub import hf_hub_download
-        from safetensors.torch import load as load_safetensors
-
-        from ..pretrained.integrity import SAFE_WEIGHTS_NAME
-
-        name = SAFE_WEIGHTS_NAME if SAFE_WEIGHTS_NAME in signed.digests else filename
-        if not name.endswith(".safetensors"):
-            raise SignatureError(f"{repo}: signed repos load {SAFE_WEIGHTS_NAME} only; it has none "
-                                 f"(se-zoo never unpickles {filename} from a signed repo through timm)")
-        path = hf_hub_download(repo, name, revision=commit, cache_dir=cache_dir)
-        return load_safetensors(signed_bytes(path, repo, name, signed))
-
-    load_model_config_from_hf._se_zoo_trust = True
-    _factory.load_model_config_from_hf = load_model_config_from_hf
-    _builder.load_state_dict_from_hf = load_state_dict_from_hf
