@@ -104,7 +104,7 @@ def commit_policy_from(args: argparse.Namespace):
                            "(the public keys commits must be signed with).")
     try:
         trusted = TrustPolicy.load(args.trusted_keys) if args.trusted_keys is not None else None
-    except SignatureError as exc:
+    except (SignatureError, ModuleNotFoundError) as exc:
         raise CommandError(str(exc)) from None
     return CommitPolicy(tuple(args.require_signed), trusted, args.refuse_unsafe_pickles)
 

@@ -144,7 +144,9 @@ class TrustPolicy:
         Raises:
             SignatureError: if it does not exist, a line is malformed, a rule has no key, or a key
                 file is unreadable; the message names the file and line.
+            ModuleNotFoundError: without model-signing (the ``signing`` extra).
         """
+        _model_signing()  # the helpful error naming the extra, before any key is parsed
         path = Path(path)
         rules: List[Tuple[str, Tuple[TrustedKey, ...]]] = []
         if path.is_dir():

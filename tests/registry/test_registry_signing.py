@@ -270,3 +270,20 @@ def test_certificate_mode_verifies_against_the_trusted_ca(tmp_path):
     (folder / "README.md").write_text("# changed\n")
     with pytest.raises(SignatureError, match="README.md differs"):
         verify_directory(folder, "secure/cert", [TrustedKey.from_file(ca)])
+
+
+def test_without_model_signing_the_error_names_the_extra(monkeypatch, tmp_path):
+    import argparse
+    import sys
+
+    from se_zoo.registry import cli
+    from se_zoo.registry.errors import CommandError
+
+    monkeypatch.setitem(sys.modules, "model_signing", None)  # as if not installed
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    args = parser.parse_args(["serve", "--root", str(tmp_path), "--trusted-keys", str(tmp_path)])
+    with pytest.raises(CommandError, match=r"pip install 'se-zoo\[signing\]'"):
+        cli.commit_policy_from(args)
+    with pytest.raises(ModuleNotFoundError, match=r"se-zoo\[signing\]"):
+        sign_directory(tmp_path, tmp_path / "key.pem")

@@ -140,7 +140,7 @@ def _run(args: argparse.Namespace) -> int:
 
         try:
             trusted = TrustPolicy.load(args.trusted_keys) if args.trusted_keys is not None else None
-        except SignatureError as exc:
+        except (SignatureError, ModuleNotFoundError) as exc:
             raise CommandError(str(exc)) from None
         sink = _sink(args, bundle=None)
         try:
