@@ -203,11 +203,13 @@ def test_unsafe_pickles_are_flagged_in_security_repo_status(monkeypatch, tmp_pat
         api.create_repo("ns/pickles")
         api.upload_file(path_or_fileobj=EVIL_PICKLE, path_in_repo="pytorch_model.bin", repo_id="ns/pickles")
         api.upload_file(path_or_fileobj=SAFE_PICKLE, path_in_repo="optimizer.pt", repo_id="ns/pickles")
+        api.upload_file(path_or_fileobj=b"PK\x03\x04 no zip", path_in_repo="broken.pt", repo_id="ns/pickles")
         status = api.model_info("ns/pickles", securityStatus=True).security_repo_status
         assert status["scansDone"] is True
-        assert [(f["path"], f["level"]) for f in status["filesWithIssues"]] == [("pytorch_model.bin", "unsafe")]
+        assert [(f["path"], f["level"]) for f in status["filesWithIssues"]] == [
+            ("broken.pt", "suspicious"), ("pytorch_model.bin", "unsafe")]  # unparseable: reported, not "safe"
         assert {"module": "posix" if os.name == "posix" else "nt", "name": "system",
-                "safety": "dangerous"} in status["filesWithIssues"][0]["pickleImports"]
+                "safety": "dangerous"} in status["filesWithIssues"][1]["pickleImports"]
         assert api.model_info("ns/pickles").security_repo_status is None  # only when asked for
         page = get_session().get(f"{hub.endpoint}/ns/pickles/blob/main/pytorch_model.bin").text
         assert "pickle scan: unsafe (posix.system)" in page or "pickle scan: unsafe (nt.system)" in page

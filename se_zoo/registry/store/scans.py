@@ -37,7 +37,7 @@ def scan_blob(store: Store, sha256: str, path: str) -> Dict[str, Any]:
 
     Returns:
         ``{"level": "safe"|"suspicious"|"unsafe", "pickleImports": [{"module", "name", "safety"}],
-        "error": bool}``.
+        "error": bool}``; a file the scanner fails on is ``suspicious`` with ``error`` set.
     """
     cache = store.root / SCANS_DIR / sha256[:2] / f"{sha256}.json"
     if cache.is_file():
@@ -45,11 +45,17 @@ def scan_blob(store: Store, sha256: str, path: str) -> Dict[str, Any]:
     from picklescan.scanner import scan_bytes
 
     with open(store.blob_path(sha256), "rb") as f:
-        found = scan_bytes(f, path, Path(path).suffix.lower())
-    imports = [{"module": g.module, "name": g.name, "safety": g.safety.value} for g in found.globals]
-    safeties = {i["safety"] for i in imports}
-    level = "unsafe" if "dangerous" in safeties else "suspicious" if "suspicious" in safeties else "safe"
-    result = {"level": level, "pickleImports": imports, "error": bool(found.scan_err)}
+        try:
+            found = scan_bytes(f, path, Path(path).suffix.lower())
+        except Exception:  # noqa: BLE001 - a file the scanner cannot parse (a damaged zip, ...)
+            found = None
+    if found is None:  # unreadable to the scanner: reported, never called safe
+        result = {"level": "suspicious", "pickleImports": [], "error": True}
+    else:
+        imports = [{"module": g.module, "name": g.name, "safety": g.safety.value} for g in found.globals]
+        safeties = {i["safety"] for i in imports}
+        level = "unsafe" if "dangerous" in safeties else "suspicious" if "suspicious" in safeties else "safe"
+        result = {"level": level, "pickleImports": imports, "error": bool(found.scan_err)}
     cache.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(cache, dump_json(result))
     return result
