@@ -126,9 +126,10 @@ def pull(
 
     if "pretrained" in create_model_kwargs:
         raise TypeError("pull always loads the pretrained weights; drop the 'pretrained' argument")
+    asked = revision  # what the catalogue pins are looked up by (a tag, say)
     trusted = verified_snapshot(repo_id, revision, cache_dir)  # with a trust policy: before anything is read
     if trusted is not None:
-        revision = trusted[0]
+        revision = trusted[0]  # then everything is read at the verified commit
     try:
         filename = SAFE_WEIGHTS_NAME
         with download_failures(repo_id, filename, revision=revision, cache_dir=cache_dir):
@@ -146,7 +147,7 @@ def pull(
     if published is None:
         raise IntegrityError(f"{filename}: the Hub has no sha256 record of it in {repo_id}@{commit}; "
                              "refusing to load it")
-    expected = {source: published, **catalog_pins(repo_id, filename, (revision, commit))}
+    expected = {source: published, **catalog_pins(repo_id, filename, (asked, commit))}
     if trusted is not None:
         expected[f"the signature by key {trusted[1].key_id}"] = trusted[1].digests.get(filename, "not signed")
     if filename == PICKLE_WEIGHTS_NAME:
