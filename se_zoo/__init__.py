@@ -24,6 +24,7 @@ __all__ = ["__version__", *_LAZY]
 
 def _register_models() -> None:
     importlib.import_module("se_zoo.models")  # its @register_model entrypoints run on import
+    importlib.import_module("se_zoo._timm_trust").install()  # hf-hub: verifies signed repos under a trust policy
 
 
 after_timm_import(_register_models)

@@ -12,7 +12,8 @@ from typing import Iterator, Optional
 from ..errors import UserError
 
 # top-level module of an optional dependency -> the se-zoo extra that installs it
-_EXTRAS = {"sklearn": "data", "matplotlib": "plot", "starlette": "server", "uvicorn": "server"}
+_EXTRAS = {"sklearn": "data", "matplotlib": "plot", "starlette": "server", "uvicorn": "server",
+           "model_signing": "signing"}
 
 
 class CliError(Exception):
@@ -27,8 +28,9 @@ def _is_integrity_error(exc: BaseException) -> bool:
     if not isinstance(exc, ValueError):  # IntegrityError is a ValueError; skip the import otherwise
         return False
     from ..pretrained.integrity import IntegrityError
+    from ..registry.signing import SignatureError
 
-    return isinstance(exc, IntegrityError)
+    return isinstance(exc, (IntegrityError, SignatureError))
 
 
 @contextmanager

@@ -65,6 +65,7 @@ def add_train(parser: argparse.ArgumentParser) -> None:
     add("--resume", metavar="DIR", help="continue the run in this output folder (same settings)")
     add("--stop-after", type=int, metavar="EPOCHS", help="end after this many epochs; continue with --resume")
     add("--push-to-hub", metavar="REPO", help="push the best model to this Hub repository when training ends")
+    add("--sign-key", metavar="PEM", help="sign the push with this elliptic-curve private key (docs/security.md)")
     add("--no-progress", dest="progress", action="store_false", help="no progress bars")
     parser.set_defaults(run=run_train, **{
         f.name: (f.default if f.default is not MISSING else f.default_factory()) for f in fields(TrainConfig)

@@ -15,6 +15,9 @@ def add_push(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--private", action="store_true", help="create the repo private")
     parser.add_argument("--message", help="commit message")
     parser.add_argument("--tag", help="tag the new commit (e.g. v1.0; must be new), to pull with --revision TAG")
+    parser.add_argument("--sign-key", metavar="PEM", help="sign every pushed file with this elliptic-curve private "
+                                                         "key (model.sig, OpenSSF model-signing; docs/security.md)")
+    parser.add_argument("--sign-certificate", metavar="PEM", help="the signing key's certificate (certificate mode)")
     parser.set_defaults(run=run_push)
 
 
@@ -34,7 +37,8 @@ def run_push(args: argparse.Namespace) -> int:
             with model_download_failures(args.model, args.pretrained):
                 source = timm.create_model(args.model, pretrained=args.pretrained)
         result = push_to_hub(source, args.repo_id, revision=args.revision, private=args.private,
-                             commit_message=args.message, tag=args.tag)
+                             commit_message=args.message, tag=args.tag, sign_key=args.sign_key,
+                             sign_certificate=args.sign_certificate)
     print(f"      repo: {result.repo_id}")
     print(f"  revision: {result.revision}")
     print(f"    commit: {result.commit_sha}")

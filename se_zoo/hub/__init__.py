@@ -5,7 +5,9 @@
 commits it. The card's "Weights" line, its "untrained" warning and the
 config's tag follow the model's :class:`~se_zoo.provenance.WeightsOrigin`.
 :func:`from_pretrained` / :func:`pull` load a repo after checking the weights'
-sha256 against the Hub's record and the ``weights/`` catalogue.
+sha256 against the Hub's record and the ``weights/`` catalogue. ``push_to_hub(sign_key=...)``
+signs a commit (``model.sig``); with ``SE_ZOO_TRUSTED_KEYS`` set, loads verify it first
+(:mod:`se_zoo.hub.trust`, docs/security.md).
 Endpoint, token, cache and offline mode are huggingface_hub's (``HF_ENDPOINT``,
 ``HF_TOKEN``, ``HF_HOME``, ``HF_HUB_OFFLINE``).
 """

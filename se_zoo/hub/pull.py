@@ -25,6 +25,7 @@ from ..models._checkpoint import load_weights
 from ..pretrained.download_errors import download_failures
 from ..pretrained.integrity import SAFE_WEIGHTS_NAME, IntegrityError, catalog_pins, read_verified
 from ..provenance import WeightsOrigin, recorded_origin, set_weights_origin
+from .trust import verified_snapshot
 
 __all__ = ["PICKLE_WEIGHTS_NAME", "PullResult", "pull", "from_pretrained"]
 
@@ -66,6 +67,20 @@ def _published_sha256(repo_id: str, filename: str, path: str) -> Tuple[str, Opti
     return "the Hub's LFS record", lfs.sha256 if lfs else None
 
 
+def _refuse_flagged_pickle(repo_id: str, commit: str, filename: str) -> None:
+    """Refuse a pickle the Hub's scan (``securityRepoStatus``) flags unsafe; offline, the scan is not asked."""
+    from huggingface_hub import HfApi, is_offline_mode
+
+    if is_offline_mode():
+        return
+    status = HfApi().model_info(repo_id, revision=commit, securityStatus=True).security_repo_status or {}
+    for found in status.get("filesWithIssues") or []:
+        if found.get("path") == filename and found.get("level") == "unsafe":
+            imports = ", ".join(f"{i.get('module')}.{i.get('name')}" for i in found.get("pickleImports") or [])
+            raise IntegrityError(f"{filename}: the Hub's pickle scan of {repo_id}@{commit} flags it unsafe "
+                                 f"(imports {imports or 'unsafe globals'}); refusing to unpickle it")
+
+
 def pull(
         repo_id: str,
         *,
@@ -90,7 +105,11 @@ def pull(
 
     Raises:
         IntegrityError: if the weights' sha256 differs from the Hub's record or a
-            catalogue pin, or the Hub has no sha256 record of them; nothing is loaded.
+            catalogue pin, or the Hub has no sha256 record of them, or the Hub's pickle
+            scan flags ``pytorch_model.bin`` unsafe; nothing is loaded.
+        se_zoo.registry.signing.SignatureError: with a trust policy (``SE_ZOO_TRUSTED_KEYS``) covering
+            ``repo_id``: the signature is missing or untrusted, or a file differs from what was
+            signed (the message names it); nothing is loaded.
         ValueError: if the repo has no ``model.safetensors`` and ``allow_pickle`` is False.
         huggingface_hub.errors.RemoteEntryNotFoundError: if it has neither weights file.
         se_zoo.pretrained.download_errors.HubUnreachableError: if the weights are neither downloadable (no network,
@@ -107,6 +126,10 @@ def pull(
 
     if "pretrained" in create_model_kwargs:
         raise TypeError("pull always loads the pretrained weights; drop the 'pretrained' argument")
+    asked = revision  # what the catalogue pins are looked up by (a tag, say)
+    trusted = verified_snapshot(repo_id, revision, cache_dir)  # with a trust policy: before anything is read
+    if trusted is not None:
+        revision = trusted[0]  # then everything is read at the verified commit
     try:
         filename = SAFE_WEIGHTS_NAME
         with download_failures(repo_id, filename, revision=revision, cache_dir=cache_dir):
@@ -124,7 +147,12 @@ def pull(
     if published is None:
         raise IntegrityError(f"{filename}: the Hub has no sha256 record of it in {repo_id}@{commit}; "
                              "refusing to load it")
-    expected = {source: published, **catalog_pins(repo_id, filename, (revision, commit))}
+    expected = {source: published, **catalog_pins(repo_id, filename, (asked, commit))}
+    if trusted is not None:
+        expected[f"the signature by key {trusted[1].key_id}"] = trusted[1].digests.get(filename, "not signed")
+    if filename == PICKLE_WEIGHTS_NAME:
+        with download_failures(repo_id, filename, revision=commit, cache_dir=cache_dir):
+            _refuse_flagged_pickle(repo_id, commit, filename)
     state_dict = load_weights(read_verified(path, expected, filename), filename, allow_pickle=allow_pickle)
 
     overlay = {**(create_model_kwargs.pop("pretrained_cfg_overlay", None) or {}),

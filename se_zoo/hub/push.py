@@ -1,15 +1,18 @@
 """``push_to_hub``: one commit with the weights, their config and the model card."""
 import json
+import os
+import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
 from tempfile import TemporaryDirectory
-from typing import Any, Mapping, Optional, Tuple, Union
+from typing import Any, List, Mapping, Optional, Tuple, Union
 
 from torch import nn
 
-from ..errors import InputNotFound
+from ..errors import InputNotFound, InvalidArgument
 from ..pretrained.integrity import SAFE_WEIGHTS_NAME
 from ..provenance import WeightsOrigin, recorded_origin
+from ..registry.signing import SIGNATURE_NAME, is_covered, sign_directory
 from .card import CardOptions, model_card
 from .run_record import read_run_record
 from .save import CONFIG_NAME, METRICS_NAME, README_NAME, save_pretrained, sha256_file
@@ -71,6 +74,24 @@ def _stage_directory(source: Path, staging: Path, repo_id: str, card: Optional[C
     return weights_sha256, model.pretrained_cfg["architecture"]
 
 
+def _signature_operations(api: Any, repo_id: str, revision: Optional[str], operations: List[Any], folder: Path,
+                          sign_key: Union[str, Path], sign_certificate: Optional[Union[str, Path]]) -> List[Any]:
+    """``model.sig`` over the files ``operations`` add, and the deletions of the branch's other covered files."""
+    from huggingface_hub import CommitOperationAdd, CommitOperationDelete
+
+    folder.mkdir()
+    for op in operations:  # the files exactly as pushed, linked (or copied) side by side
+        try:
+            os.link(op.path_or_fileobj, folder / op.path_in_repo)
+        except OSError:
+            shutil.copyfile(op.path_or_fileobj, folder / op.path_in_repo)
+    sign_directory(folder, sign_key, certificate=sign_certificate)
+    pushed = {op.path_in_repo for op in operations}
+    stale = [p for p in api.list_repo_files(repo_id, revision=revision) if p not in pushed and is_covered(p)]
+    return [CommitOperationAdd(path_in_repo=SIGNATURE_NAME, path_or_fileobj=str(folder / SIGNATURE_NAME)),
+            *(CommitOperationDelete(path_in_repo=p) for p in stale)]
+
+
 def push_to_hub(
         model_or_dir: Union[nn.Module, str, Path],
         repo_id: str,
@@ -83,6 +104,8 @@ def push_to_hub(
         tag: Optional[str] = None,
         model_args: Optional[Mapping[str, Any]] = None,
         card: Optional[CardOptions] = None,
+        sign_key: Optional[Union[str, Path]] = None,
+        sign_certificate: Optional[Union[str, Path]] = None,
 ) -> PushResult:
     """Push a model (or a directory written by :func:`save_pretrained`) to a Hub repo.
 
@@ -96,6 +119,11 @@ def push_to_hub(
     The card's "Weights" line and "untrained" warning follow the model's
     :func:`se_zoo.provenance.weights_origin` (a directory's: the origin its
     ``config.json`` records, or its training run's record).
+
+    With ``sign_key``, every pushed file is signed (OpenSSF model-signing, per-file
+    sha256) and the signature is committed with them as ``model.sig``; files of the
+    branch that are not part of the push are deleted in the same commit, so the
+    signed set is exactly what the commit holds (see ``docs/security.md``).
 
     Args:
         model_or_dir: A timm model, or a directory holding ``model.safetensors``
@@ -111,6 +139,10 @@ def push_to_hub(
         model_args: For a model: constructor arguments to record (see :func:`save_pretrained`).
         card: Title, license, datasets and metrics for the card (:class:`CardOptions`);
             for a directory, they override what its README records.
+        sign_key: PEM elliptic-curve private key to sign the commit with (needs the
+            ``signing`` extra).
+        sign_certificate: The key's signing certificate (certificate mode); key-pair
+            mode without it.
 
     Returns:
         A :class:`PushResult`.
@@ -119,7 +151,9 @@ def push_to_hub(
         TypeError: if ``model_or_dir`` is neither a timm model nor a path, or
             ``model_args`` is given with a directory.
         ValueError: if ``tag`` already exists in the repo (checked before committing),
-            or is given with ``create_pr``.
+            or is given with ``create_pr``, or ``sign_certificate`` without ``sign_key``.
+        se_zoo.registry.signing.SignatureError: if ``sign_key`` cannot be read or is not a
+            supported elliptic-curve key (nothing is pushed).
         FileNotFoundError: if the directory lacks the weights or the config.
         huggingface_hub.errors.HfHubHTTPError: if the Hub refuses a request
             (401/403 without a token allowed to write).
@@ -133,6 +167,9 @@ def push_to_hub(
     if model_args is not None and not isinstance(model_or_dir, nn.Module):
         raise TypeError(f"model_args applies to models; a directory's config.json records them, got {model_args!r} "
                         f"with {model_or_dir}")
+    if sign_certificate is not None and sign_key is None:
+        raise InvalidArgument(f"sign_certificate needs sign_key (its private key), got sign_key=None with "
+                              f"sign_certificate={str(sign_certificate)!r}")
     api = HfApi(token=token, library_name="se-zoo", library_version=__version__)
     if tag is not None and create_pr:
         raise ValueError(f"tag must be None with create_pr (a pull request's commit is not tagged), got {tag!r}")
@@ -157,6 +194,9 @@ def push_to_hub(
         if (source / METRICS_NAME).is_file():  # a training output: the registry's pages chart it
             operations.append(CommitOperationAdd(path_in_repo=METRICS_NAME,
                                                  path_or_fileobj=str(source / METRICS_NAME)))
+        if sign_key is not None:
+            operations += _signature_operations(api, repo_id, revision, operations, staging / "signed",
+                                                sign_key, sign_certificate)
         commit = api.create_commit(
             repo_id, operations, commit_message=commit_message or f"Upload {arch}",
             revision=revision, create_pr=create_pr)

@@ -84,6 +84,7 @@ from .mirror.pullthrough import MirrorHook
 from .mirror.upstream import Upstream
 from .offload import ProcessOffload
 from .routes import Router, route_table
+from .store.policy import CommitPolicy
 from .store.quota import UploadCaps
 from .store.scrub import DEFAULT_SCRUB_RATE, Scrubber
 from .store.storage import Store
@@ -116,6 +117,8 @@ class Registry:
         upstream: An ``se_zoo.registry.mirror.upstream.Upstream`` to pull missing repos through from, or None.
         max_file_size: The largest file accepted, in bytes (the Hub's 50 GB by default).
         quota: The most bytes one namespace may hold, or ``None`` for no quota.
+        commit_policy: Signed commits required and pickle scans refused
+            (``se_zoo.registry.store.policy.CommitPolicy``); none by default.
 
     Attributes:
         store, auth, xet, mirror, web: The parts (``xet.announce_downloads`` switches Xet downloads on).
@@ -129,7 +132,8 @@ class Registry:
 
     def __init__(self, root: os.PathLike, tokens: Optional[Mapping[str, str]] = None,
                  upstream: Optional[Upstream] = None,
-                 max_file_size: int = limits.DEFAULT_MAX_FILE_SIZE, quota: Optional[int] = None):
+                 max_file_size: int = limits.DEFAULT_MAX_FILE_SIZE, quota: Optional[int] = None,
+                 commit_policy: Optional[CommitPolicy] = None):
         for value, what in ((max_file_size, "max_file_size"), (quota, "quota")):
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
                 raise ValueError(f"{what} must be a positive number of bytes, got {value!r}.")
@@ -138,13 +142,14 @@ class Registry:
         self._offload = ProcessOffload()
         caps = UploadCaps(self.store, max_file_size, quota)
         self.xet = XetService(self.auth, caps)
-        self.mirror = MirrorHook(self.store, self.auth, upstream)
-        self.web = WebPages(self.store, self.auth, partial(model_summary, self.store, siblings=False))
+        self.mirror = MirrorHook(self.store, self.auth, upstream, commit_policy)
+        self.web = WebPages(self.store, self.auth, partial(model_summary, self.store, siblings=False),
+                            commit_policy.trusted if commit_policy is not None else None)
         downloads = Downloads(self.store, self.auth, self.xet)
         self.integrity = downloads.integrity
         self.router = Router(route_table(
             RepoApi(self.store, self.auth, self._offload, check_namespace=self.mirror.check_namespace),
-            CommitApi(self.store, self.auth, caps, self.xet), LfsApi(self.store, self.auth, caps),
+            CommitApi(self.store, self.auth, caps, self.xet, commit_policy), LfsApi(self.store, self.auth, caps),
             downloads, self.mirror, self.xet, self.web))
 
     def close(self) -> None:
@@ -159,7 +164,7 @@ def create_app(root: os.PathLike, tokens: Optional[Mapping[str, str]] = None, **
     Args:
         root: Directory of the store; created if missing.
         tokens: Maps each accepted token to ``"read"`` or ``"write"``; ``None`` makes it read-only.
-        **options: ``upstream``, ``max_file_size`` and ``quota``, passed to ``Registry``.
+        **options: ``upstream``, ``max_file_size``, ``quota`` and ``commit_policy``, passed to ``Registry``.
 
     Returns:
         A Starlette app; its ``state.registry`` is the ``Registry`` serving it.
@@ -204,7 +209,7 @@ class HubServer:
             re-hashes every blob (``se_zoo.registry.store.scrub``), or None for no scrub (default). With
             several workers the parent process scrubs; the workers read its quarantine records.
         scrub_rate: The most bytes per second the scrub reads.
-        **options: ``upstream``, ``max_file_size`` and ``quota`` (see ``Registry``).
+        **options: ``upstream``, ``max_file_size``, ``quota`` and ``commit_policy`` (see ``Registry``).
 
     Raises:
         ValueError: if a token, permission, limit or worker count is invalid.

@@ -4,6 +4,7 @@ Usage::
 
     SE_ZOO_HUB_TOKEN=... se-zoo hub serve --root DIR [--host 127.0.0.1] [--port N] [--workers N]
         [--tokens-file F] [--max-file-size 50GB] [--quota 100GB] [--scrub-interval SECONDS [--scrub-rate 64MiB]]
+        [--require-signed PATTERN --trusted-keys PATH] [--refuse-unsafe-pickles]
     se-zoo hub fsck --root DIR [--gc] [--grace SECONDS] [--repair [--upstream URL] [--upstream-token-file F]]
 
 ``--port 0`` (the default) picks a free port; the endpoint URL is printed once the server
@@ -98,6 +99,26 @@ def _seconds(text: str) -> float:
     return seconds
 
 
+def commit_policy_from(args: argparse.Namespace):
+    """The :class:`~se_zoo.registry.store.policy.CommitPolicy` of ``--require-signed``, ``--trusted-keys``
+    and ``--refuse-unsafe-pickles``.
+
+    Raises:
+        CommandError: if ``--require-signed`` comes without ``--trusted-keys``, or the policy is unreadable.
+    """
+    from .signing import SignatureError, TrustPolicy
+    from .store.policy import CommitPolicy
+
+    if args.require_signed and args.trusted_keys is None:
+        raise CommandError(f"--require-signed {' '.join(args.require_signed)} needs --trusted-keys PATH "
+                           "(the public keys commits must be signed with).")
+    try:
+        trusted = TrustPolicy.load(args.trusted_keys) if args.trusted_keys is not None else None
+    except (SignatureError, ModuleNotFoundError) as exc:
+        raise CommandError(str(exc)) from None
+    return CommitPolicy(tuple(args.require_signed), trusted, args.refuse_unsafe_pickles)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``serve``, ``fsck``, ``mirror`` and ``import`` sub-subcommands and their arguments to ``parser``."""
     sub = parser.add_subparsers(dest="hub_command", required=True, metavar="{serve,fsck,mirror,import}")
@@ -117,6 +138,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                             "quarantining damaged ones (default: off; `se-zoo hub fsck` from cron does the same)")
     serve.add_argument("--scrub-rate", type=_size, default="64MiB", metavar="SIZE",
                        help="most bytes per second the scrub reads (default: 64MiB)")
+    serve.add_argument("--require-signed", action="append", default=[], metavar="PATTERN",
+                       help="refuse commits to repos matching PATTERN (namespace/name fnmatch, or a namespace) "
+                            "unless model.sig verifies against --trusted-keys; repeatable (docs/security.md)")
+    serve.add_argument("--trusted-keys", type=Path, metavar="PATH",
+                       help="trust policy file or folder: which public keys sign which namespaces")
+    serve.add_argument("--refuse-unsafe-pickles", action="store_true",
+                       help="refuse commits adding a pickle file whose scan finds dangerous imports")
     auth = serve.add_mutually_exclusive_group()
     auth.add_argument("--tokens-file", type=Path,
                       help=f"file of TOKEN:read|write lines (or set {TOKENS_FILE_ENV}); "
@@ -177,5 +205,5 @@ def _run(args: argparse.Namespace) -> int:
     server = HubServer(args.root, tokens_from(args), host=args.host, port=args.port, log_level="info",
                        workers=args.workers, max_file_size=args.max_file_size, quota=args.quota,
                        scrub_interval=args.scrub_interval, scrub_rate=args.scrub_rate,
-                       upstream=upstream_from_args(args))
+                       upstream=upstream_from_args(args), commit_policy=commit_policy_from(args))
     return server.run(on_ready=lambda: print(server.endpoint, flush=True))

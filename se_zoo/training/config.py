@@ -62,6 +62,7 @@ class TrainConfig:
         stop_after: End this run after this many epochs in total (the schedule
             still spans ``epochs``); continue later with ``resume``.
         push_to_hub: Hub repository to push the best model to when training ends.
+        sign_key: PEM private key that signs that push (``model.sig``); needs ``push_to_hub``.
         progress: Show a progress bar per epoch (rank 0).
     """
 
@@ -103,6 +104,7 @@ class TrainConfig:
     resume: Optional[str] = field(default=None, metadata=FREE)
     stop_after: Optional[int] = field(default=None, metadata=FREE)
     push_to_hub: Optional[str] = field(default=None, metadata=FREE)
+    sign_key: Optional[str] = field(default=None, metadata=FREE)
     progress: bool = field(default=True, metadata=FREE)
 
 
@@ -144,5 +146,7 @@ def check_config(config: TrainConfig) -> None:
         raise bad("stop_after", f"in [1, epochs={config.epochs}]")
     if config.workers < 0:
         raise bad("workers", ">= 0")
+    if config.sign_key is not None and not config.push_to_hub:
+        raise bad("sign_key", "None without push_to_hub (it signs that push)")
     if config.output is None and config.resume is None:
         raise InvalidArgument("output must name a folder (or resume a run), got None")

@@ -440,4 +440,4 @@ def _push(config: TrainConfig, env, output: Path, end_epoch: int):
         return None
     from ..hub import push_to_hub
 
-    return push_to_hub(str(output), config.push_to_hub)
+    return push_to_hub(str(output), config.push_to_hub, sign_key=config.sign_key)

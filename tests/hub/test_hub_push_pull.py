@@ -219,10 +219,13 @@ def test_pickle_only_repo_needs_opt_in(hub_server, tmp_path):
     _assert_same_model(from_pretrained(repo_id, allow_pickle=True), model)
 
 
-def test_pickle_opt_in_still_loads_weights_only(hub_server, tmp_path):
+def test_pickle_opt_in_still_loads_weights_only(hub_server, tmp_path, monkeypatch):
     repo_id = f"{hub_server.namespace}/payload"
     marker = tmp_path / "payload-ran"
     _pickle_repo(repo_id, tmp_path, {"conv1.weight": _Payload(marker)})
+    with pytest.raises(IntegrityError, match="pickle scan .* flags it unsafe"):  # the registry's scan, first
+        from_pretrained(repo_id, allow_pickle=True)
+    monkeypatch.setattr(sys.modules["se_zoo.hub.pull"], "_refuse_flagged_pickle", lambda *args: None)  # no scans
     with pytest.raises(pickle.UnpicklingError):
         from_pretrained(repo_id, allow_pickle=True)
     assert not marker.exists()

@@ -18,6 +18,7 @@ from ..errors import BadRequest
 from ..http import base_url, flag, json_object, ndjson_lines
 from ..limits import check_count
 from ..store.names import validate_path, validate_sha256
+from ..store.policy import CommitPolicy, added_files
 from ..store.quota import UploadCaps
 from ..store.storage import Store, decode_base64, upload_mode
 from ..xet.service import XetService
@@ -49,10 +50,13 @@ class CommitApi:
         auth: Who may write.
         caps: The file size and namespace quota caps.
         xet: Rebuilds the files uploaded through Xet.
+        policy: Signatures required and pickle scans (:class:`~se_zoo.registry.store.policy.CommitPolicy`).
     """
 
-    def __init__(self, store: Store, auth: Auth, caps: UploadCaps, xet: XetService):
+    def __init__(self, store: Store, auth: Auth, caps: UploadCaps, xet: XetService,
+                 policy: Optional[CommitPolicy] = None):
         self.store, self.auth, self.caps, self.xet = store, auth, caps, xet
+        self.policy = policy or CommitPolicy()
 
     async def preupload(self, request: Request, namespace: str, name: str, revision: str) -> Response:
         """``POST .../preupload/{rev}``: each announced file's upload mode and current oid."""
@@ -108,8 +112,11 @@ class CommitApi:
             raise BadRequest("The commit header needs a non-empty 'summary'.")
         if not isinstance(description, str) or (parent is not None and not isinstance(parent, str)):
             raise BadRequest("'description' and 'parentCommit' must be strings.")
-        commit_id = await anyio.to_thread.run_sync(
-            partial(self.store.commit, namespace, name, branch, operations, summary, description, parent))
+        repo_id = "/".join(self.store.canonical_id(namespace, name))
+        await anyio.to_thread.run_sync(self.policy.check_added, self.store, repo_id, added_files(operations))
+        commit_id = await anyio.to_thread.run_sync(partial(  # signatures: checked under the repo's lock
+            self.store.commit, namespace, name, branch, operations, summary, description, parent,
+            check=partial(self.policy.check_files, self.store, repo_id)))
         return JSONResponse({"success": True, "commitOid": commit_id, "pullRequestUrl": None, "hookOutput": "",
                              "commitUrl": f"{base_url(request)}/{namespace}/{name}/commit/{commit_id}"})
 

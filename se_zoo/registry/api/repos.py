@@ -17,6 +17,7 @@ from ..limits import check_count
 from ..offload import ProcessOffload
 from ..store.cards import validate_yaml_request
 from ..store.names import validate_path, validate_ref_name, validate_repo_part
+from ..store.scans import security_status
 from ..store.storage import DEFAULT_BRANCH, Store
 from ..store.tree_index import tree_index
 from .listing import list_models, model_summary
@@ -119,7 +120,8 @@ class RepoApi:
         return JSONResponse(list_models(self.store, request.query_params, readable_private))
 
     async def repo_info(self, request: Request, namespace: str, name: str, revision: Optional[str] = None) -> Response:
-        """``GET /api/models/{id}[/revision/{rev}]`` (``blobs=1`` adds sizes, blob ids and LFS sha256).
+        """``GET /api/models/{id}[/revision/{rev}]`` (``blobs=1`` adds sizes, blob ids and LFS sha256;
+        ``securityStatus=1`` the pickle scan as ``securityRepoStatus``).
 
         Made in a worker thread. The answer lists every file, as the Hub's does, so for a repository of
         more than ``MAX_TREE_PAGE`` files it is made in its client's turn (``ProcessOffload.turn``).
@@ -141,7 +143,10 @@ class RepoApi:
                    commit: Dict[str, Any]) -> Response:
         blobs = flag(request.query_params.get("blobs"))
         namespace, name = self.store.canonical_id(namespace, name)
-        return JSONResponse(model_summary(self.store, namespace, name, meta, commit, siblings=True, blobs=blobs))
+        summary = model_summary(self.store, namespace, name, meta, commit, siblings=True, blobs=blobs)
+        if flag(request.query_params.get("securityStatus")):
+            summary["securityRepoStatus"] = security_status(self.store, commit["files"])
+        return JSONResponse(summary)
 
     # files, refs and history
     async def tree(self, request: Request, namespace: str, name: str, revision: str, path: str) -> Response:

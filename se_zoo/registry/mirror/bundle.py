@@ -219,23 +219,49 @@ def _member_reader(path: Path, offset: int, size: int):
     return _Reader()
 
 
-def import_bundle(path: Path, sink: Any, stats: Optional[Stats] = None, log=print) -> Stats:
+def _verify_signed(path: Path, blobs: Dict[str, Tuple[int, int]], manifest: Dict[str, Any], trusted: Any) -> None:
+    """Check every ref's commit of each repo ``trusted`` has keys for: its ``model.sig`` against them, and
+    its files' sha256 against what it signs (the blobs themselves are checked against those on copy)."""
+    from ..signing import SIGNATURE_NAME, SignatureError, check_files, verify_signature
+
+    for repo_id, repo in sorted(manifest["repos"].items()):
+        rule = trusted.keys_for(repo_id)
+        if rule is None:
+            continue
+        for commit in sorted({c for kind in ("branches", "tags") for c in repo["refs"][kind].values()}):
+            files = repo["commits"][commit]["files"]
+            try:
+                if SIGNATURE_NAME not in files:
+                    raise SignatureError(f"{repo_id}: no {SIGNATURE_NAME}; the commit is unsigned")
+                with _member_reader(path, *blobs[files[SIGNATURE_NAME]["sha256"]]) as chunks:
+                    signed = verify_signature(b"".join(chunks), repo_id, rule[1])
+                check_files(repo_id, signed, {p: e["sha256"] for p, e in files.items()})
+            except SignatureError as exc:
+                raise BundleError(f"bundle {path}: commit {commit} of {repo_id} is refused by the trust policy: "
+                                  f"{exc}; nothing was imported.") from None
+
+
+def import_bundle(path: Path, sink: Any, stats: Optional[Stats] = None, log=print, trusted: Any = None) -> Stats:
     """Load every repository of a bundle into ``sink``, checking each file.
 
     The whole bundle is checked for completeness first (a truncated one is refused with the target
-    unchanged); blobs the target holds are skipped; commits are adopted once all files arrived.
+    unchanged), then, with a trust policy, the signature of every ref's commit of each repo the policy
+    covers; blobs the target holds are skipped; commits are adopted once all files arrived.
 
     Args:
         path: The bundle file.
         sink: ``StoreSink`` or ``RegistrySink``.
         stats: Accumulates what was written; a new one when None.
         log: Where to report each repository.
+        trusted: A :class:`~se_zoo.registry.signing.TrustPolicy` (``--trusted-keys``), or None.
 
     Returns:
         The stats.
 
     Raises:
-        BundleError: if the bundle is truncated, malformed or lacks a blob it describes, or a blob member
+        BundleError: if the bundle is truncated, malformed or lacks a blob it describes, a commit a
+            ref of a repo covered by ``trusted`` points at is unsigned, signed by an untrusted key or
+            differs from what was signed (nothing is written then), or a blob member
             is damaged or refused by the target (one line naming the member and the problem); no
             commit is adopted then.
         CommandError: if the bundle does not exist.
@@ -243,6 +269,8 @@ def import_bundle(path: Path, sink: Any, stats: Optional[Stats] = None, log=prin
     path = Path(path)
     stats = stats or Stats()
     blobs, manifest = _read_manifest(path)
+    if trusted is not None:
+        _verify_signed(path, blobs, manifest, trusted)
     for repo_id, repo in sorted(manifest["repos"].items()):
         for record in repo["commits"].values():
             for file_path, entry in sorted(record["files"].items()):

@@ -50,6 +50,9 @@ def add_mirror_arguments(sub: Any) -> None:
     load = sub.add_parser("import", help="load a bundle into a registry",
                           description="Load a bundle written by `se-zoo hub mirror --bundle` into a registry.")
     load.add_argument("bundle", type=Path, help="the bundle file")
+    load.add_argument("--trusted-keys", type=Path, metavar="PATH",
+                      help="trust policy (file or folder): the repos it covers must be signed by its keys, "
+                           "checked before anything is written (docs/security.md)")
     _add_target(load, bundle=False)
 
 
@@ -133,9 +136,15 @@ def _run(args: argparse.Namespace) -> int:
     if args.hub_command == "import":
         from .bundle import import_bundle
 
+        from ..signing import SignatureError, TrustPolicy
+
+        try:
+            trusted = TrustPolicy.load(args.trusted_keys) if args.trusted_keys is not None else None
+        except (SignatureError, ModuleNotFoundError) as exc:
+            raise CommandError(str(exc)) from None
         sink = _sink(args, bundle=None)
         try:
-            import_bundle(args.bundle, sink, stats)
+            import_bundle(args.bundle, sink, stats, trusted=trusted)
         finally:
             sink.close()
     else:

@@ -48,6 +48,7 @@ from .adopt import (
     validate_record,
 )
 from .flight import Flight, Flights, as_hub_error, read_flight
+from ..store.policy import CommitPolicy
 from ..store.storage import (
     BadRequest,
     Forbidden,
@@ -76,10 +77,13 @@ class MirrorHook:
         store: The registry's store.
         auth: Who may read and write.
         upstream: The endpoint to pull through from, or None (mirrored repos are then only served).
+        policy: The registry's commit rules; a commit imported through ``POST .../mirror`` into a repo
+            that requires signatures must verify like any other commit.
     """
 
-    def __init__(self, store: Store, auth: Auth, upstream: Optional[Upstream]):
+    def __init__(self, store: Store, auth: Auth, upstream: Optional[Upstream], policy: Optional[CommitPolicy] = None):
         self.store, self.auth, self.upstream = store, auth, upstream
+        self.policy = policy or CommitPolicy()
         self.ttl = upstream.ttl if upstream is not None else DEFAULT_TTL
         self.flights = Flights(store)
         self._checked: Dict[Tuple[str, str, str], float] = {}
@@ -146,6 +150,10 @@ class MirrorHook:
         if not isinstance(private, bool) or not isinstance(origin, str) or not origin:
             raise BadRequest("'private' must be true or false and 'origin' a non-empty string.")
         await anyio.to_thread.run_sync(check_against_store, self.store, record)
+        repo_id = f"{namespace}/{name}"
+        await anyio.to_thread.run_sync(self.policy.check_added, self.store, repo_id,
+                                       {p: e["sha256"] for p, e in record["files"].items()})
+        await anyio.to_thread.run_sync(self.policy.check_files, self.store, repo_id, record["files"])
         await anyio.to_thread.run_sync(self.store.adopt_commit, namespace, name, record, refs,
                                        mirror_meta(origin, private))
         return JSONResponse({"success": True, "commitOid": record["id"]})

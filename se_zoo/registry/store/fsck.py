@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Dict, List, Set
 
 from .integrity import QUARANTINE_DIR, quarantine_records
+from .scans import SCANS_DIR
 from .locking import STALE_AFTER, blob_lock, remove_dead_temporaries
 from .names import COMMIT_ID, REPO_PART, SHA256
 from .storage import CHUNK_SIZE, dump_json, blobs_referenced_by
@@ -35,7 +36,7 @@ from ..xet.gc import check_xet
 
 IGNORED_DIRS = ("xet",)  # Xet CAS data (<root>/xet/): checked by se_zoo.registry.xet.gc, called below
 # what se_zoo.registry.store.storage (and .integrity) keep
-STORE_ENTRIES = ("blobs", "tmp", "repos", "locks", "signing.key", QUARANTINE_DIR)
+STORE_ENTRIES = ("blobs", "tmp", "repos", "locks", "signing.key", QUARANTINE_DIR, SCANS_DIR)
 
 
 @dataclass

@@ -40,7 +40,7 @@ import uuid
 from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, BinaryIO, Dict, Iterable, Iterator, List, Optional, Set, Tuple
+from typing import Any, BinaryIO, Callable, Dict, Iterable, Iterator, List, Optional, Set, Tuple
 
 from ..errors import (  # noqa: F401 (re-exported: the store's public errors)
     BadRequest,
@@ -464,7 +464,8 @@ class Store:
         return commit
 
     def commit(self, namespace: str, name: str, branch: str, operations: List[Dict[str, Any]],
-               title: str, message: str = "", parent: Optional[str] = None) -> str:
+               title: str, message: str = "", parent: Optional[str] = None,
+               check: Optional[Callable[[Dict[str, Any]], None]] = None) -> str:
         """Apply ``operations`` on top of ``branch`` as one new commit and move the branch to it.
 
         Args:
@@ -476,6 +477,9 @@ class Store:
             title: First line of the commit message.
             message: The rest of the commit message.
             parent: When given, the commit the change is based on; the branch must still point to it.
+            check: Called under the repository's lock with the files the commit will hold (path ->
+                ``{"sha256", "size", "oid", "lfs"}``); whatever it raises refuses the commit, and
+                nothing is written.
 
         Returns:
             The new commit id.
@@ -498,6 +502,8 @@ class Store:
             self._mark_blobs([op for op in operations if op["op"] == "add"])
             files = _apply(dict(self.commit_info(namespace, name, head)["files"]), operations, self._add_entry)
             refuse_path_conflict(files, [op["path"] for op in operations if op["op"] == "add"])
+            if check is not None:
+                check(files)
             commit = self._new_commit(repo_dir, [head], files, title, message, now_iso())
             refs["branches"][branch] = commit
             atomic_write(repo_dir / "refs.json", dump_json(refs))

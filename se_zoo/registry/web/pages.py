@@ -40,8 +40,10 @@ from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Re
 
 from ..auth import Auth
 from ..errors import PayloadTooLarge
+from ..signing import TrustPolicy
 from ..store.storage import DEFAULT_BRANCH, BadRequest, EntryNotFound, HubError, RepoNotFound, Store, validate_path
 from . import repo_view, session, tensors
+from .badges import file_scan, pickle_issues, signature_badge
 from .cards import Links, parse_card, render_markdown
 from .chart import curves
 from .commit_view import file_changes
@@ -93,11 +95,13 @@ class WebPages:
         auth: Who the visitor is (login cookie or bearer token) and which repositories they see.
         summary: ``(namespace, name, meta, commit) -> dict`` as ``GET /api/models`` describes a
             repository (the list page takes ``lastModified``, ``private`` and ``downloads`` from it).
+        trusted: The trust policy the model page's signature badge is verified against, or None.
     """
 
     def __init__(self, store: Store, auth: Auth,
-                 summary: Callable[[str, str, Dict[str, Any], Dict[str, Any]], Dict[str, Any]]):
-        self.store, self.auth = store, auth
+                 summary: Callable[[str, str, Dict[str, Any], Dict[str, Any]], Dict[str, Any]],
+                 trusted: Optional[TrustPolicy] = None):
+        self.store, self.auth, self._trusted = store, auth, trusted
         self._summary = summary
         self._env = Environment(loader=FileSystemLoader(_HERE / "templates"), autoescape=select_autoescape(
             default=True, default_for_string=True), undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
@@ -238,7 +242,9 @@ class WebPages:
             card_html=_rendered(self.store.blob_path(readme["sha256"]), _links(repo)) if readme else None,
             panels=panels, endpoint=str(request.base_url).rstrip("/"), file_count=len(files),
             untrained=repo_view.untrained(self.store, files), weights=self._weights(files),
-            downloads=self.store.downloads(namespace, name))
+            downloads=self.store.downloads(namespace, name),
+            signature=signature_badge(self.store, repo.id, files, self._trusted),
+            pickle_issues=pickle_issues(self.store, files))
 
     def _weights(self, files: Dict[str, Dict[str, Any]]) -> Optional[Dict[str, Any]]:
         """Parameters, size and dtypes of a commit's safetensors files (their headers only), or ``None``."""
@@ -294,7 +300,8 @@ class WebPages:
         return self._html(request, "blob.html", repo=repo, tab="files", path=path, entry=entry, text=text,
                           rendered=rendered, last=last, crumbs=_crumbs(path), view="blob", cut=cut,
                           lines=text.splitlines() if text is not None else [], header=header,
-                          header_error=header_error, max_rows=MAX_TENSOR_ROWS, preview=MAX_TEXT_PREVIEW)
+                          header_error=header_error, max_rows=MAX_TENSOR_ROWS, preview=MAX_TEXT_PREVIEW,
+                          scan=file_scan(self.store, path, entry))
 
     def _commits(self, request: Request, namespace: str, name: str, revision: str) -> Response:
         repo = self._visible_repo(request, namespace, name, revision)
