@@ -73,6 +73,7 @@ from typing import Any, Callable, List, Mapping, Optional
 import uvicorn
 from starlette.applications import Starlette
 from starlette.routing import Route
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from . import limits
 from .api import CommitApi, Downloads, LfsApi, RepoApi
@@ -113,19 +114,24 @@ class Registry:
         upstream: An ``se_zoo.registry.mirror.upstream.Upstream`` to pull missing repos through from, or None.
         max_file_size: The largest file accepted, in bytes (the Hub's 50 GB by default).
         quota: The most bytes one namespace may hold, or ``None`` for no quota.
+        accel_redirect: The URL prefix under which a web server in front (nginx) serves the root's
+            ``blobs/`` folder: blob downloads are then answered with ``X-Accel-Redirect`` and no body,
+            after auth, headers and the blob's integrity are checked (see docs/hub.md); ``None``
+            sends the bytes from here.
 
     Attributes:
         store, auth, xet, mirror, web: The parts (``xet.announce_downloads`` switches Xet downloads on).
         router: Answers every request from the route table.
 
     Raises:
-        ValueError: if a token is empty or has whitespace, a permission is not read/write, or a
-            size limit is not a positive int.
+        ValueError: if a token is empty or has whitespace, a permission is not read/write, a
+            size limit is not a positive int, or ``accel_redirect`` is not a path ending in ``/``.
     """
 
     def __init__(self, root: os.PathLike, tokens: Optional[Mapping[str, str]] = None,
                  upstream: Optional[Upstream] = None,
-                 max_file_size: int = limits.DEFAULT_MAX_FILE_SIZE, quota: Optional[int] = None):
+                 max_file_size: int = limits.DEFAULT_MAX_FILE_SIZE, quota: Optional[int] = None,
+                 accel_redirect: Optional[str] = None):
         for value, what in ((max_file_size, "max_file_size"), (quota, "quota")):
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
                 raise ValueError(f"{what} must be a positive number of bytes, got {value!r}.")
@@ -139,7 +145,7 @@ class Registry:
         self.router = Router(route_table(
             RepoApi(self.store, self.auth, self._offload, check_namespace=self.mirror.check_namespace),
             CommitApi(self.store, self.auth, caps, self.xet), LfsApi(self.store, self.auth, caps),
-            Downloads(self.store, self.auth, self.xet), self.mirror, self.xet, self.web))
+            Downloads(self.store, self.auth, self.xet, accel_redirect), self.mirror, self.xet, self.web))
 
     def close(self) -> None:
         """Release the store's temporary folder and stop the helper process."""
@@ -153,7 +159,7 @@ def create_app(root: os.PathLike, tokens: Optional[Mapping[str, str]] = None, **
     Args:
         root: Directory of the store; created if missing.
         tokens: Maps each accepted token to ``"read"`` or ``"write"``; ``None`` makes it read-only.
-        **options: ``upstream``, ``max_file_size`` and ``quota``, passed to ``Registry``.
+        **options: ``upstream``, ``max_file_size``, ``quota`` and ``accel_redirect``, passed to ``Registry``.
 
     Returns:
         A Starlette app; its ``state.registry`` is the ``Registry`` serving it.
@@ -167,6 +173,37 @@ def create_app(root: os.PathLike, tokens: Optional[Mapping[str, str]] = None, **
     app.router.default = registry.router.asgi  # paths the route's pattern cannot match (e.g. a newline)
     app.state.registry = registry
     return app
+
+
+class _BoundedHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with the bytes of a request head still arriving capped.
+
+    httptools buffers a header line until it ends, with no limit of its own: once more than
+    ``limits.HEADER_BYTES`` arrived without the head being complete, the connection gets a 431 and
+    is closed. A head that arrives whole is checked by the router (``limits.check_headers``).
+    """
+
+    _in_head = True
+    _head_bytes = 0
+
+    def data_received(self, data: bytes) -> None:
+        if self._in_head:
+            self._head_bytes += len(data)
+        super().data_received(data)
+        if self._in_head and self._head_bytes > limits.HEADER_BYTES and not self.transport.is_closing():
+            message = f"Request headers are over the limit of {limits.HEADER_BYTES} bytes.".encode()
+            self.transport.write(b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: text/plain; "
+                                 b"charset=utf-8\r\nconnection: close\r\ncontent-length: %d\r\n\r\n%s"
+                                 % (len(message), message))
+            self.transport.close()
+
+    def on_headers_complete(self) -> None:
+        self._in_head, self._head_bytes = False, 0
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._in_head = True
 
 
 class _Server(uvicorn.Server):
@@ -194,7 +231,7 @@ class HubServer:
         log_level: uvicorn's log level (``"info"`` logs each request, without query strings).
         workers: Server processes sharing the socket and the root (``run`` only; see
             ``se_zoo.registry.workers``).
-        **options: ``upstream``, ``max_file_size`` and ``quota`` (see ``Registry``).
+        **options: ``upstream``, ``max_file_size``, ``quota`` and ``accel_redirect`` (see ``Registry``).
 
     Raises:
         ValueError: if a token, permission, limit or worker count is invalid.
@@ -235,9 +272,9 @@ class HubServer:
         self._thread: Optional[threading.Thread] = None
 
     def _uvicorn_config(self, app: Starlette) -> uvicorn.Config:
-        # h11 with a cap on the request head: header bytes are bounded before the app sees them
+        # httptools (C parser) with a cap on the request head; uvloop when installed ("auto")
         return uvicorn.Config(app, log_level=self._log_level, lifespan="off", timeout_graceful_shutdown=5,
-                              http="h11", h11_max_incomplete_event_size=limits.HEADER_BYTES)
+                              http=_BoundedHttpToolsProtocol)
 
     def run(self, on_ready: Optional[Callable[[], None]] = None) -> int:
         """Serve in the foreground until interrupted (SIGINT/SIGTERM) or ``stop()``.

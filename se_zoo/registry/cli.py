@@ -3,7 +3,7 @@
 Usage::
 
     SE_ZOO_HUB_TOKEN=... se-zoo hub serve --root DIR [--host 127.0.0.1] [--port N] [--workers N]
-        [--tokens-file F] [--max-file-size 50GB] [--quota 100GB]
+        [--tokens-file F] [--max-file-size 50GB] [--quota 100GB] [--accel-redirect /_blobs/]
     se-zoo hub fsck --root DIR [--gc] [--grace SECONDS]
 
 ``--port 0`` (the default) picks a free port; the endpoint URL is printed once the server
@@ -102,6 +102,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="largest file accepted, e.g. 50GB (default, the Hub's LFS cap) or 512MiB")
     serve.add_argument("--quota", type=_size, default=None,
                        help="most bytes one namespace may hold, e.g. 100GB (default: no quota)")
+    serve.add_argument("--accel-redirect", metavar="PREFIX", default=None,
+                       help="behind nginx: answer blob downloads with `X-Accel-Redirect: PREFIX<blob path>` "
+                            "and no body, after auth and integrity checks; PREFIX is an internal nginx "
+                            "location aliasing ROOT/blobs/ (see docs/hub.md)")
     auth = serve.add_mutually_exclusive_group()
     auth.add_argument("--tokens-file", type=Path,
                       help=f"file of TOKEN:read|write lines (or set {TOKENS_FILE_ENV}); "
@@ -145,7 +149,10 @@ def _run(args: argparse.Namespace) -> int:
         return 1 if report.problems else 0
     from .app import HubServer  # needs the server extra; keep `se-zoo --help` light
 
-    server = HubServer(args.root, tokens_from(args), host=args.host, port=args.port, log_level="info",
-                       workers=args.workers, max_file_size=args.max_file_size, quota=args.quota,
-                       upstream=upstream_from_args(args))
+    try:
+        server = HubServer(args.root, tokens_from(args), host=args.host, port=args.port, log_level="info",
+                           workers=args.workers, max_file_size=args.max_file_size, quota=args.quota,
+                           upstream=upstream_from_args(args), accel_redirect=args.accel_redirect)
+    except ValueError as exc:  # an argument the user gave (workers, accel prefix, tokens)
+        raise CommandError(str(exc)) from None
     return server.run(on_ready=lambda: print(server.endpoint, flush=True))

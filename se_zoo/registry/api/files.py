@@ -11,6 +11,7 @@ if the digest is wrong (so the client's size check fails); a range of it is serv
 whole blob verified. A blob known to be damaged answers 500.
 """
 import hashlib
+import re
 from pathlib import Path
 from typing import AsyncIterator, Any, Optional
 from urllib.parse import quote
@@ -28,6 +29,8 @@ from ..store.storage import CHUNK_SIZE, WEIGHT_SUFFIXES, Store
 from ..xet.service import XetService
 
 __all__ = ["Downloads", "blob_chunks"]
+
+_ACCEL_PREFIX = re.compile(r"/(?:[A-Za-z0-9._~-]+/)*")
 
 
 async def blob_chunks(path: Path, start: int, length: int, digest: Optional[Any] = None) -> AsyncIterator[bytes]:
@@ -66,10 +69,20 @@ class Downloads:
         store: The registry's store.
         auth: Who may read.
         xet: Announces Xet hashes for files uploaded through Xet, when enabled.
+        accel_redirect: A URL prefix (``/_blobs/``) under which a web server in front serves the
+            ``blobs/`` folder; a GET of a verified blob then answers ``X-Accel-Redirect`` to it with
+            no body (see ``se_zoo.registry.app``), or ``None`` to send the bytes from here.
+
+    Raises:
+        ValueError: if ``accel_redirect`` is not a path that starts and ends with ``/``.
     """
 
-    def __init__(self, store: Store, auth: Auth, xet: XetService):
+    def __init__(self, store: Store, auth: Auth, xet: XetService, accel_redirect: Optional[str] = None):
+        if accel_redirect is not None and not _ACCEL_PREFIX.fullmatch(accel_redirect):
+            raise ValueError(f"accel_redirect must be a URL path starting and ending with '/' made of letters, "
+                             f"digits and -._~/, got {accel_redirect!r}.")
         self.store, self.auth, self.xet = store, auth, xet
+        self.accel_redirect = accel_redirect
         self.integrity = BlobIntegrity(store.root)
 
     async def resolve(self, request: Request, namespace: str, name: str, revision: str, path: str) -> Response:
@@ -87,15 +100,18 @@ class Downloads:
             location = f"/{namespace}/{name}/resolve/{commit_id}/{quote(path)}"
             return Response(status_code=302, headers={**headers, "Location": location})
         size = entry["size"]
-        try:
-            byte_range = parse_range(request.headers.get("range"), size)
+        if_range = request.headers.get("if-range")
+        try:  # If-Range: the range only if the client's copy is this version (RFC 9110 13.1.5)
+            byte_range = parse_range(request.headers.get("range") if if_range in (None, headers["ETag"]) else None,
+                                     size)
         except RangeNotSatisfiable:
             return error_response(416, f"Range not satisfiable for a file of {size} bytes.",
                                   headers={"Content-Range": f"bytes */{size}"})
         start, end = byte_range or (0, size - 1)
-        headers["Content-Length"] = str(end - start + 1)
-        if byte_range is not None:
-            headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+        if request.method == "HEAD" or self.accel_redirect is None:
+            headers["Content-Length"] = str(end - start + 1)
+            if byte_range is not None:
+                headers["Content-Range"] = f"bytes {start}-{end}/{size}"
         status = 206 if byte_range is not None else 200
         if request.method == "HEAD":
             return Response(status_code=status, headers=headers, media_type="application/octet-stream")
@@ -103,14 +119,17 @@ class Downloads:
             await anyio.to_thread.run_sync(self.store.count_download, namespace, name)
         sha256, blob = entry["sha256"], self.store.blob_path(entry["sha256"])
         key, intact = await anyio.to_thread.run_sync(self.integrity.status, sha256, blob)
-        if intact is None and (start, end) != (0, size - 1):
-            try:  # a part cannot be checked on its own: verify the whole blob once
+        if intact is None and (self.accel_redirect is not None or (start, end) != (0, size - 1)):
+            try:  # a part cannot be checked on its own, nor what another server sends: verify the whole blob
                 await anyio.to_thread.run_sync(self.integrity.verify, sha256, blob)
                 intact = True
             except BlobDamaged:
                 intact = False
         if intact is False:
             return error_response(500, damaged_message(sha256))
+        if self.accel_redirect is not None:  # the web server in front sends the bytes (and handles Range)
+            headers["X-Accel-Redirect"] = f"{self.accel_redirect}{sha256[:2]}/{sha256}"
+            return Response(status_code=200, headers=headers, media_type="application/octet-stream")
         body = blob_chunks(blob, start, end - start + 1) if intact else self._verified_chunks(sha256, blob, key, size)
         return StreamingResponse(body, status_code=status, headers=headers, media_type="application/octet-stream")
 
