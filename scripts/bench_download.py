@@ -81,7 +81,8 @@ def _free_port() -> int:
 
 def _nginx_config(work: Path, root: Path, static_port: int, proxy_port: int, upstream: str) -> Path:
     user = f"user {os.environ.get('USER', 'root')};" if os.geteuid() == 0 else ""
-    temp = "".join(f"    {kind}_temp_path {work / kind};\n" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    temp = "".join(f"    {kind}_temp_path {work / kind};\n"
+                   for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
     config = work / "nginx.conf"
     config.write_text(f"""{user}
 worker_processes auto;
@@ -169,7 +170,8 @@ def main() -> int:
             static_port, proxy_port = _free_port(), _free_port()
             config = _nginx_config(work, root, static_port, proxy_port, behind_url)
             server = subprocess.Popen([nginx, "-c", str(config), "-p", str(work), "-e", str(work / "error.log"),
-                                       "-g", "daemon off;"], stderr=subprocess.STDOUT, stdout=open(work / "nginx.out", "w"))
+                                       "-g", "daemon off;"], stderr=subprocess.STDOUT,
+                                      stdout=open(work / "nginx.out", "w"))
             processes.append(server)
             time.sleep(1.0)
             if server.poll() is not None:
@@ -199,7 +201,8 @@ def main() -> int:
                     process.kill()
     load_after = os.getloadavg()
     print(f"\n{args.mib} MiB file, {args.rounds} rounds, registry workers {args.workers} {args.registry_args}".rstrip())
-    print(f"{'clients':>8} {'registry':>10} {'nginx':>10} {'behind':>10} {'reg/nginx':>10} {'behind/nginx':>13}  (MiB/s medians)")
+    print(f"{'clients':>8} {'registry':>10} {'nginx':>10} {'behind':>10} {'reg/nginx':>10} {'behind/nginx':>13}"
+          "  (MiB/s medians)")
     for clients in (1, args.clients):
         med = {name: statistics.median(figures[name, clients]) for name in names}
         print(f"{clients:>8} {med['registry']:>10.0f} {med['nginx']:>10.0f} {med['behind']:>10.0f} "

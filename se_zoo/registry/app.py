@@ -63,6 +63,7 @@ handlers (``se_zoo.registry.api``), the mirror, Xet and the pages into the route
 (``se_zoo.registry.routes``); ``create_app`` makes it an ASGI app and ``HubServer`` runs it with
 uvicorn, in one process or several (``se_zoo.registry.workers``).
 """
+import asyncio
 import logging
 import os
 import socket
@@ -73,7 +74,7 @@ from typing import Any, Callable, List, Mapping, Optional
 import uvicorn
 from starlette.applications import Starlette
 from starlette.routing import Route
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 from . import limits
 from .api import CommitApi, Downloads, LfsApi, RepoApi
@@ -175,12 +176,46 @@ def create_app(root: os.PathLike, tokens: Optional[Mapping[str, str]] = None, **
     return app
 
 
+class _ZeroCopyCycle(RequestResponseCycle):
+    """uvicorn's request/response cycle plus ASGI's zero-copy send extension (``http.response.zerocopysend``).
+
+    The file's bytes go from the page cache to the socket with ``sendfile`` (``loop.sendfile``: the
+    transport's buffer is flushed first and reading paused meanwhile); bookkeeping (Content-Length,
+    keep-alive, completion) stays uvicorn's, through an empty body message.
+    """
+
+    async def send(self, message: Any) -> None:
+        if message["type"] != "http.response.zerocopysend":
+            return await super().send(message)
+        count = message["count"]
+        if not self.response_started or self.response_complete or self.chunked_encoding or \
+                self.scope["method"] == "HEAD" or count > self.expected_content_length:
+            raise RuntimeError("http.response.zerocopysend needs a started GET response with a Content-Length "
+                               f"of at least {count} bytes left.")
+        if self.flow.write_paused and not self.disconnected:
+            await self.flow.drain()
+        if self.disconnected or self.transport.is_closing():
+            return
+        try:
+            sent = await asyncio.get_running_loop().sendfile(self.transport, message["file"], message["offset"], count)
+        except OSError:
+            if self.disconnected or self.transport.is_closing():
+                return  # the client went away: nothing to report
+            raise
+        if sent != count:
+            raise RuntimeError(f"The file sent {sent} bytes, {count} were announced.")
+        self.expected_content_length -= count
+        await super().send({"type": "http.response.body", "body": b"", "more_body": message.get("more_body", False)})
+
+
 class _BoundedHttpToolsProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol with the bytes of a request head still arriving capped.
+    """uvicorn's httptools protocol with the bytes of a request head still arriving capped, and zero-copy send.
 
     httptools buffers a header line until it ends, with no limit of its own: once more than
     ``limits.HEADER_BYTES`` arrived without the head being complete, the connection gets a 431 and
-    is closed. A head that arrives whole is checked by the router (``limits.check_headers``).
+    is closed. A head that arrives whole is checked by the router (``limits.check_headers``). Each
+    request's cycle offers ``http.response.zerocopysend`` (``_ZeroCopyCycle``); an app that finds
+    the extension missing sends its bytes as body messages.
     """
 
     _in_head = True
@@ -204,6 +239,11 @@ class _BoundedHttpToolsProtocol(HttpToolsProtocol):
     def on_message_complete(self) -> None:
         super().on_message_complete()
         self._in_head = True
+
+    def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
+        cycle.__class__ = _ZeroCopyCycle
+        cycle.scope.setdefault("extensions", {})["http.response.zerocopysend"] = {}
+        super()._start_asgi_task(cycle, app)
 
 
 class _Server(uvicorn.Server):
@@ -272,9 +312,9 @@ class HubServer:
         self._thread: Optional[threading.Thread] = None
 
     def _uvicorn_config(self, app: Starlette) -> uvicorn.Config:
-        # httptools (C parser) with a cap on the request head; uvloop when installed ("auto")
+        # httptools (C parser) with a cap on the request head; asyncio's loop, whose sendfile is zero-copy
         return uvicorn.Config(app, log_level=self._log_level, lifespan="off", timeout_graceful_shutdown=5,
-                              http=_BoundedHttpToolsProtocol)
+                              http=_BoundedHttpToolsProtocol, loop="asyncio")
 
     def run(self, on_ready: Optional[Callable[[], None]] = None) -> int:
         """Serve in the foreground until interrupted (SIGINT/SIGTERM) or ``stop()``.

@@ -18,7 +18,7 @@ from huggingface_hub import HfApi, hf_hub_download
 from huggingface_hub.errors import RepositoryNotFoundError
 from huggingface_hub.utils import get_session
 
-from tests.helpers.hub import WRITE_TOKEN, point_client_at, spawn_hub_server
+from helpers.hub import WRITE_TOKEN, point_client_at, spawn_hub_server
 
 PREFIX = "/_se_zoo_blobs/"
 NGINX = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/sbin")
@@ -48,7 +48,8 @@ def _free_port() -> int:
 def _start_nginx(work: Path, root: Path, upstream: str) -> tuple:
     port = _free_port()
     user = f"user {pwd.getpwuid(os.geteuid()).pw_name};" if os.geteuid() == 0 else ""  # workers read tmp_path
-    temp = "".join(f"    {kind}_temp_path {work / kind};\n" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    temp = "".join(f"    {kind}_temp_path {work / kind};\n"
+                   for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
     config = work / "nginx.conf"
     config.write_text(f"""{user}
 worker_processes 1;
