@@ -29,7 +29,8 @@ API subset (model repositories; ``repo_type`` dataset/space/kernel gets a 400):
   receiving) -> ``POST /{id}.git/info/lfs/objects/verify`` -> ``POST .../commit/{branch}`` (NDJSON)
 - ``HEAD|GET /{id}/resolve/{rev}/{path}``: ``X-Repo-Commit``, ``ETag`` (git blob id, or sha256 for
   LFS files, also in ``X-Linked-Etag``/``X-Linked-Size``), ``Content-Length``, single ``Range``
-  requests (206/416). A branch or tag answers 302 to the same file at its commit, so the download
+  requests (206/416, ``If-Range`` honoured); verified blobs go out by ``sendfile``, or through
+  nginx with ``accel_redirect`` (``X-Accel-Redirect``, see ``se_zoo.registry.api.files``). A branch or tag answers 302 to the same file at its commit, so the download
   gets the exact version the metadata described even if the branch moves in between.
 
 Web pages for people (model list, cards, curves, files, history) share the port: see
@@ -61,7 +62,8 @@ answered with a generic 500, never a traceback.
 This module builds the parts and serves them: ``Registry`` wires the store, ``Auth``, the API
 handlers (``se_zoo.registry.api``), the mirror, Xet and the pages into the route table
 (``se_zoo.registry.routes``); ``create_app`` makes it an ASGI app and ``HubServer`` runs it with
-uvicorn, in one process or several (``se_zoo.registry.workers``).
+uvicorn (httptools parser, asyncio loop, a protocol that caps request heads and offers zero-copy
+send), in one process or several (``se_zoo.registry.workers``).
 """
 import asyncio
 import logging

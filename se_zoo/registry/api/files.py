@@ -1,9 +1,13 @@
 """File downloads: ``HEAD|GET /{id}/resolve/{rev}/{path}``.
 
 ``X-Repo-Commit``, ``ETag`` (git blob id, or sha256 for LFS files, also in ``X-Linked-Etag``/
-``X-Linked-Size``), ``Content-Length``, single ``Range`` requests (206/416). A branch or tag answers
-302 to the same file at its commit, so the download gets the exact version the metadata described
-even if the branch moves in between. Bodies stream from the blob in fixed-size chunks.
+``X-Linked-Size``), ``Content-Length``, single ``Range`` requests (206/416) honouring ``If-Range``
+(a range only when it names the current ETag). A branch or tag answers 302 to the same file at its
+commit, so the download gets the exact version the metadata described even if the branch moves in
+between. A verified blob is sent with ``sendfile`` when the ASGI server offers the zero-copy send
+extension (the registry's own server does, ``se_zoo.registry.app``), else read in chunks in worker
+threads. With ``accel_redirect`` a GET of a verified blob answers ``X-Accel-Redirect`` and no body:
+the web server in front (nginx) sends the bytes and handles ``Range``; HEAD is answered here.
 
 Damaged blobs are never served whole (``se_zoo.registry.store.integrity``): a blob not verified since
 its file last changed is hashed while it streams, and the connection is broken before the last byte
