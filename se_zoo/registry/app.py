@@ -30,8 +30,9 @@ API subset (model repositories; ``repo_type`` dataset/space/kernel gets a 400):
 - ``HEAD|GET /{id}/resolve/{rev}/{path}``: ``X-Repo-Commit``, ``ETag`` (git blob id, or sha256 for
   LFS files, also in ``X-Linked-Etag``/``X-Linked-Size``), ``Content-Length``, single ``Range``
   requests (206/416, ``If-Range`` honoured); verified blobs go out by ``sendfile``, or through
-  nginx with ``accel_redirect`` (``X-Accel-Redirect``, see ``se_zoo.registry.api.files``). A branch or tag answers 302 to the same file at its commit, so the download
-  gets the exact version the metadata described even if the branch moves in between.
+  nginx with ``accel_redirect`` (``X-Accel-Redirect``, see ``se_zoo.registry.api.files``). A branch
+  or tag answers 302 to the same file at its commit, so the download gets the exact version the
+  metadata described even if the branch moves in between.
 
 Web pages for people (model list, cards, curves, files, history) share the port: see
 ``se_zoo.registry.web``.
@@ -245,7 +246,7 @@ class _BoundedHttpToolsProtocol(HttpToolsProtocol):
     def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
         cycle.__class__ = _ZeroCopyCycle
         cycle.scope.setdefault("extensions", {})["http.response.zerocopysend"] = {}
-        super()._start_asgi_task(cycle, app)
+        HttpToolsProtocol._start_asgi_task(self, cycle, app)  # uvicorn's, which starts the cycle's task
 
 
 class _Server(uvicorn.Server):
