@@ -81,6 +81,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResp
 
 from . import limits
 from .api import CommitApi, Downloads, LfsApi, RepoApi
+from .api.files import check_accel_redirect
 from .api.listing import model_summary
 from .auth import Auth
 from .mirror.pullthrough import MirrorHook
@@ -139,6 +140,7 @@ class Registry:
         for value, what in ((max_file_size, "max_file_size"), (quota, "quota")):
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
                 raise ValueError(f"{what} must be a positive number of bytes, got {value!r}.")
+        check_accel_redirect(accel_redirect)  # before anything is created that would need closing
         self.store = Store(root)
         self.auth = Auth(self.store, tokens)
         self._offload = ProcessOffload()

@@ -17,12 +17,16 @@ import pytest
 from huggingface_hub import HfApi, hf_hub_download
 from huggingface_hub.errors import RepositoryNotFoundError
 from huggingface_hub.utils import get_session
+from starlette.testclient import TestClient
+
+from se_zoo.registry.app import create_app
+from se_zoo.registry.store.storage import Store
 
 from helpers.hub import WRITE_TOKEN, point_client_at, spawn_hub_server
 
 PREFIX = "/_se_zoo_blobs/"
 NGINX = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/sbin")
-pytestmark = pytest.mark.skipif(NGINX is None, reason="nginx is not installed (apt-get install nginx)")
+needs_nginx = pytest.mark.skipif(NGINX is None, reason="nginx is not installed (apt-get install nginx)")
 
 # The internal location of docs/hub.md: nginx sends the blob with the registry's file headers
 BLOB_LOCATION = """
@@ -119,6 +123,7 @@ def _flip_byte(path: Path, offset: int) -> None:
         f.write(bytes([byte[0] ^ 0x01]))
 
 
+@needs_nginx
 def test_downloads_through_nginx_are_checked_by_the_registry_and_sent_by_nginx(behind_nginx, tmp_path):
     endpoint, registry = behind_nginx
     api = HfApi()
@@ -159,3 +164,29 @@ def test_downloads_through_nginx_are_checked_by_the_registry_and_sent_by_nginx(b
     _flip_byte(registry.root / "blobs" / blob, len(data) // 2)  # the registry verifies before handing over
     damaged = session.get(url)
     assert damaged.status_code == 500 and damaged.content != data
+
+
+def test_accel_redirect_answers_the_same_headers_with_no_body(tmp_path):
+    store = Store(tmp_path / "root")
+    data = b"\0" + os.urandom(64 * 1024)
+    sha = store.put_bytes(data)
+    store.create_repo("org", "m", private=False)
+    commit = store.commit("org", "m", "main", [{"op": "add", "path": "w.bin", "sha256": sha, "size": len(data),
+                                                "lfs": True}], title="w")
+    store.close()
+    url = f"/org/m/resolve/{commit}/w.bin"
+    apps = [create_app(tmp_path / "root", accel_redirect=prefix) for prefix in (None, PREFIX)]
+    plain, accel = (TestClient(app) for app in apps)
+    for headers in ({}, {"Range": "bytes=10-19"}):
+        sent, handed = plain.get(url, headers=headers), accel.get(url, headers=headers)
+        assert handed.status_code == 200 and handed.content == b""  # nginx answers the range itself
+        assert handed.headers["X-Accel-Redirect"] == f"{PREFIX}{sha[:2]}/{sha}"
+        drop = {"content-length", "content-range", "x-accel-redirect"}
+        assert {k: v for k, v in handed.headers.items() if k not in drop} == \
+            {k: v for k, v in sent.headers.items() if k not in drop}
+    assert accel.head(url).headers["Content-Length"] == str(len(data))  # HEAD is answered by the registry
+    for app in apps:
+        app.state.registry.close()
+    for bad in ("blobs/", "/blobs", "/a b/", "/../", "/x/./"):
+        with pytest.raises(ValueError, match="accel_redirect"):
+            create_app(tmp_path / "root", accel_redirect=bad)

@@ -32,9 +32,9 @@ from ..store.names import validate_path
 from ..store.storage import CHUNK_SIZE, WEIGHT_SUFFIXES, Store
 from ..xet.service import XetService
 
-__all__ = ["BlobResponse", "Downloads", "blob_chunks", "zero_copy_offered"]
+__all__ = ["BlobResponse", "Downloads", "blob_chunks", "check_accel_redirect", "zero_copy_offered"]
 
-_ACCEL_PREFIX = re.compile(r"/(?:[A-Za-z0-9._~-]+/)*")
+_ACCEL_PREFIX = re.compile(r"/(?:(?!\.\.?/)[A-Za-z0-9._~-]+/)*")  # no "." or ".." segment
 
 
 async def blob_chunks(path: Path, start: int, length: int, digest: Optional[Any] = None) -> AsyncIterator[bytes]:
@@ -67,6 +67,19 @@ async def blob_chunks(path: Path, start: int, length: int, digest: Optional[Any]
 
 
 ZERO_COPY = "http.response.zerocopysend"
+
+
+def check_accel_redirect(prefix: Optional[str]) -> Optional[str]:
+    """``prefix`` if it is a valid ``accel_redirect`` URL prefix (or ``None``).
+
+    Raises:
+        ValueError: if it is not a path that starts and ends with ``/`` made of letters, digits and
+            ``-._~`` with no ``.`` or ``..`` segment.
+    """
+    if prefix is not None and not _ACCEL_PREFIX.fullmatch(prefix):
+        raise ValueError(f"accel_redirect must be a URL path starting and ending with '/' made of letters, "
+                         f"digits and -._~ (no . or .. segment), got {prefix!r}.")
+    return prefix
 
 
 def zero_copy_offered(scope: Dict[str, Any]) -> bool:
@@ -119,11 +132,8 @@ class Downloads:
     """
 
     def __init__(self, store: Store, auth: Auth, xet: XetService, accel_redirect: Optional[str] = None):
-        if accel_redirect is not None and not _ACCEL_PREFIX.fullmatch(accel_redirect):
-            raise ValueError(f"accel_redirect must be a URL path starting and ending with '/' made of letters, "
-                             f"digits and -._~/, got {accel_redirect!r}.")
         self.store, self.auth, self.xet = store, auth, xet
-        self.accel_redirect = accel_redirect
+        self.accel_redirect = check_accel_redirect(accel_redirect)
         self.integrity = BlobIntegrity(store.root)
 
     async def resolve(self, request: Request, namespace: str, name: str, revision: str, path: str) -> Response:
