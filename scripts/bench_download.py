@@ -20,6 +20,7 @@ after. Linux, needs ``curl`` and ``nginx`` on the PATH (or ``/usr/sbin``); torch
 """
 import argparse
 import os
+import pwd
 import shlex
 import shutil
 import statistics
@@ -80,7 +81,7 @@ def _free_port() -> int:
 
 
 def _nginx_config(work: Path, root: Path, static_port: int, proxy_port: int, upstream: str) -> Path:
-    user = f"user {os.environ.get('USER', 'root')};" if os.geteuid() == 0 else ""
+    user = f"user {pwd.getpwuid(os.geteuid()).pw_name};" if os.geteuid() == 0 else ""  # workers read the root
     temp = "".join(f"    {kind}_temp_path {work / kind};\n"
                    for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
     config = work / "nginx.conf"
