@@ -31,8 +31,10 @@ API subset (model repositories; ``repo_type`` dataset/space/kernel gets a 400):
   receiving) -> ``POST /{id}.git/info/lfs/objects/verify`` -> ``POST .../commit/{branch}`` (NDJSON)
 - ``HEAD|GET /{id}/resolve/{rev}/{path}``: ``X-Repo-Commit``, ``ETag`` (git blob id, or sha256 for
   LFS files, also in ``X-Linked-Etag``/``X-Linked-Size``), ``Content-Length``, single ``Range``
-  requests (206/416). A branch or tag answers 302 to the same file at its commit, so the download
-  gets the exact version the metadata described even if the branch moves in between.
+  requests (206/416, ``If-Range`` honoured); verified blobs go out by ``sendfile``, or through
+  nginx with ``accel_redirect`` (``X-Accel-Redirect``, see ``se_zoo.registry.api.files``). A branch
+  or tag answers 302 to the same file at its commit, so the download gets the exact version the
+  metadata described even if the branch moves in between.
 
 Web pages for people (model list, cards, curves, files, history) share the port: see
 ``se_zoo.registry.web``.
@@ -63,8 +65,10 @@ answered with a generic 500, never a traceback.
 This module builds the parts and serves them: ``Registry`` wires the store, ``Auth``, the API
 handlers (``se_zoo.registry.api``), the mirror, Xet and the pages into the route table
 (``se_zoo.registry.routes``); ``create_app`` makes it an ASGI app and ``HubServer`` runs it with
-uvicorn, in one process or several (``se_zoo.registry.workers``).
+uvicorn (httptools parser, asyncio loop, a protocol that caps request heads and offers zero-copy
+send), in one process or several (``se_zoo.registry.workers``).
 """
+import asyncio
 import logging
 import os
 import socket
@@ -75,9 +79,11 @@ from typing import Any, Callable, List, Mapping, Optional
 import uvicorn
 from starlette.applications import Starlette
 from starlette.routing import Route
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 from . import limits
 from .api import CommitApi, Downloads, LfsApi, RepoApi
+from .api.files import check_accel_redirect
 from .api.listing import model_summary
 from .auth import Auth
 from .mirror.pullthrough import MirrorHook
@@ -119,6 +125,10 @@ class Registry:
         quota: The most bytes one namespace may hold, or ``None`` for no quota.
         commit_policy: Signed commits required and pickle scans refused
             (``se_zoo.registry.store.policy.CommitPolicy``); none by default.
+        accel_redirect: The URL prefix under which a web server in front (nginx) serves the root's
+            ``blobs/`` folder: blob downloads are then answered with ``X-Accel-Redirect`` and no body,
+            after auth, headers and the blob's integrity are checked (see docs/hub.md); ``None``
+            sends the bytes from here.
 
     Attributes:
         store, auth, xet, mirror, web: The parts (``xet.announce_downloads`` switches Xet downloads on).
@@ -126,17 +136,18 @@ class Registry:
         router: Answers every request from the route table.
 
     Raises:
-        ValueError: if a token is empty or has whitespace, a permission is not read/write, or a
-            size limit is not a positive int.
+        ValueError: if a token is empty or has whitespace, a permission is not read/write, a
+            size limit is not a positive int, or ``accel_redirect`` is not a path ending in ``/``.
     """
 
     def __init__(self, root: os.PathLike, tokens: Optional[Mapping[str, str]] = None,
                  upstream: Optional[Upstream] = None,
                  max_file_size: int = limits.DEFAULT_MAX_FILE_SIZE, quota: Optional[int] = None,
-                 commit_policy: Optional[CommitPolicy] = None):
+                 commit_policy: Optional[CommitPolicy] = None, accel_redirect: Optional[str] = None):
         for value, what in ((max_file_size, "max_file_size"), (quota, "quota")):
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
                 raise ValueError(f"{what} must be a positive number of bytes, got {value!r}.")
+        check_accel_redirect(accel_redirect)  # before anything is created that would need closing
         self.store = Store(root)
         self.auth = Auth(self.store, tokens)
         self._offload = ProcessOffload()
@@ -145,7 +156,7 @@ class Registry:
         self.mirror = MirrorHook(self.store, self.auth, upstream, commit_policy)
         self.web = WebPages(self.store, self.auth, partial(model_summary, self.store, siblings=False),
                             commit_policy.trusted if commit_policy is not None else None)
-        downloads = Downloads(self.store, self.auth, self.xet)
+        downloads = Downloads(self.store, self.auth, self.xet, accel_redirect)
         self.integrity = downloads.integrity
         self.router = Router(route_table(
             RepoApi(self.store, self.auth, self._offload, check_namespace=self.mirror.check_namespace),
@@ -164,7 +175,8 @@ def create_app(root: os.PathLike, tokens: Optional[Mapping[str, str]] = None, **
     Args:
         root: Directory of the store; created if missing.
         tokens: Maps each accepted token to ``"read"`` or ``"write"``; ``None`` makes it read-only.
-        **options: ``upstream``, ``max_file_size``, ``quota`` and ``commit_policy``, passed to ``Registry``.
+        **options: ``upstream``, ``max_file_size``, ``quota``, ``commit_policy`` and ``accel_redirect``,
+            passed to ``Registry``.
 
     Returns:
         A Starlette app; its ``state.registry`` is the ``Registry`` serving it.
@@ -178,6 +190,76 @@ def create_app(root: os.PathLike, tokens: Optional[Mapping[str, str]] = None, **
     app.router.default = registry.router.asgi  # paths the route's pattern cannot match (e.g. a newline)
     app.state.registry = registry
     return app
+
+
+class _ZeroCopyCycle(RequestResponseCycle):
+    """uvicorn's request/response cycle plus ASGI's zero-copy send extension (``http.response.zerocopysend``).
+
+    The file's bytes go from the page cache to the socket with ``sendfile`` (``loop.sendfile``: the
+    transport's buffer is flushed first and reading paused meanwhile); bookkeeping (Content-Length,
+    keep-alive, completion) stays uvicorn's, through an empty body message.
+    """
+
+    async def send(self, message: Any) -> None:
+        if message["type"] != "http.response.zerocopysend":
+            return await super().send(message)
+        count = message["count"]
+        if not self.response_started or self.response_complete or self.chunked_encoding or \
+                self.scope["method"] == "HEAD" or count > self.expected_content_length:
+            raise RuntimeError("http.response.zerocopysend needs a started GET response with a Content-Length "
+                               f"of at least {count} bytes left.")
+        if self.flow.write_paused and not self.disconnected:
+            await self.flow.drain()
+        if self.disconnected or self.transport.is_closing():
+            return
+        try:
+            sent = await asyncio.get_running_loop().sendfile(self.transport, message["file"], message["offset"], count)
+        except OSError:
+            if self.disconnected or self.transport.is_closing():
+                return  # the client went away: nothing to report
+            raise
+        if sent != count:
+            raise RuntimeError(f"The file sent {sent} bytes, {count} were announced.")
+        self.expected_content_length -= count
+        await super().send({"type": "http.response.body", "body": b"", "more_body": message.get("more_body", False)})
+
+
+class _BoundedHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with the bytes of a request head still arriving capped, and zero-copy send.
+
+    httptools buffers a header line until it ends, with no limit of its own: once more than
+    ``limits.HEADER_BYTES`` arrived without the head being complete, the connection gets a 431 and
+    is closed. A head that arrives whole is checked by the router (``limits.check_headers``). Each
+    request's cycle offers ``http.response.zerocopysend`` (``_ZeroCopyCycle``); an app that finds
+    the extension missing sends its bytes as body messages.
+    """
+
+    _in_head = True
+    _head_bytes = 0
+
+    def data_received(self, data: bytes) -> None:
+        if self._in_head:
+            self._head_bytes += len(data)
+        super().data_received(data)
+        if self._in_head and self._head_bytes > limits.HEADER_BYTES and not self.transport.is_closing():
+            message = f"Request headers are over the limit of {limits.HEADER_BYTES} bytes.".encode()
+            self.transport.write(b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: text/plain; "
+                                 b"charset=utf-8\r\nconnection: close\r\ncontent-length: %d\r\n\r\n%s"
+                                 % (len(message), message))
+            self.transport.close()
+
+    def on_headers_complete(self) -> None:
+        self._in_head, self._head_bytes = False, 0
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._in_head = True
+
+    def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
+        cycle.__class__ = _ZeroCopyCycle
+        cycle.scope.setdefault("extensions", {})["http.response.zerocopysend"] = {}
+        HttpToolsProtocol._start_asgi_task(self, cycle, app)  # uvicorn's, which starts the cycle's task
 
 
 class _Server(uvicorn.Server):
@@ -209,7 +291,8 @@ class HubServer:
             re-hashes every blob (``se_zoo.registry.store.scrub``), or None for no scrub (default). With
             several workers the parent process scrubs; the workers read its quarantine records.
         scrub_rate: The most bytes per second the scrub reads.
-        **options: ``upstream``, ``max_file_size``, ``quota`` and ``commit_policy`` (see ``Registry``).
+        **options: ``upstream``, ``max_file_size``, ``quota``, ``commit_policy`` and ``accel_redirect``
+            (see ``Registry``).
 
     Raises:
         ValueError: if a token, permission, limit or worker count is invalid.
@@ -252,9 +335,9 @@ class HubServer:
         self._thread: Optional[threading.Thread] = None
 
     def _uvicorn_config(self, app: Starlette) -> uvicorn.Config:
-        # h11 with a cap on the request head: header bytes are bounded before the app sees them
+        # httptools (C parser) with a cap on the request head; asyncio's loop, whose sendfile is zero-copy
         return uvicorn.Config(app, log_level=self._log_level, lifespan="off", timeout_graceful_shutdown=5,
-                              http="h11", h11_max_incomplete_event_size=limits.HEADER_BYTES)
+                              http=_BoundedHttpToolsProtocol, loop="asyncio")
 
     def run(self, on_ready: Optional[Callable[[], None]] = None) -> int:
         """Serve in the foreground until interrupted (SIGINT/SIGTERM) or ``stop()``.

@@ -4,6 +4,7 @@ Usage::
 
     SE_ZOO_HUB_TOKEN=... se-zoo hub serve --root DIR [--host 127.0.0.1] [--port N] [--workers N]
         [--tokens-file F] [--max-file-size 50GB] [--quota 100GB] [--scrub-interval SECONDS [--scrub-rate 64MiB]]
+        [--accel-redirect /_blobs/]
         [--require-signed PATTERN --trusted-keys PATH] [--refuse-unsafe-pickles]
     se-zoo hub fsck --root DIR [--gc] [--grace SECONDS] [--repair [--upstream URL] [--upstream-token-file F]]
 
@@ -145,6 +146,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="trust policy file or folder: which public keys sign which namespaces")
     serve.add_argument("--refuse-unsafe-pickles", action="store_true",
                        help="refuse commits adding a pickle file whose scan finds dangerous imports")
+    serve.add_argument("--accel-redirect", metavar="PREFIX", default=None,
+                       help="behind nginx: answer blob downloads with `X-Accel-Redirect: PREFIX<blob path>` "
+                            "and no body, after auth and integrity checks; PREFIX is an internal nginx "
+                            "location aliasing ROOT/blobs/ (see docs/hub.md)")
     auth = serve.add_mutually_exclusive_group()
     auth.add_argument("--tokens-file", type=Path,
                       help=f"file of TOKEN:read|write lines (or set {TOKENS_FILE_ENV}); "
@@ -202,8 +207,12 @@ def _run(args: argparse.Namespace) -> int:
         return 1 if report.problems else 0
     from .app import HubServer  # needs the server extra; keep `se-zoo --help` light
 
-    server = HubServer(args.root, tokens_from(args), host=args.host, port=args.port, log_level="info",
-                       workers=args.workers, max_file_size=args.max_file_size, quota=args.quota,
-                       scrub_interval=args.scrub_interval, scrub_rate=args.scrub_rate,
-                       upstream=upstream_from_args(args), commit_policy=commit_policy_from(args))
+    try:
+        server = HubServer(args.root, tokens_from(args), host=args.host, port=args.port, log_level="info",
+                           workers=args.workers, max_file_size=args.max_file_size, quota=args.quota,
+                           scrub_interval=args.scrub_interval, scrub_rate=args.scrub_rate,
+                           upstream=upstream_from_args(args), commit_policy=commit_policy_from(args),
+                           accel_redirect=args.accel_redirect)
+    except ValueError as exc:  # an argument the user gave (workers, accel prefix, tokens)
+        raise CommandError(str(exc)) from None
     return server.run(on_ready=lambda: print(server.endpoint, flush=True))

@@ -30,7 +30,7 @@ MAX_YAML_METADATA = 256 * 1024  # its '---' metadata block
 FAST_YAML_BODY = 32 * 1024  # validate-yaml bodies up to this size are parsed in a thread, not queued
 MAX_YAML_ALIASES = 100  # '*alias' references in a metadata block (alias expansion is the costly part)
 MAX_HEADERS = 100  # request headers (uvicorn caps their total size, see HEADER_BYTES)
-HEADER_BYTES = 64 * 1024  # request headers in all (h11 in uvicorn also caps a head still arriving)
+HEADER_BYTES = 64 * 1024  # request headers in all (the server also caps a head still arriving, see app.py)
 MAX_INT_DIGITS = 19  # numeric query/path parameters: up to 10**19 - 1, no unicode digits
 DEFAULT_MAX_FILE_SIZE = 50 * 1000**3  # the Hub's cap for one LFS file
 MAX_IMPORT_BODY = 64 * 1024 * 1024  # a mirrored commit's description (POST .../mirror)
@@ -209,8 +209,8 @@ def check_size(size: int, cap: int, what: str) -> None:
 def check_headers(headers: Any) -> Optional[str]:
     """The reason to refuse a request's headers (too many, or too large in all), or ``None``.
 
-    uvicorn's h11 cap bounds what is buffered while a request head arrives; a head that arrives
-    whole is checked here.
+    The server's protocol (``se_zoo.registry.app``) bounds what is buffered while a request head
+    arrives; a head that arrives whole is checked here.
 
     Args:
         headers: The ASGI ``scope["headers"]`` list of ``(name, value)`` pairs.

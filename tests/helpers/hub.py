@@ -126,8 +126,9 @@ def spawn_hub_server(root: Path, extra_args: List[str] = (), timeout: float = 12
 def drop_next_download(monkeypatch: pytest.MonkeyPatch, after_bytes: int) -> dict:
     """Make the next file download of an in-process registry close its connection after ``after_bytes``.
 
-    Wraps the blob stream the resolve handler sends (``se_zoo.registry.api.files.blob_chunks``); it
-    fires once. A test hook for the client's resume logic.
+    Wraps the blob stream the resolve handler sends (``se_zoo.registry.api.files.blob_chunks``), and
+    turns off zero-copy sending (which bypasses that stream) for the test; it fires once. A test hook
+    for the client's resume logic.
 
     Args:
         monkeypatch: The test's monkeypatch (undone after the test).
@@ -151,6 +152,7 @@ def drop_next_download(monkeypatch: pytest.MonkeyPatch, after_bytes: int) -> dic
             yield chunk
 
     monkeypatch.setattr(files, "blob_chunks", cut_once)
+    monkeypatch.setattr(files, "zero_copy_offered", lambda scope: False)
     return state
 
 

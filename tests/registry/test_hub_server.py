@@ -96,6 +96,10 @@ def test_round_trip_regular_and_lfs(hub_server):
     assert partial.headers["Content-Range"] == f"bytes 100-199/{len(large)}"
     assert _raw(hub_server, "GET", url, headers={"Range": "bytes=-5"}).content == large[-5:]
     assert _raw(hub_server, "GET", url, headers={"Range": f"bytes={len(large)}-"}).status_code == 416
+    etag = partial.headers["ETag"]  # If-Range: the range of this version, else the whole current file
+    assert _raw(hub_server, "GET", url, headers={"Range": "bytes=100-199", "If-Range": etag}).content == large[100:200]
+    stale = _raw(hub_server, "GET", url, headers={"Range": "bytes=100-199", "If-Range": '"an-older-version"'})
+    assert stale.status_code == 200 and stale.content == large and "Content-Range" not in stale.headers
 
 
 def test_snapshot_download_and_listings(hub_server, tmp_path):

@@ -116,6 +116,8 @@ def test_request_header_size_and_count_are_limited(hub_server):
     assert _send_head(hub_server.endpoint, fewer) == 431
     huge = b"GET /api/models HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 100_000 + b"\r\n\r\n"
     assert _send_head(hub_server.endpoint, huge) in (400, 431)
+    unfinished = b"GET /api/models HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (2 * limits.HEADER_BYTES)
+    assert _send_head(hub_server.endpoint, unfinished) == 431  # refused before the header line ends
 
 
 def _timed_post(endpoint: str, body: bytes, source: str = "127.0.0.1") -> tuple:
