@@ -189,8 +189,8 @@ HOSTILE_BIG = ("# Hostile layout\n\n" + "w" * 820_000 + "\n\n" +
                "```\n" + "code " * 5000 + "\n```\n\n" + "[" + "link" * 3000 + "](https://example.com)\n\n" +
                "<table><tr>" + "<td>raw</td>" * 200 + "</tr></table>\n\n" + "> " * 40 + "deep quote\n")
 PAGE_TYPES = ("/", "/demo/r18", "/demo/r18/tree/main", "/demo/r18/blob/main/config.json",
-              "/demo/r18/blob/main/README.md", "/demo/r18/commits/main",
-              "/login", "/demo/r18/discussions")
+              "/demo/r18/blob/main/README.md", "/demo/r18/blob/main/model.safetensors", "/demo/r18/commits/main",
+              "/demo/r18/commit/main", "/login", "/demo/r18/discussions")
 
 
 @pytest.fixture
