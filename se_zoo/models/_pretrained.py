@@ -90,10 +90,22 @@ def checked_build(build: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
             model = build(variant, pretrained, **verify_pinned(variant, pretrained, kwargs))
         # The caller's kwargs, not the verified ones: a pinned tag's state dict overlay is still that tag.
         record_build_origin(model, variant, pretrained, kwargs)
+        if not hasattr(model, "_model_args"):  # timm < 1.0.31 keeps no record of the build arguments: keep one
+            model._model_args = {k: v for k, v in kwargs.items() if k not in _NOT_MODEL_ARGS and _plain(v)}
         model.pretrained_cfg.pop("state_dict", None)
         return model
 
     return checked
+
+
+_NOT_MODEL_ARGS = ("pretrained_cfg", "pretrained_cfg_overlay", "cache_dir", "device", "dtype")
+
+
+def _plain(value: Any) -> bool:
+    """Whether ``value`` is a JSON value (a build argument config.json can carry)."""
+    if isinstance(value, (list, tuple)):
+        return all(_plain(v) for v in value)
+    return value is None or isinstance(value, (bool, int, float, str))
 
 
 def _pinned_state_dict(variant: str, cfg: Any, cache_dir: Optional[Union[str, Path]]) -> Optional[Dict[str, Any]]:
