@@ -92,6 +92,8 @@ def test_config_records_non_default_arguments(tmp_path):
     assert [len(stage) for stage in (rebuilt.layer1, rebuilt.layer2, rebuilt.layer3, rebuilt.layer4)] == [1, 1, 1, 1]
 
 
+@pytest.mark.skipif(not hasattr(timm.models, "get_model_args"), reason=f"timm {timm.__version__}: se-zoo's "
+                    "builders record their arguments themselves, also outside create_model, so nothing is refused")
 def test_config_that_would_not_recreate_the_model_is_refused(tmp_path):
     from se_zoo.models.se_resnet import se_zoo_resnet18
 
