@@ -94,12 +94,16 @@ def hub_errors(repo_id: Optional[str], revision: Optional[str] = None) -> Iterat
     """
     from huggingface_hub import constants
     from huggingface_hub.errors import (
-        HfHubHTTPError, HTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled, RemoteEntryNotFoundError,
-        RepositoryNotFoundError, RevisionNotFoundError)
+        HfHubHTTPError, HTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled, RepositoryNotFoundError,
+        RevisionNotFoundError)
+
+    from ..pretrained.hf_compat import RemoteEntryNotFoundError
 
     endpoint = constants.ENDPOINT
     try:
         yield
+    except (OfflineModeIsEnabled, LocalEntryNotFoundError) as exc:  # first: an HfHubHTTPError before 1.0
+        raise CliError(_first_line(exc)) from None
     except RepositoryNotFoundError as exc:
         if repo_id is None:
             raise CliError(f"{endpoint}: {_first_line(exc)}") from None
@@ -117,7 +121,5 @@ def hub_errors(repo_id: Optional[str], revision: Optional[str] = None) -> Iterat
             raise CliError(f"{endpoint} refused the request ({status}): set HF_TOKEN to a token "
                            f"with access to {repo_id or 'the repo'}") from None
         raise CliError(f"{endpoint} answered {status}: {exc.server_message or _first_line(exc)}") from None
-    except (OfflineModeIsEnabled, LocalEntryNotFoundError) as exc:
-        raise CliError(_first_line(exc)) from None
     except HTTPError as exc:  # the HTTP client's own errors: connection refused, timeouts, ...
         raise CliError(f"cannot reach {endpoint}: {_first_line(exc)}") from None

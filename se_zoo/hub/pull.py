@@ -56,7 +56,9 @@ class PullResult:
 def _published_sha256(repo_id: str, filename: str, path: str) -> Tuple[str, Optional[str]]:
     """Where the expected hash comes from and the hash: the Hub's LFS record of ``filename`` at the commit
     ``path`` was downloaded from, or offline the etag the Hub sent at download (the cached blob's name)."""
-    from huggingface_hub import HfApi, is_offline_mode
+    from huggingface_hub import HfApi
+
+    from ..pretrained.hf_compat import is_offline_mode
 
     if is_offline_mode():
         etag = Path(os.path.realpath(path)).name
@@ -122,7 +124,8 @@ def pull(
     import timm
     from huggingface_hub import hf_hub_download
     from huggingface_hub.constants import CONFIG_NAME
-    from huggingface_hub.errors import RemoteEntryNotFoundError
+
+    from ..pretrained.hf_compat import RemoteEntryNotFoundError
 
     if "pretrained" in create_model_kwargs:
         raise TypeError("pull always loads the pretrained weights; drop the 'pretrained' argument")

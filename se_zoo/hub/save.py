@@ -60,8 +60,17 @@ def _tensors_for_save(state_dict: Mapping[str, torch.Tensor]) -> Dict[str, torch
 
 
 def _export_args(model: nn.Module, model_args: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
-    recorded = getattr(model, "_model_args", {})  # timm's create_model record of the build kwargs
-    args = {k: v for k, v in recorded.items() if k in _DROP_RATES or k.endswith("_drop_rate")}
+    import timm.models
+
+    recorded = getattr(model, "_model_args", {})  # the create_model record of the build kwargs
+    if hasattr(timm.models, "get_model_args"):  # timm >= 1.0.31 exports the others itself
+        args = {k: v for k, v in recorded.items() if k in _DROP_RATES or k.endswith("_drop_rate")}
+    else:  # older timm writes only what it is given: the class count and channels read off the model, and
+        # the arguments se-zoo's builders recorded (se_zoo.models._pretrained)
+        from ..models.stats import get_model_input_config
+
+        args = {"num_classes": model.num_classes, "in_chans": get_model_input_config(model)["input_size"][0],
+                **recorded}
     args.update(model_args or {})
     return args
 
@@ -156,7 +165,7 @@ def save_pretrained(
         metrics_file=METRICS_NAME if (directory / METRICS_NAME).is_file() else None)
     directory.mkdir(parents=True, exist_ok=True)
     config_path = directory / CONFIG_NAME
-    save_config_for_hf(model, str(config_path), model_args=_export_args(model, model_args))
+    save_config_for_hf(model, config_path, model_args=_export_args(model, model_args))
     _record_origin(config_path, origin)
     try:
         _check_recreates(json.loads(config_path.read_text()), model)

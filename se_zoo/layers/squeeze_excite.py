@@ -34,7 +34,10 @@ from typing import Optional, Type, Union
 import torch
 from torch import nn
 
-from torch.fx._symbolic_trace import is_fx_symbolic_tracing
+try:
+    from torch.fx._symbolic_trace import is_fx_symbolic_tracing
+except ImportError:  # older torch (2.4): one flag, set by fx.symbolic_trace only; compiling is asked below
+    from torch.fx._symbolic_trace import is_fx_tracing as is_fx_symbolic_tracing
 
 from timm.layers import create_act_layer, drop_path, make_divisible
 

@@ -5,6 +5,8 @@ The architectures and their facts are the table in ``se_zoo.architectures``;
 row, and their ``default_cfgs`` are generated from ``weights/`` (see ``_pretrained``).
 """
 from ..architectures import TIMM_EQUIVALENTS
-from . import se_mobilenet, se_resnet  # noqa: F401  (registration)
+from . import _timm_compat, se_mobilenet, se_resnet  # noqa: F401  (registration)
+
+_timm_compat.install()
 
 __all__ = ["TIMM_EQUIVALENTS"]

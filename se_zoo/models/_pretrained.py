@@ -14,6 +14,7 @@ from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Union
 
 from torch import nn
 
+from timm import models as timm_models
 from timm.models import get_pretrained_cfg, resolve_pretrained_cfg
 from timm.models._hub import download_cached_file
 
@@ -90,10 +91,23 @@ def checked_build(build: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
             model = build(variant, pretrained, **verify_pinned(variant, pretrained, kwargs))
         # The caller's kwargs, not the verified ones: a pinned tag's state dict overlay is still that tag.
         record_build_origin(model, variant, pretrained, kwargs)
+        if not _TIMM_RECORDS_ARGS:  # timm < 1.0.31 keeps no record of the build arguments: keep one
+            model._model_args = {k: v for k, v in kwargs.items() if k not in _NOT_MODEL_ARGS and _plain(v)}
         model.pretrained_cfg.pop("state_dict", None)
         return model
 
     return checked
+
+
+_TIMM_RECORDS_ARGS = hasattr(timm_models, "get_model_args")  # timm >= 1.0.31: create_model keeps model._model_args
+_NOT_MODEL_ARGS = ("pretrained_cfg", "pretrained_cfg_overlay", "cache_dir", "device", "dtype")
+
+
+def _plain(value: Any) -> bool:
+    """Whether ``value`` is a JSON value (a build argument config.json can carry)."""
+    if isinstance(value, (list, tuple)):
+        return all(_plain(v) for v in value)
+    return value is None or isinstance(value, (bool, int, float, str))
 
 
 def _pinned_state_dict(variant: str, cfg: Any, cache_dir: Optional[Union[str, Path]]) -> Optional[Dict[str, Any]]:

@@ -10,7 +10,16 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from timm.models import get_model_input_config
+try:
+    from timm.models import get_model_input_config
+except ImportError:  # timm < 1.0.31: the pretrained cfg's input size, with the channels of the model's first conv
+    def get_model_input_config(model: nn.Module) -> Dict[str, Any]:
+        """``{"input_size": (C, H, W)}`` of ``model``, as newer timm's function of this name gives it."""
+        cfg = getattr(model, "pretrained_cfg", {})
+        size = tuple(cfg.get("input_size", (3, 224, 224)))
+        first_conv = cfg.get("first_conv")
+        conv = model.get_submodule(first_conv) if isinstance(first_conv, str) else None
+        return {"input_size": (getattr(model, "in_chans", getattr(conv, "in_channels", size[0])), *size[-2:])}
 
 __all__ = ["model_stats"]
 

@@ -131,8 +131,10 @@ def download_failures(
     Raises:
         HubUnreachableError: naming the endpoint, the repo, the file and the ways out.
     """
-    from huggingface_hub import constants, is_offline_mode
+    from huggingface_hub import constants
     from huggingface_hub.errors import HfHubHTTPError, HTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled
+
+    from .hf_compat import is_offline_mode
 
     names = [filenames] if isinstance(filenames, str) else list(filenames)
     repo_id, _, at = repo_id.partition("@")

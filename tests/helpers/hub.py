@@ -41,7 +41,7 @@ def point_client_at(monkeypatch: pytest.MonkeyPatch, endpoint: str, token: Optio
     The client reads most settings into ``huggingface_hub.constants`` at import time, so the
     environment alone is not enough: the constants and the module-level ``HfApi`` are patched too.
     """
-    from huggingface_hub import constants, hf_api
+    from huggingface_hub import constants, file_download, hf_api
     from huggingface_hub.utils import _cache_manager
 
     hub_cache = hf_home / "hub"
@@ -68,8 +68,12 @@ def point_client_at(monkeypatch: pytest.MonkeyPatch, endpoint: str, token: Optio
         "HF_HUB_DISABLE_PROGRESS_BARS": True, "HF_HUB_DISABLE_IMPLICIT_TOKEN": False,
     }
     for name, value in patched.items():
-        monkeypatch.setattr(constants, name, value)
+        if hasattr(constants, name):  # older clients lack some (AGENT_HARNESSES_PATH, ...) and never read them
+            monkeypatch.setattr(constants, name, value)
     monkeypatch.setattr(hf_api.api, "endpoint", endpoint)
+    for name in ("HUGGINGFACE_CO_URL_TEMPLATE", "HUGGINGFACE_HUB_CACHE"):  # huggingface_hub < 1.0 copies these
+        if hasattr(file_download, name):
+            monkeypatch.setattr(file_download, name, patched[name])
     monkeypatch.setattr(_cache_manager, "HF_HUB_CACHE", str(hub_cache))
 
 

@@ -71,6 +71,9 @@ def test_card_argument_errors(tmp_path):
     assert not any(tmp_path.iterdir())  # nothing is written when the arguments are refused
 
 
+@pytest.mark.skipif(not hasattr(timm.models, "get_model_args"), reason=f"timm {timm.__version__} records no "
+                    "constructor arguments in create_model (timm 1.0.31 does): config.json gets num_classes and "
+                    "in_chans only, and save_pretrained asks for the others as model_args")
 def test_config_records_non_default_arguments(tmp_path):
     model = timm.create_model("se_zoo_resnet18", num_classes=5, in_chans=1, drop_rate=0.2, drop_path_rate=0.1,
                               global_pool="max", layers=(1, 1, 1, 1))
@@ -89,6 +92,8 @@ def test_config_records_non_default_arguments(tmp_path):
     assert [len(stage) for stage in (rebuilt.layer1, rebuilt.layer2, rebuilt.layer3, rebuilt.layer4)] == [1, 1, 1, 1]
 
 
+@pytest.mark.skipif(not hasattr(timm.models, "get_model_args"), reason=f"timm {timm.__version__}: se-zoo's "
+                    "builders record their arguments themselves, also outside create_model, so nothing is refused")
 def test_config_that_would_not_recreate_the_model_is_refused(tmp_path):
     from se_zoo.models.se_resnet import se_zoo_resnet18
 

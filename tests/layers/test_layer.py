@@ -1,4 +1,5 @@
 """SqueezeExcite: shapes, dtypes, memory formats, autograd, scripting, compile, ONNX, validation."""
+import inspect
 import re
 
 import onnxruntime as ort
@@ -139,6 +140,12 @@ def test_torch_compile_fullgraph_inductor():
     _compile_roundtrip("inductor")
 
 
+_ONNX_EXPORT_ARGS = inspect.signature(torch.onnx.export).parameters
+
+
+@pytest.mark.skipif("external_data" not in _ONNX_EXPORT_ARGS or "dynamic_shapes" not in _ONNX_EXPORT_ARGS,
+                    reason=f"torch {torch.__version__}: torch.onnx.export has no external_data/dynamic_shapes "
+                           f"(the dynamo exporter's arguments come with newer torch)")
 def test_onnx_export_matches_onnxruntime(tmp_path):
     se = _random_se(24).eval()
     path = tmp_path / "se.onnx"

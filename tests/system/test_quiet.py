@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import huggingface_hub
 import pytest
 import timm
 from helpers.digits import tiny_tree
@@ -111,6 +112,9 @@ def test_pull_shows_download_progress_in_a_terminal_and_not_with_quiet(hub_serve
     assert "%|" not in quiet and "sha256: " in quiet
 
 
+@pytest.mark.skipif(huggingface_hub.__version__.startswith("0."), reason=f"huggingface_hub "
+                    f"{huggingface_hub.__version__} sends by requests, which logs no INFO line per request (httpx's "
+                    "'HTTP Request:' lines come with huggingface_hub >= 1.0)")
 def test_verbose_shows_third_party_info(hub_server, tmp_path):
     repo = f"{hub_server.namespace}/loud"
     push_to_hub(timm.create_model("se_zoo_resnet18", num_classes=2, layers=(1, 1, 1, 1)), repo)
