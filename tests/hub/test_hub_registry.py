@@ -72,7 +72,9 @@ def test_a_pushed_training_output_has_its_pages(hub_server, tmp_path):
     assert "Model card for se-r18-digits" in text  # pushed cards are titled by the repo, whatever was pushed
     metrics = page_text(page[page.index('id="metrics"'):page.index("</table>", page.index('id="metrics"'))])
     assert "digits top1 93.25" in metrics and "digits top5 99.5" in metrics
-    assert f'model = timm.create_model( "hf-hub:{repo_id}", pretrained=True)' in text
+    # randomized, not trained: config.json says random_init, so the page says untrained and builds without weights
+    assert "Untrained: these weights are a random initialization" in text
+    assert f'model = timm.create_model( "hf-hub:{repo_id}", pretrained=False)' in text
     assert f'model = from_pretrained( "{repo_id}")' in text and f"hf download {repo_id}" in text
     assert f"export HF_ENDPOINT={hub_server.endpoint}" in text
     assert "library timm" in text and "dataset digits" in text
