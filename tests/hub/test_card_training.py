@@ -19,7 +19,7 @@ SMALL = {"layers": [1, 1, 1, 1]}
 
 def _card(repo_id: str) -> ModelCard:
     card = ModelCard.load(hf_hub_download(repo_id, "README.md"))
-    if not huggingface_hub.__version__.startswith("0."):  # before 1.0 it posts to huggingface.co, whatever the endpoint
+    if not huggingface_hub.__version__.startswith("0."):  # before 1.0 it posts to the public Hub, whatever the endpoint
         card.validate()  # POST /api/validate-yaml of the endpoint (the local registry here)
     return card
 

@@ -7,74 +7,21 @@ committed ones).
 """
 import hashlib
 import json
-import os
-import shutil
 import time
 from pathlib import Path
 
 import pytest
 from helpers.web_repos import SE_CARD, commit, se_repo
+from helpers.browser import chromium, screenshot, wait  # noqa: F401 (chromium: the "browser" fixture)
 from helpers.hub import point_client_at
 
-webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install -e '.[test]')")
+pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install -e '.[test]')")
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 READ, WRITE = "browser-read-token", "browser-write-token"
 TEAM = "vision-team"
 DATA = Path(__file__).resolve().parents[1] / "data"
-CHROME_FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run",
-                "--window-size=1280,1200", "--hide-scrollbars", "--force-device-scale-factor=1")
-
-
-def _find_browser():
-    binary = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)),
-                  None)
-    return binary, shutil.which("chromedriver")
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory):
-    from selenium.webdriver.chrome.service import Service
-
-    binary, driver = _find_browser()
-    if binary is None or driver is None:
-        pytest.skip("no headless browser: Chromium and chromedriver are not installed "
-                    "(apt-get install chromium chromium-driver; .ci/run does this)")
-    downloads = tmp_path_factory.mktemp("downloads")
-    options = webdriver.ChromeOptions()
-    options.binary_location = binary
-    for flag in (*CHROME_FLAGS, f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):
-        options.add_argument(flag)
-    options.add_experimental_option("prefs", {"download.default_directory": str(downloads),
-                                              "download.prompt_for_download": False})
-    chrome = webdriver.Chrome(service=Service(driver), options=options)
-    chrome.downloads = downloads
-    yield chrome
-    chrome.quit()
-
-
-def _screenshot(browser, name: str) -> None:
-    """Save the viewport as docs-sized PNG when SE_ZOO_SCREENSHOTS names a directory."""
-    target = os.environ.get("SE_ZOO_SCREENSHOTS")
-    if not target:
-        return
-    from PIL import Image
-
-    Path(target).mkdir(parents=True, exist_ok=True)
-    raw = Path(target) / f".{name}.raw.png"
-    browser.save_screenshot(str(raw))
-    height = browser.execute_script("return document.querySelector('main').getBoundingClientRect().bottom")
-    with Image.open(raw) as image:  # cut to the page; a 256-colour palette keeps it well under 100 kB
-        image = image.convert("RGB").crop((0, 0, image.width, min(image.height, int(height) + 8)))
-        image.quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(Path(target) / f"{name}.png", optimize=True)
-    raw.unlink()
-
-
-def _wait(browser, condition, timeout: float = 20):
-    return WebDriverWait(browser, timeout).until(lambda d: condition(d))
 
 
 @pytest.fixture
@@ -118,15 +65,15 @@ def test_browse_search_read_download_and_private_repos(browser, registry):
     browser.get(base + "/")
     listed = [a.text for a in browser.find_elements(By.CSS_SELECTOR, "a.model-id")]
     assert model_id in listed and len(listed) == 5 and f"{TEAM}/secret-se-resnet152" not in listed
-    _screenshot(browser, "web-list")
+    screenshot(browser, "web-list")
 
     box = browser.find_element(By.ID, "search")
     box.send_keys("digits", Keys.ENTER)
-    _wait(browser, lambda d: "search=digits" in d.current_url)
+    wait(browser, lambda d: "search=digits" in d.current_url)
     (row,) = browser.find_elements(By.CSS_SELECTOR, "a.model-id")
     assert row.text == model_id
     row.click()
-    _wait(browser, lambda d: d.current_url == f"{base}/{model_id}")
+    wait(browser, lambda d: d.current_url == f"{base}/{model_id}")
 
     chart = browser.find_element(By.CSS_SELECTOR, "#curves svg")
     assert chart.is_displayed() and chart.size["width"] > 250 and chart.size["height"] > 120
@@ -138,32 +85,32 @@ def test_browse_search_read_download_and_private_repos(browser, registry):
     snippet = browser.find_element(By.ID, "snippet-timm")
     # its weights are randomized, and config.json says so: the untrained snippet (pretrained=False)
     assert snippet.is_displayed() and f'"hf-hub:{model_id}",\n    pretrained=False)' in snippet.text
-    _screenshot(browser, "web-model")
+    screenshot(browser, "web-model")
 
     browser.find_element(By.ID, "tab-files").click()
-    _wait(browser, lambda d: d.current_url == f"{base}/{model_id}/tree/main")
-    _screenshot(browser, "web-files")
+    wait(browser, lambda d: d.current_url == f"{base}/{model_id}/tree/main")
+    screenshot(browser, "web-files")
     for name in ("model.safetensors", "config.json"):
         link = browser.find_element(By.XPATH, f"//tr[td/a[text()='{name}']]//a[@class='download']")
         link.click()
         saved = browser.downloads / name
-        _wait(browser, lambda d, saved=saved: saved.is_file() and not list(d.downloads.glob("*.crdownload")), 60)
+        wait(browser, lambda d, saved=saved: saved.is_file() and not list(d.downloads.glob("*.crdownload")), 60)
         assert hashlib.sha256(saved.read_bytes()).digest() == hashlib.sha256((out / name).read_bytes()).digest()
 
     private = f"{base}/{TEAM}/secret-se-resnet152"
     browser.get(private)
     assert browser.find_element(By.ID, "error-message").text == f"Repository {TEAM}/secret-se-resnet152 not found."
     browser.find_element(By.ID, "login-link").click()
-    token = _wait(browser, lambda d: d.find_elements(By.ID, "token"))[0]
+    token = wait(browser, lambda d: d.find_elements(By.ID, "token"))[0]
     token.send_keys(READ, Keys.ENTER)
-    _wait(browser, lambda d: d.current_url == private and d.find_elements(By.ID, "card"))
+    wait(browser, lambda d: d.current_url == private and d.find_elements(By.ID, "card"))
     assert "Model card for secret-se-resnet152" in browser.find_element(By.ID, "card").text
     assert browser.get_cookie("se_zoo_token")["httpOnly"] is True
     assert browser.execute_script("return document.cookie") == ""  # HttpOnly: invisible to scripts
     browser.get(base + "/")
     assert f"{TEAM}/secret-se-resnet152" in [a.text for a in browser.find_elements(By.CSS_SELECTOR, "a.model-id")]
     browser.find_element(By.ID, "logout").click()
-    _wait(browser, lambda d: d.find_elements(By.ID, "login-link"))
+    wait(browser, lambda d: d.find_elements(By.ID, "login-link"))
     browser.get(private)
     assert browser.find_elements(By.ID, "error-message") and not browser.find_elements(By.ID, "card")
 
@@ -294,7 +241,7 @@ def test_every_page_type_fits_a_phone_and_passes_axe(browser, pages):
             "return getComputedStyle(document.querySelector('#curves .tick')).fontSize")[:-2])
         assert tick * ratio >= 12, (width, tick, ratio)  # chart labels as drawn, not as written
         if width == 390:
-            _screenshot(browser, "web-phone")
+            screenshot(browser, "web-phone")
     image = browser.find_element(By.CSS_SELECTOR, "#card img[alt=architecture]")
     assert image.get_attribute("src") == f"{base}/demo/r18/resolve/main/assets/arch.png"
     assert browser.execute_script("return arguments[0].naturalWidth", image) == 40  # it loaded
@@ -313,7 +260,7 @@ def test_dark_theme_follows_the_system_and_stays_readable(browser, pages):
             background = browser.execute_script("return getComputedStyle(document.body).backgroundColor")
             assert background == "rgb(13, 17, 23)", background
             if path == "/demo/r18":
-                _screenshot(browser, "web-dark")
+                screenshot(browser, "web-dark")
             assert _axe(browser) == [], path
     finally:
         browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
