@@ -71,8 +71,10 @@ send), in one process or several (``se_zoo.registry.workers``).
 import asyncio
 import logging
 import os
+import select
 import socket
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any, Callable, List, Mapping, Optional
 
@@ -192,12 +194,51 @@ def create_app(root: os.PathLike, tokens: Optional[Mapping[str, str]] = None, **
     return app
 
 
+def _sendfile_in_thread(out: socket.socket, file: Any, offset: int, count: int, stop: threading.Event) -> int:
+    """Send ``count`` bytes of ``file`` from ``offset`` to the non-blocking socket ``out``; runs in a worker thread.
+
+    ``sendfile`` pushes what the socket takes; when it is full the thread waits in ``poll`` for room,
+    in the kernel, without the GIL or the event loop (as a C server's worker does). Stops early, with
+    what was sent so far, once ``stop`` is set.
+
+    Returns:
+        The bytes sent.
+
+    Raises:
+        OSError: if the connection broke (``BrokenPipeError``, ``ConnectionResetError``...).
+    """
+    out_fd, in_fd, sent = out.fileno(), file.fileno(), 0
+    poller = select.poll()
+    poller.register(out_fd, select.POLLOUT)
+    while sent < count and not stop.is_set():
+        try:
+            n = os.sendfile(out_fd, in_fd, offset + sent, count - sent)
+        except BlockingIOError:
+            poller.poll(_STALL_POLL_MS)  # room in the socket, an error, or time to look at ``stop``
+            continue
+        if n == 0:  # the file ended early
+            break
+        sent += n
+    return sent
+
+
+_STALL_POLL_MS = 500  # how often a thread waiting for a slow client looks whether it should stop
+_THREADED_SENDFILE_MIN = 1024 * 1024  # smaller sends go out from the event loop in one or two calls
+_SENDFILE_THREADS = 64  # transfers sent from threads at once, per process; more use the event loop
+_sendfile_pool = ThreadPoolExecutor(_SENDFILE_THREADS, thread_name_prefix="se-zoo-sendfile")
+_sendfile_slots = threading.BoundedSemaphore(_SENDFILE_THREADS)
+
+
 class _ZeroCopyCycle(RequestResponseCycle):
     """uvicorn's request/response cycle plus ASGI's zero-copy send extension (``http.response.zerocopysend``).
 
-    The file's bytes go from the page cache to the socket with ``sendfile`` (``loop.sendfile``: the
-    transport's buffer is flushed first and reading paused meanwhile); bookkeeping (Content-Length,
-    keep-alive, completion) stays uvicorn's, through an empty body message.
+    The file's bytes go from the page cache to the socket with ``sendfile``. A large send runs in a
+    worker thread of its own (``_sendfile_in_thread``) on a duplicate of the socket while the
+    transport's reading is paused, so each transfer waits for room in the kernel, like nginx's
+    workers, instead of one event-loop round trip per socket buffer; a small one, or one while all
+    ``_SENDFILE_THREADS`` are busy, uses ``loop.sendfile``. Bookkeeping (Content-Length, keep-alive,
+    completion) stays uvicorn's, through an empty body message. A client that goes away ends the
+    transfer quietly; a cancelled task (server shutdown) shuts the socket down so the thread ends.
     """
 
     async def send(self, message: Any) -> None:
@@ -213,15 +254,50 @@ class _ZeroCopyCycle(RequestResponseCycle):
         if self.disconnected or self.transport.is_closing():
             return
         try:
-            sent = await asyncio.get_running_loop().sendfile(self.transport, message["file"], message["offset"], count)
+            if count >= _THREADED_SENDFILE_MIN and self.transport.get_write_buffer_size() == 0 and \
+                    _sendfile_slots.acquire(blocking=False):
+                try:
+                    sent = await self._send_from_thread(message["file"], message["offset"], count)
+                finally:
+                    _sendfile_slots.release()
+            else:
+                sent = await asyncio.get_running_loop().sendfile(self.transport, message["file"], message["offset"],
+                                                                 count)
         except OSError:
             if self.disconnected or self.transport.is_closing():
                 return  # the client went away: nothing to report
             raise
+        if self.disconnected:
+            return
         if sent != count:
             raise RuntimeError(f"The file sent {sent} bytes, {count} were announced.")
         self.expected_content_length -= count
         await super().send({"type": "http.response.body", "body": b"", "more_body": message.get("more_body", False)})
+
+    async def _send_from_thread(self, file: Any, offset: int, count: int) -> int:
+        transport, stop = self.transport, threading.Event()
+        out = transport.get_extra_info("socket").dup()  # keeps the connection open while the thread uses it
+        reading = transport.is_reading()
+        transport.pause_reading()
+        future = asyncio.get_running_loop().run_in_executor(_sendfile_pool, _sendfile_in_thread, out, file,
+                                                            offset, count, stop)
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            stop.set()
+            out.shutdown(socket.SHUT_RDWR)  # wakes the thread now: the connection cannot be reused anyway
+            await asyncio.wait([future])
+            if not future.cancelled():
+                future.exception()  # retrieved: the broken pipe it may hold is the point
+            raise
+        except ConnectionError:
+            self.disconnected = True  # the client went away: no response to complete, nothing to log
+            transport.abort()
+            return 0
+        finally:
+            out.close()
+            if reading and not transport.is_closing():
+                transport.resume_reading()
 
 
 class _BoundedHttpToolsProtocol(HttpToolsProtocol):
