@@ -69,9 +69,9 @@ uvicorn (httptools parser, asyncio loop, a protocol that caps request heads and 
 send), in one process or several (``se_zoo.registry.workers``).
 """
 import asyncio
+import contextlib
 import logging
 import os
-import select
 import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -194,35 +194,35 @@ def create_app(root: os.PathLike, tokens: Optional[Mapping[str, str]] = None, **
     return app
 
 
-def _sendfile_in_thread(out: socket.socket, file: Any, offset: int, count: int, stop: threading.Event) -> int:
-    """Send ``count`` bytes of ``file`` from ``offset`` to the non-blocking socket ``out``; runs in a worker thread.
+def _sendfile_in_thread(out: socket.socket, in_fd: int, offset: int, count: int) -> int:
+    """Send ``count`` bytes of the file ``in_fd`` from ``offset`` to ``out``, blocking; runs in a worker thread.
 
-    ``sendfile`` pushes what the socket takes; when it is full the thread waits in ``poll`` for room,
-    in the kernel, without the GIL or the event loop (as a C server's worker does). Stops early, with
-    what was sent so far, once ``stop`` is set.
+    ``out`` is a duplicate of the connection's socket, switched to blocking mode for the transfer (the
+    event loop neither reads nor writes the connection meanwhile), so one ``sendfile`` call waits for
+    room in the kernel until all is sent, without the GIL or the event loop, as a C server's worker
+    does. Shutting the socket down from another thread ends it early. Closes ``out`` and ``in_fd``.
 
     Returns:
-        The bytes sent.
+        The bytes sent (fewer when the file ended early).
 
     Raises:
         OSError: if the connection broke (``BrokenPipeError``, ``ConnectionResetError``...).
     """
-    out_fd, in_fd, sent = out.fileno(), file.fileno(), 0
-    poller = select.poll()
-    poller.register(out_fd, select.POLLOUT)
-    while sent < count and not stop.is_set():
+    sent = 0
+    with out:
         try:
-            n = os.sendfile(out_fd, in_fd, offset + sent, count - sent)
-        except BlockingIOError:
-            poller.poll(_STALL_POLL_MS)  # room in the socket, an error, or time to look at ``stop``
-            continue
-        if n == 0:  # the file ended early
-            break
-        sent += n
+            out.setblocking(True)
+            while sent < count:
+                n = os.sendfile(out.fileno(), in_fd, offset + sent, count - sent)
+                if n == 0:  # the file ended early
+                    break
+                sent += n
+        finally:
+            out.setblocking(False)  # the file status flags are shared with the transport's socket
+            os.close(in_fd)
     return sent
 
 
-_STALL_POLL_MS = 500  # how often a thread waiting for a slow client looks whether it should stop
 _THREADED_SENDFILE_MIN = 1024 * 1024  # smaller sends go out from the event loop in one or two calls
 _SENDFILE_THREADS = 64  # transfers sent from threads at once, per process; more use the event loop
 _sendfile_pool = ThreadPoolExecutor(_SENDFILE_THREADS, thread_name_prefix="se-zoo-sendfile")
@@ -275,29 +275,35 @@ class _ZeroCopyCycle(RequestResponseCycle):
         await super().send({"type": "http.response.body", "body": b"", "more_body": message.get("more_body", False)})
 
     async def _send_from_thread(self, file: Any, offset: int, count: int) -> int:
-        transport, stop = self.transport, threading.Event()
-        out = transport.get_extra_info("socket").dup()  # keeps the connection open while the thread uses it
+        transport = self.transport
         reading = transport.is_reading()
         transport.pause_reading()
-        future = asyncio.get_running_loop().run_in_executor(_sendfile_pool, _sendfile_in_thread, out, file,
-                                                            offset, count, stop)
+        # the thread gets its own descriptors (and closes them): the connection and the file stay open
+        # for it even if the transport or the response closes theirs first
+        out, in_fd = transport.get_extra_info("socket").dup(), None
         try:
-            return await asyncio.shield(future)
-        except asyncio.CancelledError:
-            stop.set()
-            out.shutdown(socket.SHUT_RDWR)  # wakes the thread now: the connection cannot be reused anyway
-            await asyncio.wait([future])
-            if not future.cancelled():
-                future.exception()  # retrieved: the broken pipe it may hold is the point
-            raise
-        except ConnectionError:
-            self.disconnected = True  # the client went away: no response to complete, nothing to log
-            transport.abort()
-            return 0
-        finally:
+            in_fd = os.dup(file.fileno())
+            future = asyncio.get_running_loop().run_in_executor(_sendfile_pool, _sendfile_in_thread, out, in_fd,
+                                                                offset, count)
+        except BaseException:
             out.close()
+            if in_fd is not None:
+                os.close(in_fd)
+            raise
+        future.add_done_callback(lambda done: done.cancelled() or done.exception())  # retrieved, always
+        try:
+            sent = await asyncio.shield(future)
             if reading and not transport.is_closing():
                 transport.resume_reading()
+            return sent
+        except asyncio.CancelledError:  # the server stops and gave up waiting: end the transfer, quietly
+            with contextlib.suppress(OSError):  # wakes the thread, which then ends
+                out.shutdown(socket.SHUT_RDWR)
+        except ConnectionError:  # the client went away
+            pass
+        self.disconnected = True  # no response to complete, nothing to log
+        transport.abort()
+        return 0
 
 
 class _BoundedHttpToolsProtocol(HttpToolsProtocol):
