@@ -263,6 +263,10 @@ class _ZeroCopyCycle(RequestResponseCycle):
             else:
                 sent = await asyncio.get_running_loop().sendfile(self.transport, message["file"], message["offset"],
                                                                  count)
+        except (ConnectionError, asyncio.CancelledError):  # the client went away, or the server stops
+            self.disconnected = True  # no response to complete, nothing to log
+            self.transport.abort()
+            return
         except OSError:
             if self.disconnected or self.transport.is_closing():
                 return  # the client went away: nothing to report
