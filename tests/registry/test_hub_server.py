@@ -502,7 +502,7 @@ def test_zero_copy_downloads_end_quietly_when_clients_go_or_the_server_stops(tmp
     from se_zoo.registry.app import HubServer
 
     server = HubServer(tmp_path / "root").start()
-    store, data = server.registry.store, os.urandom(24 * MiB)
+    store, data = server.registry.store, os.urandom(12 * MiB)
     with store.blob_writer() as writer:
         writer.write(data)
         sha256 = writer.commit()
