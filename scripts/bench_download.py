@@ -3,13 +3,16 @@
 Usage::
 
     python scripts/bench_download.py [--mib 1024] [--rounds 5] [--clients 8] [--workers 1] [--registry-args "..."]
+                                     [--baseline CHECKOUT]
 
 Stores one LFS file of ``--mib`` random MiB in a fresh root and serves it three ways at once:
 
 - ``registry``: ``python -m se_zoo.registry serve`` alone (``--workers``, ``--registry-args``);
 - ``nginx``: Debian's nginx serving the blob as a static file (``sendfile on``), the reference;
 - ``behind``: the same nginx in front of a second registry started with ``--accel-redirect``: the
-  registry checks the request and the blob, nginx sends the bytes.
+  registry checks the request and the blob, nginx sends the bytes;
+- ``baseline`` (with ``--baseline``): the registry alone again, from another checkout of the project
+  (e.g. ``git worktree add /tmp/base main``), to compare a change in the same run.
 
 Each round fetches the file from each of the three in turn (the order rotates every round), first with
 one ``curl -o /dev/null`` and then with ``--clients`` concurrent ones (aggregate MiB/s: all bytes over
@@ -55,11 +58,11 @@ def _populate(root: Path, mib: int) -> str:
     return commit
 
 
-def _serve_registry(root: Path, log: Path, extra: list) -> tuple:
+def _serve_registry(root: Path, log: Path, extra: list, checkout: Path = REPO) -> tuple:
     out = open(log, "w")
     process = subprocess.Popen([sys.executable, "-m", "se_zoo.registry", "serve", "--root", str(root), *extra],
                                stdout=out, stderr=subprocess.STDOUT,
-                               env={**os.environ, "PYTHONPATH": str(REPO)})
+                               env={**os.environ, "PYTHONPATH": str(checkout)})
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         endpoint = next((line for line in log.read_text().split("\n")[:-1] if line.startswith("http://")), None)
@@ -150,6 +153,7 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=8, help="concurrent clients of the second measure (default 8)")
     parser.add_argument("--workers", type=int, default=1, help="registry processes (default 1)")
     parser.add_argument("--registry-args", default="", help="more arguments for `serve`, e.g. '--workers 2'")
+    parser.add_argument("--baseline", type=Path, help="another checkout whose registry joins the rotation")
     args = parser.parse_args()
     nginx = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/sbin")
     if nginx is None or shutil.which("curl") is None:
@@ -168,6 +172,9 @@ def main() -> int:
             processes.append(alone)
             behind, behind_url = _serve_registry(root, work / "behind.log", [*extra, "--accel-redirect", ACCEL_PREFIX])
             processes.append(behind)
+            if args.baseline is not None:
+                baseline, baseline_url = _serve_registry(root, work / "baseline.log", extra, args.baseline.resolve())
+                processes.append(baseline)
             static_port, proxy_port = _free_port(), _free_port()
             config = _nginx_config(work, root, static_port, proxy_port, behind_url)
             server = subprocess.Popen([nginx, "-c", str(config), "-p", str(work), "-e", str(work / "error.log"),
@@ -182,12 +189,14 @@ def main() -> int:
             path = f"/bench/big/resolve/{commit}/big.bin"
             urls = {"registry": alone_url + path, "nginx": f"http://127.0.0.1:{static_port}/blobs/{sha[:2]}/{sha}",
                     "behind": f"http://127.0.0.1:{proxy_port}{path}"}
+            if args.baseline is not None:
+                urls["baseline"] = baseline_url + path
             for url in urls.values():  # warm-up: page cache, and each registry verifies the blob once
                 _measure(url, 1, size)
             figures = {(name, clients): [] for name in urls for clients in (1, args.clients)}
             names = list(urls)
             for round_ in range(args.rounds):
-                order = names[round_ % 3:] + names[:round_ % 3]
+                order = names[round_ % len(names):] + names[:round_ % len(names)]
                 for clients in (1, args.clients):
                     for name in order:
                         figures[name, clients].append(_measure(urls[name], clients, size))
@@ -210,6 +219,9 @@ def main() -> int:
               f"{med['registry'] / med['nginx']:>10.2f} {med['behind'] / med['nginx']:>13.2f}")
         ratios = [r / n for r, n in zip(figures["registry", clients], figures["nginx", clients])]
         behind_ratios = [b / n for b, n in zip(figures["behind", clients], figures["nginx", clients])]
+        if args.baseline is not None:
+            print(f"{'':>8} baseline {statistics.median(figures['baseline', clients]):.0f} MiB/s, "
+                  f"{statistics.median(figures['baseline', clients]) / med['nginx']:.2f}x nginx")
         print(f"{'':>8} per-round registry/nginx {min(ratios):.2f}-{max(ratios):.2f}, "
               f"behind/nginx {min(behind_ratios):.2f}-{max(behind_ratios):.2f}")
     print(f"load average before {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}, "

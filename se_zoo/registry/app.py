@@ -69,10 +69,12 @@ uvicorn (httptools parser, asyncio loop, a protocol that caps request heads and 
 send), in one process or several (``se_zoo.registry.workers``).
 """
 import asyncio
+import contextlib
 import logging
 import os
 import socket
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any, Callable, List, Mapping, Optional
 
@@ -192,12 +194,51 @@ def create_app(root: os.PathLike, tokens: Optional[Mapping[str, str]] = None, **
     return app
 
 
+def _sendfile_in_thread(out: socket.socket, in_fd: int, offset: int, count: int) -> int:
+    """Send ``count`` bytes of the file ``in_fd`` from ``offset`` to ``out``, blocking; runs in a worker thread.
+
+    ``out`` is a duplicate of the connection's socket, switched to blocking mode for the transfer (the
+    event loop neither reads nor writes the connection meanwhile), so one ``sendfile`` call waits for
+    room in the kernel until all is sent, without the GIL or the event loop, as a C server's worker
+    does. Shutting the socket down from another thread ends it early. Closes ``out`` and ``in_fd``.
+
+    Returns:
+        The bytes sent (fewer when the file ended early).
+
+    Raises:
+        OSError: if the connection broke (``BrokenPipeError``, ``ConnectionResetError``...).
+    """
+    sent = 0
+    with out:
+        try:
+            out.setblocking(True)
+            while sent < count:
+                n = os.sendfile(out.fileno(), in_fd, offset + sent, count - sent)
+                if n == 0:  # the file ended early
+                    break
+                sent += n
+        finally:
+            out.setblocking(False)  # the file status flags are shared with the transport's socket
+            os.close(in_fd)
+    return sent
+
+
+_THREADED_SENDFILE_MIN = 1024 * 1024  # smaller sends go out from the event loop in one or two calls
+_SENDFILE_THREADS = 64  # transfers sent from threads at once, per process; more use the event loop
+_sendfile_pool = ThreadPoolExecutor(_SENDFILE_THREADS, thread_name_prefix="se-zoo-sendfile")
+_sendfile_slots = threading.BoundedSemaphore(_SENDFILE_THREADS)
+
+
 class _ZeroCopyCycle(RequestResponseCycle):
     """uvicorn's request/response cycle plus ASGI's zero-copy send extension (``http.response.zerocopysend``).
 
-    The file's bytes go from the page cache to the socket with ``sendfile`` (``loop.sendfile``: the
-    transport's buffer is flushed first and reading paused meanwhile); bookkeeping (Content-Length,
-    keep-alive, completion) stays uvicorn's, through an empty body message.
+    The file's bytes go from the page cache to the socket with ``sendfile``. A large send runs in a
+    worker thread of its own (``_sendfile_in_thread``) on a duplicate of the socket while the
+    transport's reading is paused, so each transfer waits for room in the kernel, like nginx's
+    workers, instead of one event-loop round trip per socket buffer; a small one, or one while all
+    ``_SENDFILE_THREADS`` are busy, uses ``loop.sendfile``. Bookkeeping (Content-Length, keep-alive,
+    completion) stays uvicorn's, through an empty body message. A client that goes away ends the
+    transfer quietly; a cancelled task (server shutdown) shuts the socket down so the thread ends.
     """
 
     async def send(self, message: Any) -> None:
@@ -213,15 +254,60 @@ class _ZeroCopyCycle(RequestResponseCycle):
         if self.disconnected or self.transport.is_closing():
             return
         try:
-            sent = await asyncio.get_running_loop().sendfile(self.transport, message["file"], message["offset"], count)
+            if count >= _THREADED_SENDFILE_MIN and self.transport.get_write_buffer_size() == 0 and \
+                    _sendfile_slots.acquire(blocking=False):
+                try:
+                    sent = await self._send_from_thread(message["file"], message["offset"], count)
+                finally:
+                    _sendfile_slots.release()
+            else:
+                sent = await asyncio.get_running_loop().sendfile(self.transport, message["file"], message["offset"],
+                                                                 count)
+        except (ConnectionError, asyncio.CancelledError):  # the client went away, or the server stops
+            self.disconnected = True  # no response to complete, nothing to log
+            self.transport.abort()
+            return
         except OSError:
             if self.disconnected or self.transport.is_closing():
                 return  # the client went away: nothing to report
             raise
+        if self.disconnected:
+            return
         if sent != count:
             raise RuntimeError(f"The file sent {sent} bytes, {count} were announced.")
         self.expected_content_length -= count
         await super().send({"type": "http.response.body", "body": b"", "more_body": message.get("more_body", False)})
+
+    async def _send_from_thread(self, file: Any, offset: int, count: int) -> int:
+        transport = self.transport
+        reading = transport.is_reading()
+        transport.pause_reading()
+        # the thread gets its own descriptors (and closes them): the connection and the file stay open
+        # for it even if the transport or the response closes theirs first
+        out, in_fd = transport.get_extra_info("socket").dup(), None
+        try:
+            in_fd = os.dup(file.fileno())
+            future = asyncio.get_running_loop().run_in_executor(_sendfile_pool, _sendfile_in_thread, out, in_fd,
+                                                                offset, count)
+        except BaseException:
+            out.close()
+            if in_fd is not None:
+                os.close(in_fd)
+            raise
+        future.add_done_callback(lambda done: done.cancelled() or done.exception())  # retrieved, always
+        try:
+            sent = await asyncio.shield(future)
+            if reading and not transport.is_closing():
+                transport.resume_reading()
+            return sent
+        except asyncio.CancelledError:  # the server stops and gave up waiting: end the transfer, quietly
+            with contextlib.suppress(OSError):  # wakes the thread, which then ends
+                out.shutdown(socket.SHUT_RDWR)
+        except ConnectionError:  # the client went away
+            pass
+        self.disconnected = True  # no response to complete, nothing to log
+        transport.abort()
+        return 0
 
 
 class _BoundedHttpToolsProtocol(HttpToolsProtocol):
