@@ -34,6 +34,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from _registry_process import serve_registry  # scripts/ is on sys.path when a script runs
+
 MiB = 1024 * 1024
 REPO = Path(__file__).resolve().parents[1]
 ACCEL_PREFIX = "/_se_zoo_blobs/"
@@ -56,23 +58,6 @@ def _populate(root: Path, mib: int) -> str:
     finally:
         store.close()
     return commit
-
-
-def _serve_registry(root: Path, log: Path, extra: list, checkout: Path = REPO) -> tuple:
-    out = open(log, "w")
-    process = subprocess.Popen([sys.executable, "-m", "se_zoo.registry", "serve", "--root", str(root), *extra],
-                               stdout=out, stderr=subprocess.STDOUT,
-                               env={**os.environ, "PYTHONPATH": str(checkout)})
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        endpoint = next((line for line in log.read_text().split("\n")[:-1] if line.startswith("http://")), None)
-        if endpoint:
-            return process, endpoint
-        if process.poll() is not None:
-            break
-        time.sleep(0.1)
-    process.kill()
-    raise RuntimeError(f"the registry did not start:\n{log.read_text()}")
 
 
 def _free_port() -> int:
@@ -168,12 +153,13 @@ def main() -> int:
         size = args.mib * MiB
         extra = ["--workers", str(args.workers), *shlex.split(args.registry_args)]
         try:
-            alone, alone_url = _serve_registry(root, work / "alone.log", extra)
+            alone, alone_url = serve_registry(root, work / "alone.log", extra, REPO)
             processes.append(alone)
-            behind, behind_url = _serve_registry(root, work / "behind.log", [*extra, "--accel-redirect", ACCEL_PREFIX])
+            behind, behind_url = serve_registry(root, work / "behind.log", [*extra, "--accel-redirect", ACCEL_PREFIX],
+                                                REPO)
             processes.append(behind)
             if args.baseline is not None:
-                baseline, baseline_url = _serve_registry(root, work / "baseline.log", extra, args.baseline.resolve())
+                baseline, baseline_url = serve_registry(root, work / "baseline.log", extra, args.baseline.resolve())
                 processes.append(baseline)
             static_port, proxy_port = _free_port(), _free_port()
             config = _nginx_config(work, root, static_port, proxy_port, behind_url)

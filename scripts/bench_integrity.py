@@ -31,6 +31,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _registry_process import serve_registry  # scripts/ is on sys.path when a script runs
+
 TOKEN = "bench-integrity-token"
 MiB = 1024 * 1024
 REPO = Path(__file__).resolve().parents[1]
@@ -51,23 +53,6 @@ def _populate(root: Path, mib: int) -> Path:
     finally:
         store.close()
     return store.blob_path(sha)
-
-
-def _serve(root: Path, source: Path, log: Path) -> tuple:
-    out = open(log, "w")
-    process = subprocess.Popen([sys.executable, "-m", "se_zoo.registry", "serve", "--root", str(root),
-                                "--token", TOKEN], stdout=out, stderr=subprocess.STDOUT,
-                               env={**os.environ, "PYTHONPATH": str(source)})
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        endpoint = next((line for line in log.read_text().split("\n")[:-1] if line.startswith("http://")), None)
-        if endpoint:
-            return process, endpoint
-        if process.poll() is not None:
-            break
-        time.sleep(0.1)
-    process.kill()
-    raise RuntimeError(f"the registry from {source} did not start:\n{log.read_text()}")
 
 
 def _curl(url: str, byte_range: str = None) -> tuple:
@@ -98,7 +83,7 @@ def main() -> int:
                                  capture_output=True, check=True).stdout
         subprocess.run(["tar", "-x", "-C", str(before)], input=archive, check=True)
         blob = _populate(tmp / "root", args.mib)
-        servers = {name: _serve(tmp / "root", source, tmp / f"{name}.log")
+        servers = {name: serve_registry(tmp / "root", tmp / f"{name}.log", ["--token", TOKEN], source)
                    for name, source in (("before", before), ("after", REPO))}
         try:
             url = {name: f"{endpoint}/bench/big/resolve/main/big.bin" for name, (_, endpoint) in servers.items()}
