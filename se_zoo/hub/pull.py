@@ -71,7 +71,9 @@ def _published_sha256(repo_id: str, filename: str, path: str) -> Tuple[str, Opti
 
 def _refuse_flagged_pickle(repo_id: str, commit: str, filename: str) -> None:
     """Refuse a pickle the Hub's scan (``securityRepoStatus``) flags unsafe; offline, the scan is not asked."""
-    from huggingface_hub import HfApi, is_offline_mode
+    from huggingface_hub import HfApi
+
+    from ..pretrained.hf_compat import is_offline_mode
 
     if is_offline_mode():
         return
