@@ -35,3 +35,30 @@ def serve_registry(root: Path, log: Path, args: Sequence[str], checkout: Path) -
         time.sleep(0.1)
     process.kill()
     raise RuntimeError(f"the registry from {checkout} did not start:\n{log.read_text()}")
+
+
+def add_big_file(root: Path, mib: int) -> Tuple[str, Path]:
+    """Commit ``mib`` MiB of random bytes as ``bench/big``'s LFS file ``big.bin`` on main, straight into the store.
+
+    Args:
+        root: The registry root (created if missing).
+        mib: The file's size in MiB.
+
+    Returns:
+        ``(commit id, path of the blob's file)``.
+    """
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's se_zoo, installed or not
+    from se_zoo.registry.store.storage import Store
+
+    store = Store(root)
+    try:
+        with store.blob_writer() as writer:
+            for _ in range(mib):
+                writer.write(os.urandom(1024 * 1024))
+            sha = writer.commit()
+        store.create_repo("bench", "big", private=False)
+        store.commit("bench", "big", "main", [{"op": "add", "path": "big.bin", "sha256": sha,
+                                               "size": mib * 1024 * 1024, "lfs": True}], title="big file")
+        return store.resolve("bench", "big", "main"), store.blob_path(sha)
+    finally:
+        store.close()

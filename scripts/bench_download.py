@@ -34,30 +34,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from _registry_process import serve_registry  # scripts/ is on sys.path when a script runs
+from _registry_process import add_big_file, serve_registry  # scripts/ is on sys.path when a script runs
 
 MiB = 1024 * 1024
 REPO = Path(__file__).resolve().parents[1]
 ACCEL_PREFIX = "/_se_zoo_blobs/"
-
-
-def _populate(root: Path, mib: int) -> str:
-    sys.path.insert(0, str(REPO))
-    from se_zoo.registry.store.storage import Store
-
-    store = Store(root)
-    try:
-        with store.blob_writer() as writer:
-            for _ in range(mib):
-                writer.write(os.urandom(MiB))
-            sha = writer.commit()
-        store.create_repo("bench", "big", private=False)
-        store.commit("bench", "big", "main", [{"op": "add", "path": "big.bin", "sha256": sha,
-                                               "size": mib * MiB, "lfs": True}], title="big file")
-        commit = store.resolve("bench", "big", "main")
-    finally:
-        store.close()
-    return commit
 
 
 def _free_port() -> int:
@@ -149,7 +130,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench_download_") as tmp:
         work = Path(tmp)
         root = work / "root"
-        commit = _populate(root, args.mib)
+        commit, _ = add_big_file(root, args.mib)
         size = args.mib * MiB
         extra = ["--workers", str(args.workers), *shlex.split(args.registry_args)]
         try:

@@ -31,28 +31,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from _registry_process import serve_registry  # scripts/ is on sys.path when a script runs
+from _registry_process import add_big_file, serve_registry  # scripts/ is on sys.path when a script runs
 
 TOKEN = "bench-integrity-token"
 MiB = 1024 * 1024
 REPO = Path(__file__).resolve().parents[1]
-
-
-def _populate(root: Path, mib: int) -> Path:
-    from se_zoo.registry.store.storage import Store
-
-    store = Store(root)
-    try:
-        with store.blob_writer() as writer:
-            for _ in range(mib):
-                writer.write(os.urandom(MiB))
-            sha = writer.commit()
-        store.create_repo("bench", "big", private=False)
-        store.commit("bench", "big", "main", [{"op": "add", "path": "big.bin", "sha256": sha,
-                                               "size": mib * MiB, "lfs": True}], title="big file")
-    finally:
-        store.close()
-    return store.blob_path(sha)
 
 
 def _curl(url: str, byte_range: str = None) -> tuple:
@@ -82,7 +65,7 @@ def main() -> int:
         archive = subprocess.run(["git", "-C", str(REPO), "archive", args.before, "se_zoo"],
                                  capture_output=True, check=True).stdout
         subprocess.run(["tar", "-x", "-C", str(before)], input=archive, check=True)
-        blob = _populate(tmp / "root", args.mib)
+        _, blob = add_big_file(tmp / "root", args.mib)
         servers = {name: serve_registry(tmp / "root", tmp / f"{name}.log", ["--token", TOKEN], source)
                    for name, source in (("before", before), ("after", REPO))}
         try:
